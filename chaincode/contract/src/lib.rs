@@ -1,0 +1,1 @@
+//! The BC-AMI smart contract: meter provisioning, registration, validated readings, MDMS release

@@ -1,0 +1,3 @@
+//! The BC-AMI chaincode-as-a-service server binary
+
+fn main() {}

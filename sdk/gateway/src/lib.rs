@@ -1,0 +1,1 @@
+//! A Hyperledger Fabric Gateway client: evaluate, submit, commit status, chaincode events

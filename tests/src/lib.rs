@@ -1,0 +1,1 @@
+//! End-to-end tests of BC-AMI against a live Fabric network
