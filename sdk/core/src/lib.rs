@@ -1,1 +1,87 @@
-//! BC-AMI meter SDK core: hashed identities, device keys, ECIES usage reports, the signed transaction format
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod ecies;
+mod error;
+mod identity;
+mod keys;
+mod messages;
+mod report;
+mod transaction;
+mod wire;
+
+use core::fmt;
+
+pub use error::{BuildError, DecodeError, DecryptError, Error, Field, KeyError, VerifyError};
+pub use identity::{Hid, ParseHidError, Timestamp};
+pub use keys::{MIN_ENTROPY_LEN, MdmsPublicKey, MdmsSecretKey, MeterPublicKey, MeterSecretKey};
+pub use messages::{KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
+pub use rand_core;
+pub use report::{IntervalLength, QualityFlags, UsageReport, WattHours};
+pub use transaction::Transaction;
+
+/// The format version every message of this build writes and accepts (byte 1 of each message).
+pub const FORMAT_VERSION: u8 = 1;
+
+/// The first byte of every message: what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum MessageKind {
+    /// [`RegistrationRequest`].
+    MeterRegistration = 0x01,
+    /// [`Transaction`].
+    Reading = 0x02,
+    /// [`KeyRotationRequest`].
+    KeyRotation = 0x03,
+    /// [`MdmsRegistrationRequest`].
+    MdmsRegistration = 0x04,
+}
+
+impl MessageKind {
+    /// The kind named by a first byte, if any.
+    pub const fn from_byte(byte: u8) -> Option<MessageKind> {
+        match byte {
+            0x01 => Some(MessageKind::MeterRegistration),
+            0x02 => Some(MessageKind::Reading),
+            0x03 => Some(MessageKind::KeyRotation),
+            0x04 => Some(MessageKind::MdmsRegistration),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageKind::MeterRegistration => "meter registration",
+            MessageKind::Reading => "reading",
+            MessageKind::KeyRotation => "key rotation",
+            MessageKind::MdmsRegistration => "MDMS registration",
+        })
+    }
+}
+
+/// Domain tags: the prefix of every signed message and KDF input, so that no signature or key made
+/// for one purpose is valid for another. ASCII, NUL-terminated (so none is a prefix of another),
+/// versioned. Changing one is a format version change.
+pub mod domain {
+    /// Meter registration proof of possession.
+    pub const METER_REGISTRATION: &[u8] = b"BC-AMI/1 meter registration\0";
+    /// MDMS key registration proof of possession.
+    pub const MDMS_REGISTRATION: &[u8] = b"BC-AMI/1 MDMS key registration\0";
+    /// Reading transaction signature.
+    pub const READING: &[u8] = b"BC-AMI/1 reading\0";
+    /// Key rotation, signature by the current key.
+    pub const ROTATION_CURRENT_KEY: &[u8] = b"BC-AMI/1 key rotation by current key\0";
+    /// Key rotation, proof of possession by the new key.
+    pub const ROTATION_NEW_KEY: &[u8] = b"BC-AMI/1 key rotation by new key\0";
+    /// HKDF `info` of the ECIES key schedule.
+    pub const ECIES: &[u8] = crate::ecies::ECIES_LABEL;
+}
