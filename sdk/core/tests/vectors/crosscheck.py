@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Independent cross-check of v1.json with Python `cryptography` (OpenSSL), sharing no code with
+bcami-sdk. Recomputes: HIDs, public keys, the entropy key derivation, every ECDSA signature
+(RFC 6979 deterministic, then low-S normalised) byte for byte, ECIES (ECDH x, HKDF-SHA-256,
+AES-256-GCM) encryption byte for byte and decryption, the ciphertext hash and all framing.
+
+Run: python3 sdk/core/tests/vectors/crosscheck.py   (prints "N passed, 0 failed")
+"""
+import hashlib
+import json
+import pathlib
+import struct
+import sys
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+V = json.loads((pathlib.Path(__file__).parent / "v1.json").read_text())
+X = bytes.fromhex
+passed = failed = 0
+
+
+def check(name, got, want):
+    global passed, failed
+    if got == want:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {name}: got {got!r} want {want!r}")
+
+
+def key(hex_scalar):
+    return ec.derive_private_key(int(hex_scalar, 16), ec.SECP256K1())
+
+
+def compressed(private_or_public):
+    pub = private_or_public.public_key() if hasattr(private_or_public, "public_key") else private_or_public
+    return pub.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+
+
+def sign_low_s(private, message):
+    der = private.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    r, s = decode_dss_signature(der)
+    s = min(s, N - s)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+tags = {k: X(v) for k, v in V["domain_tags_hex"].items()}
+inp = V["inputs"]
+meter, new_meter, mdms = key(inp["meter_secret_key"]), key(inp["new_meter_secret_key"]), key(inp["mdms_secret_key"])
+hid = hashlib.sha256(inp["meter_id"].encode()).digest()
+mdms_hid = hashlib.sha256(inp["mdms_id"].encode()).digest()
+check("meter hid", hid.hex(), V["derived"]["meter_hid"])
+check("mdms hid", mdms_hid.hex(), V["derived"]["mdms_hid"])
+check("meter public key", compressed(meter).hex(), V["derived"]["meter_public_key"])
+check("new meter public key", compressed(new_meter).hex(), V["derived"]["new_meter_public_key"])
+check("mdms public key", compressed(mdms).hex(), V["derived"]["mdms_public_key"])
+
+# Key from entropy: HKDF-SHA-256(no salt, ikm=entropy, info=label||counter), first valid scalar.
+label = b"BC-AMI/1 secret key from entropy\0"
+entropy = X(V["entropy_key"]["entropy"])
+prk = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label + b"\0")
+scalar = prk.derive(entropy)
+assert 0 < int.from_bytes(scalar, "big") < N
+check("entropy key", scalar.hex(), V["entropy_key"]["secret_key"])
+
+
+def header(kind, h, ts):
+    return bytes([kind, 1]) + h + struct.pack(">Q", ts)
+
+
+# Registrations and rotation.
+body = header(1, hid, inp["registration_timestamp_ms"]) + compressed(meter)
+check("meter registration", (body + sign_low_s(meter, tags["meter_registration"] + body)).hex(), V["meter_registration"])
+body = header(4, mdms_hid, inp["registration_timestamp_ms"]) + compressed(mdms)
+check("mdms registration", (body + sign_low_s(mdms, tags["mdms_registration"] + body)).hex(), V["mdms_registration"])
+body = header(3, hid, inp["rotation_timestamp_ms"]) + compressed(new_meter)
+rotation = body + sign_low_s(meter, tags["rotation_current_key"] + body) + sign_low_s(new_meter, tags["rotation_new_key"] + body)
+check("key rotation", rotation.hex(), V["key_rotation"])
+
+# Usage report v1.
+r = inp["report"]
+report = struct.pack(">BQIQQH", 1, r["interval_start_ms"], r["interval_length_s"], r["energy_wh"],
+                     r["cumulative_register_wh"], r["quality_flags"])
+check("usage report", report.hex(), V["usage_report"])
+
+# Reading: the RNG's first 32 bytes are >= n and rejected; the next are the ephemeral scalar.
+rng = X(inp["rng_output"])
+assert int.from_bytes(rng[:32], "big") >= N
+ephemeral = key(rng[32:64].hex())
+E = compressed(ephemeral)
+P = compressed(mdms)
+z = ephemeral.exchange(ec.ECDH(), mdms.public_key())
+okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=E + P, info=tags["ecies_hkdf_info"]).derive(z)
+rd = V["reading"]
+check("ecdh x", z.hex(), rd["ecdh_shared_x"])
+check("aes key", okm[:32].hex(), rd["aes_key"])
+check("aes nonce", okm[32:].hex(), rd["aes_nonce"])
+aad = header(2, hid, inp["reading_timestamp_ms"])
+ciphertext = E + AESGCM(okm[:32]).encrypt(okm[32:], report, aad)
+check("ciphertext", ciphertext.hex(), rd["ciphertext"])
+digest = hashlib.sha256(ciphertext).digest()
+check("ciphertext hash", digest.hex(), rd["ciphertext_sha256"])
+signed = tags["reading"] + aad + digest
+check("signed message", signed.hex(), rd["signed_message"])
+wire = aad + struct.pack(">H", len(ciphertext)) + ciphertext + sign_low_s(meter, signed)
+check("reading", wire.hex(), rd["encoded"])
+check("overhead", len(wire) - len(report), 157)
+
+# MDMS side: decrypt the committed bytes with only the MDMS key.
+w = X(rd["encoded"])
+length = struct.unpack(">H", w[42:44])[0]
+ct = w[44:44 + length]
+peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), ct[:33])
+z2 = mdms.exchange(ec.ECDH(), peer)
+okm2 = HKDF(algorithm=hashes.SHA256(), length=44, salt=ct[:33] + P, info=tags["ecies_hkdf_info"]).derive(z2)
+check("decrypt", AESGCM(okm2[:32]).decrypt(okm2[32:], ct[33:], w[:42]).hex(), V["usage_report"])
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
