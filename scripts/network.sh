@@ -133,9 +133,8 @@ live_pid() {
   pid=$(cat "$f")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
-  # Every process we start has the run dir in its environment (FABRIC_CFG_PATH or
-  # CHAINCODE_TLS_CERT).
-  if [[ -r "/proc/$pid/environ" ]] && ! grep -qaF -e "$RUN" "/proc/$pid/environ" 2>/dev/null; then
+  # Every process we start carries BCAMI_NETWORK_PROCESS=<run dir> (see spawn).
+  if [[ -r "/proc/$pid/environ" ]] && ! grep -qazxF -e "BCAMI_NETWORK_PROCESS=$RUN" "/proc/$pid/environ" 2>/dev/null; then
     return 1
   fi
   echo "$pid"
@@ -158,6 +157,7 @@ spawn() {
     # shellcheck disable=SC1090
     source "$envfile"
     set +a
+    export BCAMI_NETWORK_PROCESS=$RUN
     exec setsid "$@" >>"$log" 2>&1 </dev/null
   ) &
   echo $! >"$(pid_file "$name")"

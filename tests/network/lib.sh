@@ -111,6 +111,18 @@ approved_version() {
     jq -r '.version // empty'
 }
 
+# Pids of the running processes of this test's network: network.sh marks every
+# process it starts with BCAMI_NETWORK_PROCESS=<run dir> in its environment.
+network_processes() {
+  local f
+  for f in /proc/[0-9]*/environ; do
+    if grep -qazxF -e "BCAMI_NETWORK_PROCESS=$BCAMI_RUN_DIR" "$f" 2>/dev/null; then
+      basename "$(dirname "$f")"
+    fi
+  done
+  return 0
+}
+
 org_var() { # ORG NAME -> value of BCAMI_<ORG>_<NAME>
   local v="BCAMI_${1^^}_$2"
   echo "${!v}"
