@@ -1,3 +1,40 @@
-//! The BC-AMI chaincode-as-a-service server binary
+//! The BC-AMI chaincode-as-a-service server: glue between the environment, the shim's CCaaS
+//! server and the BC-AMI contract.
+//!
+//! Exit codes: 0 after a clean shutdown (SIGTERM/Ctrl-C); 1 on a configuration or serving error.
+#![forbid(unsafe_code)]
 
-fn main() {}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use fabric_shim::server::{ServerConfig, serve, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("bcami-chaincode: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = ServerConfig::from_env().context("invalid chaincode server configuration")?;
+    // NOTE for the contract crate: until `bcami_contract` exposes its contract, the server runs an
+    // empty router (every function answers 400 "unknown function"). Replace this line with the
+    // contract's constructor, e.g. `Arc::new(bcami_contract::contract())`.
+    let contract: Arc<dyn fabric_shim::Contract> = Arc::new(fabric_shim::Router::new());
+    serve(config, contract, shutdown_signal())
+        .await
+        .context("chaincode server failed")
+}
+
+// The contract crate is a dependency so that wiring it in is a one-line change.
+use bcami_contract as _;
