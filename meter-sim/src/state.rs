@@ -1,0 +1,633 @@
+//! The state folder: meter and MDMS keys, what was registered, and what each meter sent, so a
+//! run can be resumed and the MDMS export can be checked against what the meters really sent.
+//!
+//! Layout (format version 1; every file is plain text):
+//! ```text
+//! STATE/
+//!   mdms.json            the MDMS identity and its ECIES secret key
+//!   meters/<ID>.json     one meter: identity, device secret key, register, flags
+//!   sent.csv             append-only log of every reading a meter handed to a concentrator
+//! ```
+//! The JSON files are converted once into domain types ([`Meter`], [`Mdms`]) that cannot hold a
+//! key that does not match its public key or an HID that does not match its ID. Secret keys are
+//! stored in clear (this is a simulator: the "device" is this folder), with mode 0600.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bcami_sdk::{Hid, MdmsPublicKey, MdmsSecretKey, MeterSecretKey, Timestamp, UsageReport};
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON files written here.
+const STATE_VERSION: u32 = 1;
+
+/// A meter or MDMS identifier as the utility knows it (its SHA-256 is the HID). Restricted to
+/// characters that are safe as a file name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    /// The ID as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `SHA-256(ID)`.
+    pub fn hid(&self) -> Hid {
+        Hid::from_meter_id(self.0.as_bytes())
+    }
+}
+
+impl FromStr for DeviceId {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s.is_empty() || s.len() > 64 {
+            bail!("ID {s:?} must be 1 to 64 characters long");
+        }
+        if s.starts_with('.') {
+            bail!("ID {s:?} must not start with '.'");
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            bail!("ID {s:?} contains {bad:?}; allowed are A-Z a-z 0-9 . _ -");
+        }
+        Ok(DeviceId(s.to_owned()))
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// On-disk form of a meter (`meters/<ID>.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct MeterFile {
+    version: u32,
+    meter_id: String,
+    hid: String,
+    secret_key: String,
+    public_key: String,
+    #[serde(default)]
+    provisioned: bool,
+    #[serde(default)]
+    registered: bool,
+    #[serde(default)]
+    cumulative_wh: u64,
+    #[serde(default)]
+    last_timestamp_ms: u64,
+}
+
+/// A meter: its identity, its device key and what the simulator remembers about it.
+#[derive(Clone, Debug)]
+pub struct Meter {
+    /// The meter's ID.
+    pub id: DeviceId,
+    /// `SHA-256(id)`.
+    pub hid: Hid,
+    /// The device key (made on "the meter", never leaves the state folder).
+    pub key: MeterSecretKey,
+    /// The administrator provisioned the HID (as far as this folder knows).
+    pub provisioned: bool,
+    /// The registration committed.
+    pub registered: bool,
+    /// The cumulative import register, Wh.
+    pub cumulative_wh: u64,
+    /// Timestamp of the last message this meter built; the next must be later.
+    pub last_timestamp_ms: u64,
+}
+
+impl Meter {
+    /// A fresh meter with a new key.
+    pub fn new(id: DeviceId, key: MeterSecretKey) -> Meter {
+        Meter {
+            hid: id.hid(),
+            id,
+            key,
+            provisioned: false,
+            registered: false,
+            cumulative_wh: 0,
+            last_timestamp_ms: 0,
+        }
+    }
+
+    /// The next timestamp for a message sent at `now`: `now`, or 1 ms after the previous one if
+    /// that is later (the contract requires strictly increasing timestamps per meter).
+    pub fn next_timestamp(&mut self, now: Timestamp) -> Timestamp {
+        let millis = now
+            .unix_millis()
+            .max(self.last_timestamp_ms.saturating_add(1));
+        self.last_timestamp_ms = millis;
+        Timestamp::from_unix_millis(millis)
+    }
+
+    fn to_json(&self) -> Result<String> {
+        let file = MeterFile {
+            version: STATE_VERSION,
+            meter_id: self.id.0.clone(),
+            hid: self.hid.to_string(),
+            secret_key: hex::encode(self.key.to_bytes()),
+            public_key: hex::encode(self.key.public_key().to_bytes()),
+            provisioned: self.provisioned,
+            registered: self.registered,
+            cumulative_wh: self.cumulative_wh,
+            last_timestamp_ms: self.last_timestamp_ms,
+        };
+        Ok(serde_json::to_string_pretty(&file)? + "\n")
+    }
+
+    fn from_json(text: &str) -> Result<Meter> {
+        let file: MeterFile = serde_json::from_str(text)?;
+        if file.version != STATE_VERSION {
+            bail!("unsupported state version {}", file.version);
+        }
+        let id: DeviceId = file.meter_id.parse()?;
+        let hid: Hid = file
+            .hid
+            .parse()
+            .map_err(|_| anyhow!("hid is not 64 hex digits"))?;
+        if hid != id.hid() {
+            bail!("hid {hid} is not SHA-256 of meter ID {id}");
+        }
+        let key = MeterSecretKey::from_bytes(&hex32(&file.secret_key, "secret_key")?)
+            .map_err(|e| anyhow!("secret_key: {e}"))?;
+        if hex::encode(key.public_key().to_bytes()) != file.public_key {
+            bail!("public_key does not match secret_key");
+        }
+        Ok(Meter {
+            id,
+            hid,
+            key,
+            provisioned: file.provisioned,
+            registered: file.registered,
+            cumulative_wh: file.cumulative_wh,
+            last_timestamp_ms: file.last_timestamp_ms,
+        })
+    }
+}
+
+/// On-disk form of the MDMS (`mdms.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct MdmsFile {
+    version: u32,
+    mdms_id: String,
+    hid: String,
+    secret_key: String,
+    public_key: String,
+    #[serde(default)]
+    provisioned: bool,
+    #[serde(default)]
+    registered: bool,
+    #[serde(default)]
+    last_timestamp_ms: u64,
+}
+
+/// The MDMS: its identity and ECIES key.
+#[derive(Clone, Debug)]
+pub struct Mdms {
+    /// The MDMS ID.
+    pub id: DeviceId,
+    /// `SHA-256(id)`.
+    pub hid: Hid,
+    /// The decryption key.
+    pub key: MdmsSecretKey,
+    /// The administrator provisioned the HID (as far as this folder knows).
+    pub provisioned: bool,
+    /// The key registration committed.
+    pub registered: bool,
+    /// Timestamp of the last message the MDMS built.
+    pub last_timestamp_ms: u64,
+}
+
+impl Mdms {
+    /// A fresh MDMS identity.
+    pub fn new(id: DeviceId, key: MdmsSecretKey) -> Mdms {
+        Mdms {
+            hid: id.hid(),
+            id,
+            key,
+            provisioned: false,
+            registered: false,
+            last_timestamp_ms: 0,
+        }
+    }
+
+    /// The public key meters encrypt to.
+    pub fn public_key(&self) -> MdmsPublicKey {
+        self.key.public_key()
+    }
+
+    /// Like [`Meter::next_timestamp`].
+    pub fn next_timestamp(&mut self, now: Timestamp) -> Timestamp {
+        let millis = now
+            .unix_millis()
+            .max(self.last_timestamp_ms.saturating_add(1));
+        self.last_timestamp_ms = millis;
+        Timestamp::from_unix_millis(millis)
+    }
+
+    fn to_json(&self) -> Result<String> {
+        let file = MdmsFile {
+            version: STATE_VERSION,
+            mdms_id: self.id.0.clone(),
+            hid: self.hid.to_string(),
+            secret_key: hex::encode(self.key.to_bytes()),
+            public_key: hex::encode(self.key.public_key().to_bytes()),
+            provisioned: self.provisioned,
+            registered: self.registered,
+            last_timestamp_ms: self.last_timestamp_ms,
+        };
+        Ok(serde_json::to_string_pretty(&file)? + "\n")
+    }
+
+    fn from_json(text: &str) -> Result<Mdms> {
+        let file: MdmsFile = serde_json::from_str(text)?;
+        if file.version != STATE_VERSION {
+            bail!("unsupported state version {}", file.version);
+        }
+        let id: DeviceId = file.mdms_id.parse()?;
+        let hid: Hid = file
+            .hid
+            .parse()
+            .map_err(|_| anyhow!("hid is not 64 hex digits"))?;
+        if hid != id.hid() {
+            bail!("hid {hid} is not SHA-256 of MDMS ID {id}");
+        }
+        let key = MdmsSecretKey::from_bytes(&hex32(&file.secret_key, "secret_key")?)
+            .map_err(|e| anyhow!("secret_key: {e}"))?;
+        if hex::encode(key.public_key().to_bytes()) != file.public_key {
+            bail!("public_key does not match secret_key");
+        }
+        Ok(Mdms {
+            id,
+            hid,
+            key,
+            provisioned: file.provisioned,
+            registered: file.registered,
+            last_timestamp_ms: file.last_timestamp_ms,
+        })
+    }
+}
+
+fn hex32(text: &str, field: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(text).with_context(|| format!("{field} is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow!("{field} is {} bytes, expected 32", b.len()))
+}
+
+/// One line of `sent.csv`: a reading a meter built and handed to a concentrator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentReading {
+    /// The meter's HID.
+    pub hid: Hid,
+    /// The meter's ID.
+    pub meter_id: String,
+    /// The transaction timestamp (header), Unix ms.
+    pub timestamp_ms: u64,
+    /// What the meter encrypted.
+    pub report: UsageReport,
+}
+
+/// Header line of `sent.csv` (also of the MDMS export, which has the same columns).
+pub const READING_CSV_HEADER: &str =
+    "hid,meter_id,timestamp_ms,interval_start_ms,interval_s,energy_wh,cumulative_wh,quality";
+
+impl SentReading {
+    /// One CSV line, without the newline.
+    pub fn to_csv(&self) -> String {
+        reading_csv(&self.hid, &self.meter_id, self.timestamp_ms, &self.report)
+    }
+
+    /// Parses a line written by [`SentReading::to_csv`].
+    pub fn from_csv(line: &str) -> Result<SentReading> {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [hid, meter_id, ts, start, len, energy, cumulative, quality] = fields[..] else {
+            bail!("expected 8 fields, found {}", fields.len());
+        };
+        let num = |name: &str, v: &str| -> Result<u64> {
+            v.parse::<u64>()
+                .with_context(|| format!("{name} {v:?} is not a whole number"))
+        };
+        let interval = u32::try_from(num("interval_s", len)?)
+            .ok()
+            .and_then(bcami_sdk::IntervalLength::from_seconds)
+            .ok_or_else(|| anyhow!("interval_s {len:?} is out of range"))?;
+        let quality = u16::try_from(num("quality", quality)?)
+            .map_err(|_| anyhow!("quality {quality:?} is out of range"))
+            .and_then(|q| {
+                bcami_sdk::QualityFlags::from_bits(q).map_err(|e| anyhow!("quality: {e}"))
+            })?;
+        Ok(SentReading {
+            hid: hid
+                .parse()
+                .map_err(|_| anyhow!("hid {hid:?} is not 64 hex digits"))?,
+            meter_id: meter_id.to_owned(),
+            timestamp_ms: num("timestamp_ms", ts)?,
+            report: UsageReport {
+                interval_start: Timestamp::from_unix_millis(num("interval_start_ms", start)?),
+                interval_length: interval,
+                energy: bcami_sdk::WattHours(num("energy_wh", energy)?),
+                cumulative_register: bcami_sdk::WattHours(num("cumulative_wh", cumulative)?),
+                quality,
+            },
+        })
+    }
+}
+
+/// A reading as one CSV line (columns of [`READING_CSV_HEADER`]).
+pub fn reading_csv(hid: &Hid, meter_id: &str, timestamp_ms: u64, report: &UsageReport) -> String {
+    format!(
+        "{hid},{meter_id},{timestamp_ms},{},{},{},{},{}",
+        report.interval_start.unix_millis(),
+        report.interval_length.seconds(),
+        report.energy.0,
+        report.cumulative_register.0,
+        report.quality.bits()
+    )
+}
+
+/// The state folder on disk.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating if needed) the folder.
+    pub fn open(root: &Path) -> Result<StateDir> {
+        fs::create_dir_all(root.join("meters"))
+            .with_context(|| format!("cannot create state folder {}", root.display()))?;
+        Ok(StateDir {
+            root: root.to_owned(),
+        })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn meter_path(&self, id: &DeviceId) -> PathBuf {
+        self.root.join("meters").join(format!("{id}.json"))
+    }
+
+    fn mdms_path(&self) -> PathBuf {
+        self.root.join("mdms.json")
+    }
+
+    /// Path of the sent-readings log.
+    pub fn sent_path(&self) -> PathBuf {
+        self.root.join("sent.csv")
+    }
+
+    /// The meter, if this folder has it.
+    pub fn meter(&self, id: &DeviceId) -> Result<Option<Meter>> {
+        let path = self.meter_path(id);
+        match fs::read_to_string(&path) {
+            Ok(text) => Meter::from_json(&text)
+                .map(Some)
+                .with_context(|| format!("corrupt meter file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Every meter in the folder, sorted by ID.
+    pub fn meters(&self) -> Result<Vec<Meter>> {
+        let dir = self.root.join("meters");
+        let mut meters = Vec::new();
+        for entry in fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                meters.push(
+                    Meter::from_json(&text)
+                        .with_context(|| format!("corrupt meter file {}", path.display()))?,
+                );
+            }
+        }
+        meters.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(meters)
+    }
+
+    /// Stores the meter (atomically: temp file + rename).
+    pub fn save_meter(&self, meter: &Meter) -> Result<()> {
+        write_private(&self.meter_path(&meter.id), &meter.to_json()?)
+    }
+
+    /// The MDMS, if this folder has it.
+    pub fn mdms(&self) -> Result<Option<Mdms>> {
+        let path = self.mdms_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => Mdms::from_json(&text)
+                .map(Some)
+                .with_context(|| format!("corrupt MDMS file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Stores the MDMS.
+    pub fn save_mdms(&self, mdms: &Mdms) -> Result<()> {
+        write_private(&self.mdms_path(), &mdms.to_json()?)
+    }
+
+    /// Appends readings to `sent.csv` (writing the header first if the file is new).
+    pub fn append_sent(&self, readings: &[SentReading]) -> Result<()> {
+        let path = self.sent_path();
+        let new = !path.exists();
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut text = String::new();
+        if new {
+            text.push_str(READING_CSV_HEADER);
+            text.push('\n');
+        }
+        for reading in readings {
+            text.push_str(&reading.to_csv());
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Every reading in `sent.csv` (empty if there is none).
+    pub fn sent(&self) -> Result<Vec<SentReading>> {
+        let path = self.sent_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty() && *line != READING_CSV_HEADER)
+            .map(|(n, line)| {
+                SentReading::from_csv(line).with_context(|| format!("{}:{}", path.display(), n + 1))
+            })
+            .collect()
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bcami_sdk::{IntervalLength, QualityFlags, WattHours};
+
+    fn meter() -> Meter {
+        let mut meter = Meter::new(
+            "SM-1".parse().unwrap(),
+            MeterSecretKey::from_entropy(&[7; 32]).unwrap(),
+        );
+        meter.registered = true;
+        meter.cumulative_wh = 1234;
+        meter.last_timestamp_ms = 99;
+        meter
+    }
+
+    #[test]
+    fn device_ids_are_file_name_safe() {
+        for good in ["SM-1", "MAC000002", "a.b_c-d", &"x".repeat(64)] {
+            assert!(good.parse::<DeviceId>().is_ok(), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "a b", "ü", &"x".repeat(65), ".."] {
+            assert!(bad.parse::<DeviceId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn meter_json_round_trips() {
+        let m = meter();
+        let back = Meter::from_json(&m.to_json().unwrap()).unwrap();
+        assert_eq!(back.id, m.id);
+        assert_eq!(back.hid, m.hid);
+        assert_eq!(back.key.to_bytes(), m.key.to_bytes());
+        assert!(back.registered && !back.provisioned);
+        assert_eq!(back.cumulative_wh, 1234);
+        assert_eq!(back.last_timestamp_ms, 99);
+    }
+
+    #[test]
+    fn meter_json_rejects_a_key_that_is_not_its_own() {
+        let text = meter().to_json().unwrap();
+        let other = hex::encode(
+            MeterSecretKey::from_entropy(&[8; 32])
+                .unwrap()
+                .public_key()
+                .to_bytes(),
+        );
+        let mine = hex::encode(meter().key.public_key().to_bytes());
+        let err = Meter::from_json(&text.replace(&mine, &other)).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        let err = Meter::from_json(&text.replace("SM-1", "SM-2")).unwrap_err();
+        assert!(err.to_string().contains("not SHA-256"), "{err}");
+    }
+
+    #[test]
+    fn timestamps_strictly_increase() {
+        let mut m = meter();
+        assert_eq!(
+            m.next_timestamp(Timestamp::from_unix_millis(50))
+                .unix_millis(),
+            100
+        );
+        assert_eq!(
+            m.next_timestamp(Timestamp::from_unix_millis(50))
+                .unix_millis(),
+            101
+        );
+        assert_eq!(
+            m.next_timestamp(Timestamp::from_unix_millis(500))
+                .unix_millis(),
+            500
+        );
+    }
+
+    #[test]
+    fn sent_csv_round_trips_and_rejects_garbage() {
+        let sent = SentReading {
+            hid: Hid::from_meter_id("SM-1"),
+            meter_id: "SM-1".into(),
+            timestamp_ms: 1_700_000_000_123,
+            report: UsageReport {
+                interval_start: Timestamp::from_unix_millis(1_349_999_999_000),
+                interval_length: IntervalLength::HALF_HOUR,
+                energy: WattHours(412),
+                cumulative_register: WattHours(9_999),
+                quality: QualityFlags::ESTIMATED,
+            },
+        };
+        assert_eq!(SentReading::from_csv(&sent.to_csv()).unwrap(), sent);
+        assert!(SentReading::from_csv("a,b").is_err());
+        let bad_quality = sent.to_csv().rsplit_once(',').unwrap().0.to_owned() + ",64";
+        assert!(SentReading::from_csv(&bad_quality).is_err());
+    }
+
+    #[test]
+    fn folder_stores_meters_mdms_and_sent_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        assert!(state.meter(&"SM-1".parse().unwrap()).unwrap().is_none());
+        state.save_meter(&meter()).unwrap();
+        let loaded = state.meter(&"SM-1".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(loaded.cumulative_wh, 1234);
+        assert_eq!(state.meters().unwrap().len(), 1);
+        let mdms = Mdms::new(
+            "MDMS-1".parse().unwrap(),
+            MdmsSecretKey::from_entropy(&[9; 32]).unwrap(),
+        );
+        state.save_mdms(&mdms).unwrap();
+        assert_eq!(
+            state.mdms().unwrap().unwrap().public_key(),
+            mdms.public_key()
+        );
+        assert!(state.sent().unwrap().is_empty());
+        let one = SentReading {
+            hid: loaded.hid,
+            meter_id: "SM-1".into(),
+            timestamp_ms: 5,
+            report: UsageReport {
+                interval_start: Timestamp::from_unix_millis(0),
+                interval_length: IntervalLength::HALF_HOUR,
+                energy: WattHours(1),
+                cumulative_register: WattHours(1),
+                quality: QualityFlags::NONE,
+            },
+        };
+        state.append_sent(std::slice::from_ref(&one)).unwrap();
+        state.append_sent(std::slice::from_ref(&one)).unwrap();
+        assert_eq!(state.sent().unwrap(), vec![one.clone(), one]);
+    }
+}
