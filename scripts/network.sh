@@ -644,6 +644,11 @@ issue_cc_cert() { # DIR CN EKU(serverAuth|clientAuth)
   rm -f "$dir/$eku.csr" "$dir/$eku.ext"
 }
 
+source_var() { # FILE NAME: value of NAME after sourcing FILE, in a subshell
+  # shellcheck disable=SC1090
+  (source "$1" && printf '%s' "${!2}")
+}
+
 cc_env_file() { echo "$RUN/state/cc-$1-$2.env"; }
 
 start_cc_server() { # NAME ORG
@@ -655,8 +660,7 @@ start_cc_server() { # NAME ORG
     return 0
   fi
   local bin
-  # shellcheck disable=SC1090
-  bin=$(source "$envf" && echo "$BCAMI_CC_BINARY")
+  bin=$(source_var "$envf" BCAMI_CC_BINARY)
   spawn "$proc" "$envf" "$bin"
   sleep 1
   if ! live_pid "$proc" >/dev/null; then
@@ -722,7 +726,7 @@ EOF
   binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
 
   # Sequence: one past the committed definition, if any.
-  local committed seq=1
+  local committed seq=1 org
   committed=$(as_peer utility admin lifecycle chaincode querycommitted -C "$CHANNEL" -n "$name" -O json 2>/dev/null || true)
   if [[ -n "$committed" ]]; then
     seq=$(($(jq -r '.sequence' <<<"$committed") + 1))
@@ -731,13 +735,25 @@ EOF
   digest=$(sha256sum "$binary" | cut -c1-12)
   version="$digest"
   slot=$(cc_slot "$name")
+  if [[ -n "$committed" && "$(jq -r '.version' <<<"$committed")" == "$version" ]] &&
+    [[ -f "$(cc_env_file "$name" utility)" && -f "$(cc_env_file "$name" operator)" ]] &&
+    [[ "$(source_var "$(cc_env_file "$name" utility)" BCAMI_CC_BINARY)" == "$binary" ]]; then
+    say "chaincode '$name' sequence $((seq - 1)) already runs this server binary (sha256 $digest...); making sure its servers are up"
+    for org in "${ORGS[@]}"; do start_cc_server "$name" "$org"; done
+    for org in "${ORGS[@]}"; do
+      wait_until "$name answers on $org-peer" "$TIMEOUT" probe_cc "$name" "$org" "$probe" ||
+        die "chaincode '$name' did not answer on $org-peer within ${TIMEOUT} s (deploy log $RUN/logs/deploy-$name.log, server log $(log_file "cc-$name-$org"))"
+    done
+    say "chaincode '$name' is deployed and up to date; nothing else to do"
+    return 0
+  fi
   dir=$RUN/chaincode/$name/seq$seq
   rm -rf "$dir"
   mkdir -p "$dir"
   say "deploying chaincode '$name' (sequence $seq, server $binary, sha256 $digest...)"
   ensure_cc_ca
 
-  local org port pkgid policy="AND('UtilityMSP.peer','OperatorMSP.peer')"
+  local port pkgid policy="AND('UtilityMSP.peer','OperatorMSP.peer')"
   declare -A PKGIDS
   for org in "${ORGS[@]}"; do
     port=$(cc_server_port "$slot" "$org")
@@ -752,7 +768,7 @@ EOF
     fi
     mkdir -p "$dir/$org/src" "$dir/$org/pkg"
     printf '%s\n' "$conn" >"$dir/$org/src/connection.json"
-    jq -n --arg label "${name}_${digest}" '{type: "ccaas", label: $label}' >"$dir/$org/pkg/metadata.json"
+    jq -n --arg lbl "${name}_${digest}" '{type: "ccaas", label: $lbl}' >"$dir/$org/pkg/metadata.json"
     tar -C "$dir/$org/src" -czf "$dir/$org/pkg/code.tar.gz" connection.json
     tar -C "$dir/$org/pkg" -czf "$dir/$org/$name-$org.tgz" metadata.json code.tar.gz
     pkgid=$(as_peer "$org" admin lifecycle chaincode calculatepackageid "$dir/$org/$name-$org.tgz")

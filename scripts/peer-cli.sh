@@ -71,7 +71,9 @@ if [[ "$sub" =~ ^chaincode\ invoke ]] && ! has_flag --peerAddresses; then
 fi
 
 export FABRIC_CFG_PATH
-export FABRIC_LOGGING_SPEC=${FABRIC_LOGGING_SPEC:-WARNING}
+# INFO: `chaincode invoke` reports its result ("Chaincode invoke successful...")
+# only at INFO level. Logs go to stderr; query payloads to stdout.
+export FABRIC_LOGGING_SPEC=${FABRIC_LOGGING_SPEC:-INFO}
 export CORE_PEER_TLS_ENABLED=true
 export CORE_PEER_LOCALMSPID=${!mspid_var}
 export CORE_PEER_MSPCONFIGPATH=${!msp_var}
