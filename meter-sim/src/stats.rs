@@ -1,0 +1,211 @@
+//! The run report: counts, rejection reasons, throughput and latency percentiles. Pure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Nearest-rank percentile (`p` in 0..=100) of sorted samples; `None` if there are none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Submit-to-commit latency summary, milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Number of samples (one per transaction).
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Summarises samples (in any order).
+    pub fn from_samples(mut samples: Vec<Duration>) -> Latency {
+        samples.sort();
+        let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        Latency {
+            samples: samples.len(),
+            p50_ms: ms(percentile(&samples, 50.0)),
+            p95_ms: ms(percentile(&samples, 95.0)),
+            p99_ms: ms(percentile(&samples, 99.0)),
+            max_ms: ms(samples.last().copied()),
+        }
+    }
+}
+
+/// Everything a run reports (the `--json` output).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    /// `embedded` or `fabric`.
+    pub mode: String,
+    /// Where the readings came from (`synthetic seed=…` or the replayed file).
+    pub source: String,
+    /// Meters in the run.
+    pub meters: usize,
+    /// Meters registered by this run (the rest were registered before).
+    pub meters_registered: usize,
+    /// Concentrators (Fabric client identities may be shared: see `identities`).
+    pub concentrators: usize,
+    /// Distinct client identities the concentrators used.
+    pub identities: usize,
+    /// Readings per transaction.
+    pub batch: usize,
+    /// Readings sent.
+    pub submitted: u64,
+    /// Readings the contract accepted in committed transactions.
+    pub committed: u64,
+    /// Readings rejected, by the contract's reason (or the transaction's failure).
+    pub rejected: BTreeMap<String, u64>,
+    /// Transactions sent / that failed as a whole.
+    pub transactions: u64,
+    /// Transactions that failed as a whole (all their readings count as rejected).
+    pub failed_transactions: u64,
+    /// Wall time of the submission phase, seconds.
+    pub elapsed_s: f64,
+    /// Committed readings per second over the submission phase.
+    pub readings_per_s: f64,
+    /// Per-transaction submit-to-commit latency.
+    pub latency: Latency,
+    /// Round-trip check: committed readings the MDMS read back and decrypted (embedded mode).
+    pub verified: Option<u64>,
+    /// Round-trip check failures: committed readings that did not decrypt to what was sent.
+    pub mismatches: Option<u64>,
+    /// Replay: rows with a `Null` energy, skipped.
+    pub null_rows: usize,
+    /// Replay: rows that could not be parsed, skipped.
+    pub bad_rows: usize,
+}
+
+impl RunReport {
+    /// Readings rejected in total.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(String, String)> = vec![
+            ("mode".into(), self.mode.clone()),
+            ("source".into(), self.source.clone()),
+            (
+                "meters".into(),
+                format!(
+                    "{} ({} newly registered)",
+                    self.meters, self.meters_registered
+                ),
+            ),
+            (
+                "concentrators".into(),
+                if self.identities < self.concentrators {
+                    format!(
+                        "{} (sharing {} client identities round-robin)",
+                        self.concentrators, self.identities
+                    )
+                } else {
+                    self.concentrators.to_string()
+                },
+            ),
+            ("batch".into(), self.batch.to_string()),
+            (
+                "transactions".into(),
+                format!(
+                    "{} ({} failed)",
+                    self.transactions, self.failed_transactions
+                ),
+            ),
+            ("submitted".into(), self.submitted.to_string()),
+            ("committed".into(), self.committed.to_string()),
+            ("rejected".into(), self.rejected_total().to_string()),
+        ];
+        for (reason, count) in &self.rejected {
+            rows.push((format!("  {reason}"), count.to_string()));
+        }
+        if self.null_rows + self.bad_rows > 0 {
+            rows.push((
+                "replay rows skipped".into(),
+                format!("{} Null, {} bad", self.null_rows, self.bad_rows),
+            ));
+        }
+        rows.push(("elapsed".into(), format!("{:.2} s", self.elapsed_s)));
+        rows.push(("readings/s".into(), format!("{:.0}", self.readings_per_s)));
+        rows.push((
+            "latency p50/p95/p99".into(),
+            format!(
+                "{:.1} / {:.1} / {:.1} ms ({} tx)",
+                self.latency.p50_ms, self.latency.p95_ms, self.latency.p99_ms, self.latency.samples
+            ),
+        ));
+        if let (Some(verified), Some(mismatches)) = (self.verified, self.mismatches) {
+            rows.push(("MDMS verified".into(), verified.to_string()));
+            rows.push(("mismatches".into(), mismatches.to_string()));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (key, value) in rows {
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "{key:<width$}  {value}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&samples, 50.0), Some(ms(50)));
+        assert_eq!(percentile(&samples, 95.0), Some(ms(95)));
+        assert_eq!(percentile(&samples, 99.0), Some(ms(99)));
+        assert_eq!(percentile(&samples, 100.0), Some(ms(100)));
+        assert_eq!(percentile(&samples, 0.0), Some(ms(1)));
+        assert_eq!(percentile(&[ms(7)], 99.0), Some(ms(7)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn latency_sorts_its_samples() {
+        let l = Latency::from_samples(vec![ms(30), ms(10), ms(20)]);
+        assert_eq!(l.samples, 3);
+        assert_eq!(l.p50_ms, 20.0);
+        assert_eq!(l.max_ms, 30.0);
+        assert_eq!(Latency::from_samples(Vec::new()), Latency::default());
+    }
+
+    #[test]
+    fn table_lists_reasons_and_shared_identities() {
+        let mut report = RunReport {
+            mode: "embedded".into(),
+            meters: 3,
+            concentrators: 4,
+            identities: 2,
+            submitted: 10,
+            committed: 9,
+            ..RunReport::default()
+        };
+        report.rejected.insert("bad signature".into(), 1);
+        let table = report.table();
+        assert!(table.contains("committed            9"), "{table}");
+        assert!(table.contains("  bad signature"), "{table}");
+        assert!(table.contains("sharing 2 client identities"), "{table}");
+        assert_eq!(report.rejected_total(), 1);
+    }
+}
