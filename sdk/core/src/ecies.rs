@@ -56,15 +56,16 @@ impl Drop for Keys {
     }
 }
 
-/// Encrypts `plaintext` to the MDMS with the given ephemeral scalar, binding `aad`.
-/// Allocates exactly once (the returned buffer).
+/// Encrypts `plaintext` to the MDMS with the given ephemeral scalar, binding `aad`; returns the
+/// ciphertext and the ephemeral public key. Allocates exactly once (the ciphertext).
 pub(crate) fn encrypt(
     ephemeral: &NonZeroScalar,
     recipient: &MdmsPublicKey,
     plaintext: &[u8],
     aad: &[u8],
-) -> Vec<u8> {
-    let ephemeral_public = compress(&PublicKey::from_secret_scalar(ephemeral));
+) -> (Vec<u8>, PublicKey) {
+    let ephemeral_point = PublicKey::from_secret_scalar(ephemeral);
+    let ephemeral_public = compress(&ephemeral_point);
     let recipient_bytes = recipient.to_bytes();
     let shared = k256::ecdh::diffie_hellman(ephemeral, recipient.point().as_affine());
     let keys = Keys::derive(
@@ -84,7 +85,7 @@ pub(crate) fn encrypt(
     {
         out.extend_from_slice(&tag);
     }
-    out
+    (out, ephemeral_point)
 }
 
 /// Decrypts a ciphertext whose ephemeral key (`ephemeral`, parsed from `ephemeral_bytes`, the

@@ -78,7 +78,7 @@ impl Transaction {
     ) -> Result<Self, BuildError> {
         let header = Header { hid, timestamp };
         let aad = header.encode(MessageKind::Reading);
-        let ciphertext = ecies::encrypt(ephemeral, mdms_key, &report.encode(), &aad);
+        let (ciphertext, ephemeral) = ecies::encrypt(ephemeral, mdms_key, &report.encode(), &aad);
         let ciphertext_hash: [u8; 32] = Sha256::digest(&ciphertext).into();
         let signature = sign(
             meter_key.signing_key(),
@@ -87,7 +87,7 @@ impl Transaction {
         Ok(Transaction {
             header,
             ciphertext,
-            ephemeral: PublicKey::from_secret_scalar(ephemeral),
+            ephemeral,
             ciphertext_hash,
             signature,
         })
