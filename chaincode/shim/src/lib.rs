@@ -12,6 +12,7 @@ mod peer;
 pub mod protocol;
 pub mod server;
 mod stub;
+pub mod testing;
 
 pub use context::ContextError;
 pub use contract::{Args, Contract, Router};
