@@ -10,8 +10,9 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use alloc::vec::Vec;
 use hkdf::Hkdf;
+use k256::elliptic_curve::ops::MulByGenerator;
 use k256::elliptic_curve::zeroize::Zeroize;
-use k256::{NonZeroScalar, PublicKey};
+use k256::{NonZeroScalar, ProjectivePoint, PublicKey};
 use sha2::Sha256;
 
 use crate::error::DecryptError;
@@ -64,7 +65,12 @@ pub(crate) fn encrypt(
     plaintext: &[u8],
     aad: &[u8],
 ) -> (Vec<u8>, PublicKey) {
-    let ephemeral_point = PublicKey::from_secret_scalar(ephemeral);
+    // `mul_by_generator` uses k256's precomputed tables when enabled; `from_secret_scalar` never
+    // does. `from_affine` rejects only the identity, which a non-zero scalar cannot give; the
+    // fallback keeps this path free of panics all the same.
+    let ephemeral_point =
+        PublicKey::from_affine(ProjectivePoint::mul_by_generator(ephemeral.as_ref()).to_affine())
+            .unwrap_or_else(|_| PublicKey::from_secret_scalar(ephemeral));
     let ephemeral_public = compress(&ephemeral_point);
     let recipient_bytes = recipient.to_bytes();
     let shared = k256::ecdh::diffie_hellman(ephemeral, recipient.point().as_affine());
