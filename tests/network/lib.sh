@@ -35,6 +35,8 @@ net_setup() {
   fi
   export BCAMI_RUN_DIR
   trap net_teardown EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   log "port base $BCAMI_PORT_BASE, run dir $BCAMI_RUN_DIR"
 }
 net_teardown() {

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The single test command (CI runs it through .ci/run). Works on a fresh clone on
+# a fresh machine, non-interactively. Installs what the tests need (shellcheck,
+# jq, curl, openssl, python3 via apt if missing; Fabric via install-fabric.sh),
+# then runs, in order:
+#   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e)
+#   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
+#   network     every tests/network/[0-9]*.sh (each brings up its own network)
+#   e2e         one shared network: up, deploy (bcami), every tests/e2e/*.sh in
+#               lexical order with network.env sourced, then cargo test -p bcami-e2e
+# and always tears down every network it started, even on failure or Ctrl-C.
+#
+# usage: scripts/test.sh [STAGE...]      (default: all four stages, in that order)
+# Environment: BCAMI_TEST_PORT_BASE (shared e2e network, default 7600),
+#              BCAMI_TEST_SUITE_TIMEOUT (seconds per suite, default 1500)
+# Output: live, plus one log per suite in target/test-logs/. The last line is
+# "N passed, N failed"; the exit status is non-zero if anything failed.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+cd "$REPO"
+
+STAGES=("$@")
+((${#STAGES[@]})) || STAGES=(rust lint network e2e)
+for s in "${STAGES[@]}"; do
+  case $s in rust | lint | network | e2e) ;; *)
+    echo "test: unknown stage '$s' (rust, lint, network, e2e)" >&2
+    exit 2
+    ;;
+  esac
+done
+want() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
+
+LOG_DIR=$REPO/target/test-logs
+rm -rf "$LOG_DIR"
+mkdir -p "$LOG_DIR"
+SUITE_TIMEOUT=${BCAMI_TEST_SUITE_TIMEOUT:-1500}
+# Every network a test starts lives under this temp dir, so teardown can find
+# leftovers even if a test was killed.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bcami-test.XXXXXX")
+export TMPDIR=$WORK
+E2E_RUN_DIR=$WORK/e2e/run
+E2E_PORT_BASE=${BCAMI_TEST_PORT_BASE:-7600}
+
+PASSED=()
+FAILED=()
+T0=$SECONDS
+
+say() { printf '\n==> %s\n' "$*"; }
+
+teardown() {
+  local rc=$? d
+  trap - EXIT INT TERM
+  shopt -s nullglob
+  for d in "$WORK"/*/run "$WORK"/*/*/run; do
+    if [[ -f "$d/.bcami-run" ]]; then
+      echo "test: tearing down the network in $d"
+      BCAMI_RUN_DIR=$d "$SCRIPT_DIR/network.sh" down || true
+    fi
+  done
+  shopt -u nullglob
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_suite NAME CMD...: runs one suite with a time limit; records pass/fail.
+run_suite() {
+  local name=$1 log start rc=0
+  shift
+  log=$LOG_DIR/$(tr '/ ' '__' <<<"$name").log
+  say "$name   (log: $log)"
+  start=$SECONDS
+  timeout -k 30 "$SUITE_TIMEOUT" "$@" 2>&1 </dev/null | tee "$log" || rc=$?
+  if ((rc == 0)); then
+    PASSED+=("$name ($((SECONDS - start)) s)")
+  else
+    ((rc == 124)) && echo "test: $name timed out after $SUITE_TIMEOUT s" | tee -a "$log"
+    FAILED+=("$name (exit $rc, $((SECONDS - start)) s, log $log)")
+  fi
+  return 0
+}
+fail_suite() { # NAME REASON: a suite that could not run counts as failed
+  FAILED+=("$1 ($2)")
+  echo "test: $1: $2"
+}
+
+# ---------------------------------------------------------------------------
+say "installing prerequisites"
+missing=()
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v jq >/dev/null || missing+=(jq)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+  echo "test: installing ${missing[*]} with apt-get"
+  sudo=()
+  ((EUID == 0)) || sudo=(sudo -n)
+  if command -v apt-get >/dev/null &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$LOG_DIR/apt.log" 2>&1 &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >>"$LOG_DIR/apt.log" 2>&1; then
+    echo "test: installed ${missing[*]}"
+  else
+    echo "test: WARNING: could not install ${missing[*]} (no apt-get or no root); see $LOG_DIR/apt.log" >&2
+  fi
+fi
+if command -v rustup >/dev/null; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+FABRIC_OK=1
+if want network || want e2e; then
+  run_suite "install-fabric" "$SCRIPT_DIR/install-fabric.sh"
+  [[ " ${FAILED[*]} " != *" install-fabric "* ]] || FABRIC_OK=0
+fi
+
+# ---------------------------------------------------------------------------
+if want rust; then
+  run_suite "cargo fmt" cargo fmt --all --check
+  run_suite "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+  run_suite "cargo test" cargo test --workspace --exclude bcami-e2e
+fi
+
+if want lint; then
+  if command -v shellcheck >/dev/null; then
+    shopt -s nullglob globstar
+    files=(scripts/*.sh tests/**/*.sh fabric-network/ccaas-builder/bin/* .ci/run)
+    shopt -u globstar
+    run_suite "shellcheck" shellcheck -x "${files[@]}"
+  else
+    fail_suite "shellcheck" "shellcheck is not installed and could not be installed"
+  fi
+fi
+
+if want network; then
+  shopt -s nullglob
+  for t in tests/network/[0-9]*.sh; do
+    if ((FABRIC_OK)); then
+      run_suite "$t" bash "$t"
+    else
+      fail_suite "$t" "not run: Fabric is not installed"
+    fi
+  done
+  shopt -u nullglob
+fi
+
+if want e2e; then
+  shopt -s nullglob
+  e2e_scripts=(tests/e2e/*.sh)
+  shopt -u nullglob
+  export BCAMI_RUN_DIR=$E2E_RUN_DIR BCAMI_PORT_BASE=$E2E_PORT_BASE
+  if ((!FABRIC_OK)); then
+    fail_suite "e2e network" "not run: Fabric is not installed"
+  else
+    run_suite "e2e: network.sh up" "$SCRIPT_DIR/network.sh" up
+    if [[ -f "$E2E_RUN_DIR/network.env" ]]; then
+      run_suite "e2e: network.sh deploy" "$SCRIPT_DIR/network.sh" deploy
+    fi
+    if [[ -f "$E2E_RUN_DIR/chaincode/bcami/chaincode.env" ]]; then
+      (
+        set -a
+        # shellcheck source=/dev/null
+        source "$E2E_RUN_DIR/network.env"
+        # shellcheck source=/dev/null
+        source "$E2E_RUN_DIR/chaincode/bcami/chaincode.env"
+        set +a
+        for t in "${e2e_scripts[@]}"; do
+          run_suite "$t" bash "$t"
+        done
+        run_suite "cargo test -p bcami-e2e" cargo test -p bcami-e2e
+        declare -p PASSED FAILED >"$WORK/e2e-results"
+      )
+      # shellcheck source=/dev/null
+      source "$WORK/e2e-results"
+      if ((${#e2e_scripts[@]} == 0)); then echo "test: tests/e2e/ has no *.sh scripts"; fi
+    else
+      for t in "${e2e_scripts[@]}" "cargo test -p bcami-e2e"; do
+        fail_suite "$t" "not run: the shared network or the bcami deploy failed"
+      done
+    fi
+    run_suite "e2e: network.sh down" "$SCRIPT_DIR/network.sh" down
+  fi
+fi
+
+# ---------------------------------------------------------------------------
+say "summary ($((SECONDS - T0)) s; logs in $LOG_DIR)"
+for s in "${PASSED[@]}"; do echo "  PASS  $s"; done
+for s in "${FAILED[@]}"; do echo "  FAIL  $s"; done
+echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+((${#FAILED[@]} == 0))
