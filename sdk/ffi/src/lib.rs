@@ -341,11 +341,14 @@ pub unsafe extern "C" fn bcami_reading_build(
 /// `bytes` is NULL or a buffer from this library that has not been freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcami_bytes_data(bytes: *const bcami_bytes) -> *const u8 {
-    // SAFETY: NULL or a live buffer from this library, per the contract.
-    match unsafe { bytes.as_ref() } {
-        Some(b) => b.bytes.as_ptr(),
-        None => std::ptr::null(),
-    }
+    catch_unwind(|| {
+        // SAFETY: NULL or a live buffer from this library, per the contract.
+        match unsafe { bytes.as_ref() } {
+            Some(b) => b.bytes.as_ptr(),
+            None => std::ptr::null(),
+        }
+    })
+    .unwrap_or(std::ptr::null())
 }
 
 /// The buffer's length; 0 for a NULL buffer.
@@ -354,8 +357,11 @@ pub unsafe extern "C" fn bcami_bytes_data(bytes: *const bcami_bytes) -> *const u
 /// `bytes` is NULL or a buffer from this library that has not been freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcami_bytes_len(bytes: *const bcami_bytes) -> usize {
-    // SAFETY: NULL or a live buffer from this library, per the contract.
-    unsafe { bytes.as_ref() }.map_or(0, |b| b.bytes.len())
+    catch_unwind(|| {
+        // SAFETY: NULL or a live buffer from this library, per the contract.
+        unsafe { bytes.as_ref() }.map_or(0, |b| b.bytes.len())
+    })
+    .unwrap_or(0)
 }
 
 /// Frees a buffer. NULL is accepted and ignored.
@@ -364,17 +370,24 @@ pub unsafe extern "C" fn bcami_bytes_len(bytes: *const bcami_bytes) -> usize {
 /// `bytes` is NULL or a buffer from this library, not freed before and not used after.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcami_bytes_free(bytes: *mut bcami_bytes) {
-    if !bytes.is_null() {
-        // SAFETY: non-null, created by Box::into_raw in `bytes_out`, and freed only once per the
-        // contract.
-        drop(unsafe { Box::from_raw(bytes) });
-    }
+    // Nothing to report to C if dropping a Vec ever panicked; the boundary only stops the unwind.
+    let _ = catch_unwind(|| {
+        if !bytes.is_null() {
+            // SAFETY: non-null, created by Box::into_raw in `bytes_out`, and freed only once per
+            // the contract.
+            drop(unsafe { Box::from_raw(bytes) });
+        }
+    });
 }
 
 /// A static, NUL-terminated English description of a result code (unknown codes included).
 #[unsafe(no_mangle)]
 pub extern "C" fn bcami_result_text(result: u32) -> *const c_char {
-    let text: &'static std::ffi::CStr = match result {
+    catch_unwind(|| result_text(result).as_ptr()).unwrap_or(c"internal error".as_ptr())
+}
+
+fn result_text(result: u32) -> &'static std::ffi::CStr {
+    match result {
         0 => c"ok",
         1 => c"a required pointer was NULL",
         2 => c"secret key is zero or not below the group order",
@@ -384,8 +397,7 @@ pub extern "C" fn bcami_result_text(result: u32) -> *const c_char {
         6 => c"signing or key generation failed",
         7 => c"internal error (panic caught at the C boundary)",
         _ => c"unknown result code",
-    };
-    text.as_ptr()
+    }
 }
 
 #[cfg(test)]
