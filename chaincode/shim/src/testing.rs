@@ -555,3 +555,42 @@ impl InMemoryPeer {
         }
     }
 }
+
+/// Fuzzing entry point (also replayed by a unit test): feed arbitrary bytes to the protocol core
+/// as a sequence of frames `[len: u8][ChaincodeMessage bytes]`. Every decodable message goes to
+/// [`crate::protocol::Session::receive`]; started transactions decode their context and make a
+/// request; delivered replies complete them; a fatal error starts a new session. Must never
+/// panic. Returns how many messages the session accepted.
+pub fn dispatch_frames(data: &[u8]) -> usize {
+    use crate::protocol::{Action, Completion, Request, Session};
+    let (mut session, _) = Session::new("fuzz:0");
+    let mut rest = data;
+    let mut accepted = 0;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (frame, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        let Ok(msg) = ChaincodeMessage::decode(frame) else {
+            continue;
+        };
+        match session.receive(msg) {
+            Ok(actions) => {
+                accepted += 1;
+                for action in actions {
+                    match action {
+                        Action::Start(invocation) => {
+                            let _ = crate::stub::TxContext::from_invocation(&invocation);
+                            let _ = session
+                                .request(&invocation.key, Request::GetState { key: "k".into() });
+                        }
+                        Action::Deliver { key, .. } => {
+                            let _ = session.complete(&key, Completion::Failed("done".into()));
+                        }
+                        Action::Send(_) | Action::Ready(_) | Action::Stray { .. } => {}
+                    }
+                }
+            }
+            Err(_) => session = Session::new("fuzz:0").0,
+        }
+    }
+    accepted
+}
