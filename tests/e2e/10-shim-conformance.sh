@@ -62,7 +62,7 @@ invoke() {
   local org=$1
   shift
   "$REPO/scripts/peer-cli.sh" "$org" client1 chaincode invoke -C "$BCAMI_CHANNEL" -n "$CC" \
-    --waitForEvent --waitForEventTimeout 120s -c "$(args_json "$@")" 2>&1
+    --waitForEvent --waitForEventTimeout 120s --connTimeout 60s -c "$(args_json "$@")" 2>&1
 }
 # The payload of a successful invoke, from the CLI's "result: status:200 payload:\"...\"" line.
 payload_of() { sed -n 's/.*result: status:200 payload:"\(.*\)" *$/\1/p' <<<"$1" | tail -n1; }
@@ -200,7 +200,9 @@ pids=()
 for ((i = 0; i < CONCURRENCY; i++)); do
   org=utility
   ((i % 2)) && org=operator
-  invoke "$org" put "$C$(printf '%05d' "$i")" "val$i" >"$WORK/concurrent/$i.out" 2>&1 &
+  # 200 CLI processes start at once on a small machine: give their gRPC dials time (the peer
+  # CLI's default is 3 s for peers and orderer alike).
+  CORE_PEER_CLIENT_CONNTIMEOUT=60s invoke "$org" put "$C$(printf '%05d' "$i")" "val$i" >"$WORK/concurrent/$i.out" 2>&1 &
   pids+=($!)
 done
 bad=0

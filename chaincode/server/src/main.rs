@@ -12,8 +12,13 @@ use fabric_shim::server::{ServerConfig, serve, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr; RUST_LOG filters (default `info`); colours only on a terminal.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,

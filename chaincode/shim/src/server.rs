@@ -111,7 +111,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Read the configuration from the process environment (see [`env`]).
+    /// Read the configuration from the process environment (see [`mod@env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }

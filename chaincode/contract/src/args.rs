@@ -1,0 +1,579 @@
+//! Parsing the string arguments of every function into typed requests, once, at the edge.
+//! Everything here is pure (bytes in, values out) and is what the fuzz target exercises.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bcami_sdk::{
+    DecodeError, Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest, Transaction,
+};
+use serde::Deserialize;
+
+use crate::config::{ConfigUpdate, RoleRule, Window};
+use crate::readings::{RejectReason, Rejection};
+
+/// Most readings in one `SubmitReadings` call.
+pub const MAX_BATCH: usize = 1_000;
+/// Most HIDs in one `ProvisionMeters` call.
+pub const MAX_PROVISION: usize = 1_000;
+/// Largest reading transaction accepted, in bytes (a v1 reading is 188).
+pub const MAX_READING_BYTES: usize = 1_024;
+/// Largest `SubmitReadings` argument, in bytes (1,000 base64 readings of the maximum size fit).
+pub const MAX_BATCH_ARG_BYTES: usize = 2 * 1024 * 1024;
+/// Largest page of `GetReadings` / `ListMeters`.
+pub const MAX_PAGE_SIZE: u32 = 1_000;
+/// Page size when none is given.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Longest MSP id accepted in the configuration.
+const MAX_MSP_ID_LEN: usize = 256;
+/// Base64 length of a reading of [`MAX_READING_BYTES`].
+const MAX_READING_BASE64: usize = MAX_READING_BYTES.div_ceil(3) * 4;
+
+/// The contract's functions, by the name the peer CLI uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Function {
+    /// `Configure`
+    Configure,
+    /// `GetConfig`
+    GetConfig,
+    /// `ProvisionMeters`
+    ProvisionMeters,
+    /// `ProvisionMdms`
+    ProvisionMdms,
+    /// `RegisterMeter`
+    RegisterMeter,
+    /// `RegisterMdmsKey`
+    RegisterMdmsKey,
+    /// `RotateMeterKey`
+    RotateMeterKey,
+    /// `RevokeMeter`
+    RevokeMeter,
+    /// `SubmitReadings`
+    SubmitReadings,
+    /// `GetMeter`
+    GetMeter,
+    /// `GetMdmsKey`
+    GetMdmsKey,
+    /// `GetReadings`
+    GetReadings,
+    /// `ListMeters`
+    ListMeters,
+    /// `GetCounts`
+    GetCounts,
+}
+
+impl Function {
+    /// Every function.
+    pub const ALL: [Function; 14] = [
+        Function::Configure,
+        Function::GetConfig,
+        Function::ProvisionMeters,
+        Function::ProvisionMdms,
+        Function::RegisterMeter,
+        Function::RegisterMdmsKey,
+        Function::RotateMeterKey,
+        Function::RevokeMeter,
+        Function::SubmitReadings,
+        Function::GetMeter,
+        Function::GetMdmsKey,
+        Function::GetReadings,
+        Function::ListMeters,
+        Function::GetCounts,
+    ];
+
+    /// The name the peer CLI uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::Configure => "Configure",
+            Function::GetConfig => "GetConfig",
+            Function::ProvisionMeters => "ProvisionMeters",
+            Function::ProvisionMdms => "ProvisionMdms",
+            Function::RegisterMeter => "RegisterMeter",
+            Function::RegisterMdmsKey => "RegisterMdmsKey",
+            Function::RotateMeterKey => "RotateMeterKey",
+            Function::RevokeMeter => "RevokeMeter",
+            Function::SubmitReadings => "SubmitReadings",
+            Function::GetMeter => "GetMeter",
+            Function::GetMdmsKey => "GetMdmsKey",
+            Function::GetReadings => "GetReadings",
+            Function::ListMeters => "ListMeters",
+            Function::GetCounts => "GetCounts",
+        }
+    }
+
+    /// The function called `name`, if any (exact, case-sensitive).
+    pub fn from_name(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The known names, comma-separated.
+    pub fn known() -> String {
+        Function::ALL.map(Function::name).join(", ")
+    }
+}
+
+/// A malformed argument: the whole call is refused with 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgError {
+    /// Wrong number of arguments.
+    #[error("{function} expects {expected} argument(s), got {got}")]
+    Count {
+        /// The function.
+        function: &'static str,
+        /// What it takes, e.g. `1` or `0 or 1`.
+        expected: &'static str,
+        /// What it got.
+        got: usize,
+    },
+    /// An argument is not UTF-8.
+    #[error("{function}: argument {index} is not UTF-8")]
+    NotUtf8 {
+        /// The function.
+        function: &'static str,
+        /// 1-based.
+        index: usize,
+    },
+    /// An argument is not the JSON the function expects.
+    #[error("{function}: argument is not valid JSON of the expected shape: {detail}")]
+    Json {
+        /// The function.
+        function: &'static str,
+        /// serde_json's complaint.
+        detail: String,
+    },
+    /// A HID is not 64 hex digits.
+    #[error("{function}: {what} is not a HID (64 hex digits): {text:?}")]
+    Hid {
+        /// The function.
+        function: &'static str,
+        /// Which value.
+        what: String,
+        /// The text (truncated).
+        text: String,
+    },
+    /// A binary message is not standard base64.
+    #[error("{function}: argument is not standard base64 (RFC 4648 §4, with padding)")]
+    Base64 {
+        /// The function.
+        function: &'static str,
+    },
+    /// A binary message does not decode.
+    #[error("malformed message: {0}")]
+    Message(DecodeError),
+    /// Too many items, too large, or empty.
+    #[error("{function}: {detail}")]
+    Limit {
+        /// The function.
+        function: &'static str,
+        /// Which limit.
+        detail: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("{function}: {detail}")]
+    Invalid {
+        /// The function.
+        function: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One element of a `SubmitReadings` batch after parsing: a decoded transaction, or a
+/// rejection found without looking at the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadingInput {
+    /// Decoded (signature not yet checked).
+    Decoded(Box<Transaction>),
+    /// Refused already: bad base64, oversize, or malformed.
+    Rejected(Rejection),
+}
+
+/// What `GetReadings` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingsQuery {
+    /// The meter.
+    pub hid: Hid,
+    /// First timestamp to return (inclusive): `max(from, bookmark)`.
+    pub start: u64,
+    /// End (exclusive), if any.
+    pub to: Option<u64>,
+    /// At most this many readings.
+    pub page_size: u32,
+}
+
+/// What `ListMeters` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetersQuery {
+    /// First HID to return (inclusive), if any.
+    pub start: Option<Hid>,
+    /// At most this many meters.
+    pub page_size: u32,
+}
+
+/// A call with its arguments parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// Replace parts of the configuration.
+    Configure(ConfigUpdate),
+    /// Read the configuration.
+    GetConfig,
+    /// Provision meters (deduplicated, sorted).
+    ProvisionMeters(BTreeSet<Hid>),
+    /// Provision the MDMS.
+    ProvisionMdms(Hid),
+    /// Register a meter key.
+    RegisterMeter(Box<RegistrationRequest>),
+    /// Register the MDMS key.
+    RegisterMdmsKey(Box<MdmsRegistrationRequest>),
+    /// Rotate a meter key.
+    RotateMeterKey(Box<KeyRotationRequest>),
+    /// Revoke a meter.
+    RevokeMeter(Hid),
+    /// Submit readings, in batch order.
+    SubmitReadings(Vec<ReadingInput>),
+    /// One meter.
+    GetMeter(Hid),
+    /// The MDMS key.
+    GetMdmsKey,
+    /// Readings of a meter.
+    GetReadings(ReadingsQuery),
+    /// All meters, paginated.
+    ListMeters(MetersQuery),
+    /// Counts.
+    GetCounts,
+}
+
+struct Input<'a> {
+    function: &'static str,
+    args: &'a [Vec<u8>],
+}
+
+impl<'a> Input<'a> {
+    fn exactly(&self, n: usize, expected: &'static str) -> Result<(), ArgError> {
+        if self.args.len() == n {
+            Ok(())
+        } else {
+            Err(self.count(expected))
+        }
+    }
+
+    fn count(&self, expected: &'static str) -> ArgError {
+        ArgError::Count {
+            function: self.function,
+            expected,
+            got: self.args.len(),
+        }
+    }
+
+    fn text(&self, i: usize) -> Result<&'a str, ArgError> {
+        let bytes = self.args.get(i).ok_or(self.count("more"))?;
+        std::str::from_utf8(bytes).map_err(|_| ArgError::NotUtf8 {
+            function: self.function,
+            index: i + 1,
+        })
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<T, ArgError> {
+        serde_json::from_str(self.text(i)?).map_err(|e| ArgError::Json {
+            function: self.function,
+            detail: e.to_string(),
+        })
+    }
+
+    fn hid(&self, text: &str, what: &str) -> Result<Hid, ArgError> {
+        parse_hid(text).ok_or_else(|| ArgError::Hid {
+            function: self.function,
+            what: what.to_owned(),
+            text: text.chars().take(80).collect(),
+        })
+    }
+
+    fn base64(&self, i: usize) -> Result<Vec<u8>, ArgError> {
+        let text = self.text(i)?;
+        // Registration-type messages are at most a few hundred bytes.
+        if text.len() > MAX_READING_BASE64 {
+            return Err(self.limit(format!(
+                "argument of {} characters is longer than any message ({MAX_READING_BASE64} max)",
+                text.len()
+            )));
+        }
+        STANDARD.decode(text).map_err(|_| ArgError::Base64 {
+            function: self.function,
+        })
+    }
+
+    fn limit(&self, detail: String) -> ArgError {
+        ArgError::Limit {
+            function: self.function,
+            detail,
+        }
+    }
+
+    fn invalid(&self, detail: String) -> ArgError {
+        ArgError::Invalid {
+            function: self.function,
+            detail,
+        }
+    }
+}
+
+/// A HID: exactly 64 hex digits.
+pub fn parse_hid(text: &str) -> Option<Hid> {
+    text.parse().ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvisionWire {
+    meters: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReadingsQueryWire {
+    hid: String,
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    to: Option<u64>,
+    #[serde(default)]
+    page_size: Option<u32>,
+    #[serde(default)]
+    bookmark: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MetersQueryWire {
+    #[serde(default)]
+    page_size: Option<u32>,
+    #[serde(default)]
+    bookmark: Option<String>,
+}
+
+impl Call {
+    /// Parse the arguments of `function`. Fails (400 for the whole call) on a malformed
+    /// argument; per-reading problems of `SubmitReadings` become per-reading rejections instead.
+    pub fn parse(function: Function, args: &[Vec<u8>]) -> Result<Call, ArgError> {
+        let input = Input {
+            function: function.name(),
+            args,
+        };
+        match function {
+            Function::Configure => {
+                input.exactly(1, "1")?;
+                let update: ConfigUpdate = input.json(0)?;
+                check_config(&input, &update)?;
+                Ok(Call::Configure(update))
+            }
+            Function::GetConfig => input.exactly(0, "0").map(|()| Call::GetConfig),
+            Function::ProvisionMeters => {
+                input.exactly(1, "1")?;
+                let wire: ProvisionWire = input.json(0)?;
+                if wire.meters.is_empty() || wire.meters.len() > MAX_PROVISION {
+                    return Err(input.limit(format!(
+                        "\"meters\" must hold 1 to {MAX_PROVISION} HIDs, got {}",
+                        wire.meters.len()
+                    )));
+                }
+                let hids = wire
+                    .meters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| input.hid(h, &format!("meters[{i}]")))
+                    .collect::<Result<BTreeSet<Hid>, _>>()?;
+                Ok(Call::ProvisionMeters(hids))
+            }
+            Function::ProvisionMdms => {
+                input.exactly(1, "1")?;
+                Ok(Call::ProvisionMdms(
+                    input.hid(input.text(0)?, "argument 1")?,
+                ))
+            }
+            Function::RegisterMeter => {
+                input.exactly(1, "1")?;
+                let bytes = input.base64(0)?;
+                Ok(Call::RegisterMeter(Box::new(RegistrationRequest::decode(
+                    &bytes,
+                )?)))
+            }
+            Function::RegisterMdmsKey => {
+                input.exactly(1, "1")?;
+                let bytes = input.base64(0)?;
+                Ok(Call::RegisterMdmsKey(Box::new(
+                    MdmsRegistrationRequest::decode(&bytes)?,
+                )))
+            }
+            Function::RotateMeterKey => {
+                input.exactly(1, "1")?;
+                let bytes = input.base64(0)?;
+                Ok(Call::RotateMeterKey(Box::new(KeyRotationRequest::decode(
+                    &bytes,
+                )?)))
+            }
+            Function::RevokeMeter => {
+                input.exactly(1, "1")?;
+                Ok(Call::RevokeMeter(input.hid(input.text(0)?, "argument 1")?))
+            }
+            Function::SubmitReadings => {
+                input.exactly(1, "1")?;
+                parse_batch(&input).map(Call::SubmitReadings)
+            }
+            Function::GetMeter => {
+                input.exactly(1, "1")?;
+                Ok(Call::GetMeter(input.hid(input.text(0)?, "argument 1")?))
+            }
+            Function::GetMdmsKey => input.exactly(0, "0").map(|()| Call::GetMdmsKey),
+            Function::GetReadings => {
+                input.exactly(1, "1")?;
+                let wire: ReadingsQueryWire = input.json(0)?;
+                let hid = input.hid(&wire.hid, "\"hid\"")?;
+                let page_size = page_size(&input, wire.page_size)?;
+                let bookmark = match wire.bookmark.as_deref() {
+                    None | Some("") => None,
+                    Some(b) => Some(parse_millis(b).ok_or_else(|| {
+                        input.invalid(format!(
+                            "\"bookmark\" must be a timestamp in decimal digits (from a previous page), got {:?}",
+                            b.chars().take(40).collect::<String>()
+                        ))
+                    })?),
+                };
+                let from = wire.from.unwrap_or(0);
+                if let Some(to) = wire.to {
+                    if to <= from {
+                        return Err(
+                            input.invalid(format!("\"to\" ({to}) must be after \"from\" ({from})"))
+                        );
+                    }
+                }
+                Ok(Call::GetReadings(ReadingsQuery {
+                    hid,
+                    start: from.max(bookmark.unwrap_or(0)),
+                    to: wire.to,
+                    page_size,
+                }))
+            }
+            Function::ListMeters => {
+                let wire = match args.len() {
+                    0 => MetersQueryWire {
+                        page_size: None,
+                        bookmark: None,
+                    },
+                    1 => input.json(0)?,
+                    _ => return Err(input.count("0 or 1")),
+                };
+                let start = match wire.bookmark.as_deref() {
+                    None | Some("") => None,
+                    Some(b) => Some(input.hid(b, "\"bookmark\"")?),
+                };
+                Ok(Call::ListMeters(MetersQuery {
+                    start,
+                    page_size: page_size(&input, wire.page_size)?,
+                }))
+            }
+            Function::GetCounts => input.exactly(0, "0").map(|()| Call::GetCounts),
+        }
+    }
+}
+
+fn parse_millis(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn page_size(input: &Input<'_>, size: Option<u32>) -> Result<u32, ArgError> {
+    match size {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        Some(n) => Err(input.invalid(format!(
+            "\"pageSize\" must be 1 to {MAX_PAGE_SIZE}, got {n}"
+        ))),
+    }
+}
+
+fn check_config(input: &Input<'_>, update: &ConfigUpdate) -> Result<(), ArgError> {
+    let lists: [(&str, &Option<Vec<RoleRule>>); 3] = [
+        ("administrator", &update.administrator),
+        ("concentrator", &update.concentrator),
+        ("mdms", &update.mdms),
+    ];
+    for (name, rules) in lists {
+        let Some(rules) = rules else { continue };
+        if rules.is_empty() || rules.len() > 16 {
+            return Err(input.invalid(format!("\"{name}\" must list 1 to 16 rules")));
+        }
+        for rule in rules {
+            if rule.msp_id.is_empty() || rule.msp_id.len() > MAX_MSP_ID_LEN {
+                return Err(input.invalid(format!(
+                    "\"{name}\": mspId must be 1 to {MAX_MSP_ID_LEN} bytes"
+                )));
+            }
+        }
+    }
+    if let Some(w) = update.window {
+        if w.past_ms > Window::MAX_PAST_MS || w.future_ms > Window::MAX_FUTURE_MS {
+            return Err(input.invalid(format!(
+                "\"window\": pastMs must be at most {} and futureMs at most {}",
+                Window::MAX_PAST_MS,
+                Window::MAX_FUTURE_MS
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_batch(input: &Input<'_>) -> Result<Vec<ReadingInput>, ArgError> {
+    let raw = input.args.first().map_or(0, Vec::len);
+    if raw > MAX_BATCH_ARG_BYTES {
+        return Err(input.limit(format!(
+            "argument of {raw} bytes is larger than {MAX_BATCH_ARG_BYTES}"
+        )));
+    }
+    let items: Vec<String> = input.json(0)?;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(input.limit(format!(
+            "a batch holds 1 to {MAX_BATCH} readings, got {}",
+            items.len()
+        )));
+    }
+    Ok(items.iter().map(|item| parse_reading(item)).collect())
+}
+
+/// One base64 reading of a batch: decoded, or the reason it cannot be.
+pub fn parse_reading(item: &str) -> ReadingInput {
+    if item.len() > MAX_READING_BASE64 {
+        return ReadingInput::Rejected(Rejection::new(
+            RejectReason::Oversize,
+            format!(
+                "{} base64 characters; a reading is at most {MAX_READING_BYTES} bytes",
+                item.len()
+            ),
+        ));
+    }
+    let bytes = match STANDARD.decode(item) {
+        Ok(b) => b,
+        Err(_) => {
+            return ReadingInput::Rejected(Rejection::new(
+                RejectReason::BadBase64,
+                "not standard base64 (RFC 4648 §4, with padding)".into(),
+            ));
+        }
+    };
+    if bytes.len() > MAX_READING_BYTES {
+        return ReadingInput::Rejected(Rejection::new(
+            RejectReason::Oversize,
+            format!(
+                "{} bytes; a reading is at most {MAX_READING_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    match Transaction::decode(&bytes) {
+        Ok(tx) => ReadingInput::Decoded(Box::new(tx)),
+        Err(e) => ReadingInput::Rejected(Rejection::new(RejectReason::Malformed, e.to_string())),
+    }
+}

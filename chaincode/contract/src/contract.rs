@@ -1,0 +1,575 @@
+//! The contract: dispatch, role checks, and one handler per function. Handlers read and write
+//! through the shim's capability traits only.
+
+use std::collections::BTreeMap;
+
+use bcami_sdk::{Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
+use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{Call, Function, MetersQuery, ReadingInput, ReadingsQuery};
+use crate::config::{Config, ConfigUpdate, Placement, Role, describe_creator};
+use crate::error::Error;
+use crate::readings::{READINGS_EVENT, validate_batch};
+use crate::state::{
+    self, KeyVersionRecord, MDMS_KEY, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
+};
+use crate::verify::{Verifier, VerifierKind};
+
+/// The BC-AMI contract. Build it with [`contract`] (or [`BcAmi::new`] to pick the verifier).
+#[derive(Debug)]
+pub struct BcAmi {
+    verifier: Verifier,
+}
+
+/// The contract as deployed: reading signatures checked with libsecp256k1.
+pub fn contract() -> BcAmi {
+    BcAmi::new(VerifierKind::Libsecp256k1)
+}
+
+impl BcAmi {
+    /// The contract with the given reading-signature verifier.
+    pub fn new(verifier: VerifierKind) -> Self {
+        Self {
+            verifier: Verifier::new(verifier),
+        }
+    }
+}
+
+impl Contract for BcAmi {
+    fn invoke(&self, stub: &mut dyn Stub) -> Result<Vec<u8>, ContractError> {
+        self.run(stub).map_err(ContractError::from)
+    }
+}
+
+/// Which roles may call `function`.
+pub fn allowed_roles(function: Function) -> &'static [Role] {
+    const ALL: &[Role] = &[Role::Administrator, Role::Concentrator, Role::Mdms];
+    match function {
+        Function::Configure
+        | Function::ProvisionMeters
+        | Function::ProvisionMdms
+        | Function::RevokeMeter => &[Role::Administrator],
+        Function::RegisterMeter | Function::RotateMeterKey | Function::SubmitReadings => {
+            &[Role::Concentrator]
+        }
+        Function::RegisterMdmsKey => &[Role::Mdms],
+        Function::GetReadings => &[Role::Mdms, Role::Administrator],
+        Function::GetConfig
+        | Function::GetMeter
+        | Function::GetMdmsKey
+        | Function::ListMeters
+        | Function::GetCounts => ALL,
+    }
+}
+
+fn authorize(function: Function, config: &Config, creator: &Creator) -> Result<(), Error> {
+    let roles = allowed_roles(function);
+    if roles.iter().any(|r| config.holds(creator, *r)) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            function.name(),
+            roles,
+            config,
+            describe_creator(creator),
+        ))
+    }
+}
+
+/// The transaction timestamp in Unix milliseconds (saturating; Fabric timestamps are far from
+/// the limits).
+fn tx_millis(stub: &dyn Stub) -> i64 {
+    let ts = stub.tx().timestamp();
+    let millis = i128::from(ts.seconds) * 1000 + i128::from(ts.nanos / 1_000_000);
+    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    state::to_json(value)
+}
+
+fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
+    match config.window.place(timestamp, tx_millis) {
+        Placement::Inside => Ok(()),
+        Placement::Stale | Placement::Future => Err(Error::OutsideWindow {
+            timestamp,
+            tx_millis,
+            earliest: i128::from(tx_millis) - i128::from(config.window.past_ms),
+            latest: i128::from(tx_millis) + i128::from(config.window.future_ms),
+        }),
+    }
+}
+
+/// `ProvisionMeters` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionResponse {
+    /// HIDs newly provisioned, sorted.
+    pub provisioned: Vec<String>,
+    /// How many were already provisioned (no-op).
+    pub unchanged: usize,
+}
+
+/// `GetMeter` response: the record and every key the meter has held, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterView {
+    /// The record.
+    pub meter: MeterRecord,
+    /// Its keys, version 1 first.
+    pub keys: Vec<KeyVersionRecord>,
+}
+
+/// One reading in a `GetReadings` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredReading {
+    /// Timestamp, Unix ms.
+    pub timestamp: u64,
+    /// The reading transaction, standard base64.
+    pub reading: String,
+}
+
+/// `GetReadings` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadingsPage {
+    /// The meter.
+    pub hid: String,
+    /// Readings in time order.
+    pub readings: Vec<StoredReading>,
+    /// Pass as `bookmark` for the next page; empty when there is none.
+    pub bookmark: String,
+}
+
+/// `ListMeters` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetersPage {
+    /// Meter records in HID order.
+    pub meters: Vec<MeterRecord>,
+    /// Pass as `bookmark` for the next page (a HID); empty when there is none.
+    pub bookmark: String,
+}
+
+/// Meter counts by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterCounts {
+    /// Provisioned, not registered.
+    pub provisioned: u64,
+    /// Registered.
+    pub active: u64,
+    /// Revoked.
+    pub revoked: u64,
+    /// All.
+    pub total: u64,
+}
+
+/// `GetCounts` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Meters by status.
+    pub meters: MeterCounts,
+    /// Readings stored.
+    pub readings: u64,
+    /// `none`, `provisioned` or `registered`.
+    pub mdms: String,
+}
+
+impl BcAmi {
+    fn run(&self, stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
+        let name = stub.tx().function();
+        let function = Function::from_name(name).ok_or_else(|| Error::UnknownFunction {
+            name: name.chars().take(80).collect(),
+            known: Function::known(),
+        })?;
+        let config = state::config(stub)?;
+        authorize(function, &config, stub.creator())?;
+        let call = Call::parse(function, stub.tx().args())?;
+        match call {
+            Call::Configure(update) => configure(stub, &config, update),
+            Call::GetConfig => json(&config),
+            Call::ProvisionMeters(hids) => provision_meters(stub, &hids),
+            Call::ProvisionMdms(hid) => provision_mdms(stub, hid),
+            Call::RegisterMeter(req) => register_meter(stub, &config, &req),
+            Call::RegisterMdmsKey(req) => register_mdms(stub, &config, &req),
+            Call::RotateMeterKey(req) => rotate(stub, &config, &req),
+            Call::RevokeMeter(hid) => revoke(stub, hid),
+            Call::SubmitReadings(inputs) => self.submit(stub, &config, inputs),
+            Call::GetMeter(hid) => get_meter(stub, hid),
+            Call::GetMdmsKey => get_mdms(stub),
+            Call::GetReadings(q) => get_readings(stub, &q),
+            Call::ListMeters(q) => list_meters(stub, &q),
+            Call::GetCounts => counts(stub),
+        }
+    }
+
+    fn submit(
+        &self,
+        stub: &mut dyn Stub,
+        config: &Config,
+        inputs: Vec<ReadingInput>,
+    ) -> Result<Vec<u8>, Error> {
+        // Every distinct meter once, in order of first appearance, in one GET_STATE_MULTIPLE.
+        let mut hids: Vec<Hid> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for input in &inputs {
+            if let ReadingInput::Decoded(tx) = input {
+                if seen.insert(tx.hid()) {
+                    hids.push(tx.hid());
+                }
+            }
+        }
+        let keys = hids
+            .iter()
+            .map(state::meter_key)
+            .collect::<Result<Vec<_>, _>>()?;
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = stub.states(&key_refs)?;
+        let mut meters = BTreeMap::new();
+        for ((hid, key), value) in hids.iter().zip(&keys).zip(values) {
+            let record = value.map(|v| state::parse(key, &v)).transpose()?;
+            meters.insert(*hid, record);
+        }
+        let outcome = validate_batch(
+            inputs,
+            &meters,
+            tx_millis(stub),
+            config.window,
+            &self.verifier,
+        );
+        for (hid, record) in &outcome.meters {
+            state::store(stub, &state::meter_key(hid)?, record)?;
+        }
+        for reading in &outcome.accepted {
+            stub.put_state(
+                &state::reading_key(&reading.hid, reading.timestamp)?,
+                &reading.bytes,
+            )?;
+        }
+        stub.set_event(READINGS_EVENT, &json(&outcome.event())?)?;
+        json(&outcome.response())
+    }
+}
+
+fn configure(stub: &mut dyn Stub, config: &Config, update: ConfigUpdate) -> Result<Vec<u8>, Error> {
+    let new = config.updated(update);
+    state::store(stub, state::CONFIG_KEY, &new)?;
+    json(&new)
+}
+
+fn provision_meters(
+    stub: &mut dyn Stub,
+    hids: &std::collections::BTreeSet<Hid>,
+) -> Result<Vec<u8>, Error> {
+    let mdms: Option<MdmsRecord> = state::load(stub, MDMS_KEY)?;
+    if let Some(m) = mdms.filter(|m| hids.contains(&m.hid)) {
+        return Err(Error::ProvisionConflict(format!(
+            "HID {} is the MDMS's, not a meter's",
+            m.hid
+        )));
+    }
+    let keys = hids
+        .iter()
+        .map(state::meter_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let existing = stub.states(&key_refs)?;
+    let mut fresh = Vec::new();
+    let mut unchanged = 0;
+    for ((hid, key), value) in hids.iter().zip(&keys).zip(existing) {
+        match value {
+            None => fresh.push((hid, key)),
+            Some(bytes) => {
+                let record: MeterRecord = state::parse(key, &bytes)?;
+                if record.status == MeterStatus::Revoked {
+                    return Err(Error::ProvisionConflict(format!(
+                        "meter {hid} is revoked; a revoked HID cannot be provisioned again (nothing was provisioned)"
+                    )));
+                }
+                unchanged += 1;
+            }
+        }
+    }
+    let tx_id = stub.tx().tx_id().to_owned();
+    for (hid, key) in &fresh {
+        let record = MeterRecord {
+            hid: **hid,
+            status: MeterStatus::Provisioned,
+            public_key: None,
+            key_version: 0,
+            last_timestamp: None,
+            readings: 0,
+            provisioned_tx: tx_id.clone(),
+            revoked_at: None,
+        };
+        state::store(stub, key, &record)?;
+    }
+    json(&ProvisionResponse {
+        provisioned: fresh.iter().map(|(h, _)| h.to_string()).collect(),
+        unchanged,
+    })
+}
+
+fn provision_mdms(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
+    if let Some(existing) = state::load::<MdmsRecord>(stub, MDMS_KEY)? {
+        if existing.hid == hid {
+            return json(&existing);
+        }
+        return Err(Error::ProvisionConflict(format!(
+            "the MDMS is already provisioned as {}; only one MDMS is supported",
+            existing.hid
+        )));
+    }
+    if stub.state(&state::meter_key(&hid)?)?.is_some() {
+        return Err(Error::ProvisionConflict(format!(
+            "HID {hid} is a meter's, not the MDMS's"
+        )));
+    }
+    let record = MdmsRecord {
+        hid,
+        status: MdmsStatus::Provisioned,
+        public_key: None,
+        registered_at: None,
+    };
+    state::store(stub, MDMS_KEY, &record)?;
+    json(&record)
+}
+
+fn load_meter(stub: &dyn Stub, hid: &Hid) -> Result<(String, MeterRecord), Error> {
+    let key = state::meter_key(hid)?;
+    let record = state::load(stub, &key)?.ok_or(Error::UnknownMeter(*hid))?;
+    Ok((key, record))
+}
+
+fn register_meter(
+    stub: &mut dyn Stub,
+    config: &Config,
+    req: &RegistrationRequest,
+) -> Result<Vec<u8>, Error> {
+    let hid = req.hid();
+    let (key, mut record) = load_meter(stub, &hid)?;
+    match record.status {
+        MeterStatus::Revoked => return Err(Error::Revoked(hid)),
+        MeterStatus::Active => return Err(Error::AlreadyRegistered(format!("meter {hid}"))),
+        MeterStatus::Provisioned => {}
+    }
+    let timestamp = req.timestamp().unix_millis();
+    check_window(config, timestamp, tx_millis(stub))?;
+    req.verify().map_err(Error::Signature)?;
+    record.status = MeterStatus::Active;
+    record.public_key = Some(*req.public_key());
+    record.key_version = 1;
+    record.last_timestamp = Some(timestamp);
+    bind_key(stub, &record, timestamp)?;
+    state::store(stub, &key, &record)?;
+    json(&record)
+}
+
+fn bind_key(stub: &mut dyn Stub, record: &MeterRecord, since: u64) -> Result<(), Error> {
+    let public_key = record
+        .public_key
+        .ok_or_else(|| Error::Internal("binding a meter without a key".into()))?;
+    let version = KeyVersionRecord {
+        version: record.key_version,
+        public_key,
+        since,
+        tx_id: stub.tx().tx_id().to_owned(),
+    };
+    state::store(
+        stub,
+        &state::meter_key_version_key(&record.hid, record.key_version)?,
+        &version,
+    )
+}
+
+fn register_mdms(
+    stub: &mut dyn Stub,
+    config: &Config,
+    req: &MdmsRegistrationRequest,
+) -> Result<Vec<u8>, Error> {
+    let mut record: MdmsRecord = state::load(stub, MDMS_KEY)?
+        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
+    if record.hid != req.hid() {
+        return Err(Error::UnknownMdms(format!(
+            "HID {} is not the provisioned MDMS ({})",
+            req.hid(),
+            record.hid
+        )));
+    }
+    if record.status == MdmsStatus::Registered {
+        return Err(Error::AlreadyRegistered(format!("the MDMS {}", record.hid)));
+    }
+    let timestamp = req.timestamp().unix_millis();
+    check_window(config, timestamp, tx_millis(stub))?;
+    req.verify().map_err(Error::Signature)?;
+    record.status = MdmsStatus::Registered;
+    record.public_key = Some(*req.public_key());
+    record.registered_at = Some(timestamp);
+    state::store(stub, MDMS_KEY, &record)?;
+    json(&record)
+}
+
+fn rotate(
+    stub: &mut dyn Stub,
+    config: &Config,
+    req: &KeyRotationRequest,
+) -> Result<Vec<u8>, Error> {
+    let hid = req.hid();
+    let (key, mut record) = load_meter(stub, &hid)?;
+    match record.status {
+        MeterStatus::Revoked => return Err(Error::Revoked(hid)),
+        MeterStatus::Provisioned => return Err(Error::NotRegistered(hid)),
+        MeterStatus::Active => {}
+    }
+    let timestamp = req.timestamp().unix_millis();
+    check_window(config, timestamp, tx_millis(stub))?;
+    if let Some(last) = record.last_timestamp {
+        if timestamp <= last {
+            return Err(Error::Replayed {
+                hid,
+                timestamp,
+                last,
+            });
+        }
+    }
+    let current = record.public_key.ok_or_else(|| Error::CorruptState {
+        key: key.escape_debug().to_string(),
+        detail: "active meter without a key".into(),
+    })?;
+    req.verify(&current).map_err(Error::Signature)?;
+    if *req.new_public_key() == current {
+        return Err(Error::SameKey(hid));
+    }
+    record.public_key = Some(*req.new_public_key());
+    record.key_version = record
+        .key_version
+        .checked_add(1)
+        .ok_or_else(|| Error::Internal("key version overflow".into()))?;
+    record.last_timestamp = Some(timestamp);
+    bind_key(stub, &record, timestamp)?;
+    state::store(stub, &key, &record)?;
+    json(&record)
+}
+
+fn revoke(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
+    let (key, mut record) = load_meter(stub, &hid)?;
+    if record.status != MeterStatus::Revoked {
+        record.status = MeterStatus::Revoked;
+        record.revoked_at = Some(tx_millis(stub));
+        state::store(stub, &key, &record)?;
+    }
+    json(&record)
+}
+
+fn get_meter(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
+    let (_, meter) = load_meter(stub, &hid)?;
+    let range = KeyRange::composite_prefix(state::METER_KEY, &[&hid.to_string()])?;
+    let mut keys = Vec::new();
+    for kv in stub.range(&range)? {
+        let kv = kv?;
+        keys.push(state::parse::<KeyVersionRecord>(&kv.key, &kv.value)?);
+    }
+    json(&MeterView { meter, keys })
+}
+
+fn get_mdms(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
+    let record: MdmsRecord = state::load(stub, MDMS_KEY)?
+        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
+    if record.status != MdmsStatus::Registered {
+        return Err(Error::MdmsNotRegistered);
+    }
+    json(&record)
+}
+
+fn get_readings(stub: &mut dyn Stub, q: &ReadingsQuery) -> Result<Vec<u8>, Error> {
+    load_meter(stub, &q.hid)?;
+    let range = state::readings_of(&q.hid)?;
+    // The bookmark of a range page is the key to start from (in the peer and in the stub).
+    let start = if q.start == 0 {
+        String::new()
+    } else {
+        state::reading_key(&q.hid, q.start)?
+    };
+    let page = stub.range_page(&range, q.page_size, &start)?;
+    let mut readings = Vec::with_capacity(page.records.len());
+    let mut bookmark = String::new();
+    let mut ended = false;
+    for kv in &page.records {
+        let timestamp = state::reading_timestamp(&kv.key)?;
+        if q.to.is_some_and(|to| timestamp >= to) {
+            ended = true;
+            break;
+        }
+        readings.push(StoredReading {
+            timestamp,
+            reading: base64_encode(&kv.value),
+        });
+    }
+    if !ended && !page.bookmark.is_empty() {
+        let next = state::reading_timestamp(&page.bookmark)?;
+        if q.to.is_none_or(|to| next < to) {
+            bookmark = next.to_string();
+        }
+    }
+    json(&ReadingsPage {
+        hid: q.hid.to_string(),
+        readings,
+        bookmark,
+    })
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn list_meters(stub: &mut dyn Stub, q: &MetersQuery) -> Result<Vec<u8>, Error> {
+    let range = KeyRange::composite_prefix(state::METER, &[])?;
+    let start = match &q.start {
+        Some(hid) => state::meter_key(hid)?,
+        None => String::new(),
+    };
+    let page = stub.range_page(&range, q.page_size, &start)?;
+    let meters = page
+        .records
+        .iter()
+        .map(|kv| state::parse(&kv.key, &kv.value))
+        .collect::<Result<Vec<MeterRecord>, _>>()?;
+    let bookmark = if page.bookmark.is_empty() {
+        String::new()
+    } else {
+        state::meter_hid(&page.bookmark)?.to_string()
+    };
+    json(&MetersPage { meters, bookmark })
+}
+
+fn counts(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
+    let range = KeyRange::composite_prefix(state::METER, &[])?;
+    let mut meters = MeterCounts::default();
+    let mut readings = 0u64;
+    for kv in stub.range(&range)? {
+        let kv = kv?;
+        let record: MeterRecord = state::parse(&kv.key, &kv.value)?;
+        match record.status {
+            MeterStatus::Provisioned => meters.provisioned += 1,
+            MeterStatus::Active => meters.active += 1,
+            MeterStatus::Revoked => meters.revoked += 1,
+        }
+        meters.total += 1;
+        readings = readings.saturating_add(record.readings);
+    }
+    let mdms = match state::load::<MdmsRecord>(stub, MDMS_KEY)? {
+        None => "none",
+        Some(m) if m.status == MdmsStatus::Registered => "registered",
+        Some(_) => "provisioned",
+    };
+    json(&Counts {
+        meters,
+        readings,
+        mdms: mdms.to_owned(),
+    })
+}

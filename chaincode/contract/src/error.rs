@@ -1,0 +1,177 @@
+//! The contract's errors. Each has a stable machine-readable code (the first word of the message
+//! the client sees) and a status.
+
+use bcami_sdk::{DecodeError, Hid, VerifyError};
+use fabric_shim::{ContractError, ErrorStatus, StubError};
+
+use crate::args::ArgError;
+use crate::config::Role;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The function name is not one of ours.
+    #[error("unknown function {name:?}; known: {known}")]
+    UnknownFunction {
+        /// What was asked for.
+        name: String,
+        /// The known names.
+        known: String,
+    },
+    /// An argument is malformed.
+    #[error(transparent)]
+    Argument(#[from] ArgError),
+    /// The caller holds none of the roles the function needs.
+    #[error("{function} requires the {needed} role; the caller is {caller}")]
+    Forbidden {
+        /// The function.
+        function: &'static str,
+        /// The roles that may call it, described with their MSP ids and OUs.
+        needed: String,
+        /// Who called.
+        caller: String,
+    },
+    /// A meter HID is not provisioned.
+    #[error("meter {0} is not provisioned")]
+    UnknownMeter(Hid),
+    /// No MDMS is provisioned, or a different HID was given.
+    #[error("{0}")]
+    UnknownMdms(String),
+    /// The MDMS has not registered its key yet.
+    #[error("the MDMS has not registered its encryption key")]
+    MdmsNotRegistered,
+    /// Provisioning conflicts with what the ledger holds.
+    #[error("{0}")]
+    ProvisionConflict(String),
+    /// The meter (or MDMS) already has a key.
+    #[error("{0} is already registered")]
+    AlreadyRegistered(String),
+    /// The meter is revoked.
+    #[error("meter {0} is revoked")]
+    Revoked(Hid),
+    /// The meter has no key yet.
+    #[error("meter {0} is not registered")]
+    NotRegistered(Hid),
+    /// A message's signature does not verify.
+    #[error("{0}")]
+    Signature(VerifyError),
+    /// A message's timestamp is outside the window around the transaction timestamp.
+    #[error(
+        "timestamp {timestamp} is outside the window [{earliest}, {latest}] around the transaction timestamp {tx_millis} (Unix ms)"
+    )]
+    OutsideWindow {
+        /// The message's timestamp.
+        timestamp: u64,
+        /// The transaction timestamp.
+        tx_millis: i64,
+        /// Earliest accepted.
+        earliest: i128,
+        /// Latest accepted.
+        latest: i128,
+    },
+    /// A message's timestamp is not after the meter's last accepted one.
+    #[error(
+        "timestamp {timestamp} is not after the last accepted timestamp {last} of meter {hid} (replay?)"
+    )]
+    Replayed {
+        /// The meter.
+        hid: Hid,
+        /// The message's timestamp.
+        timestamp: u64,
+        /// The last accepted timestamp.
+        last: u64,
+    },
+    /// A key rotation to the key already in use.
+    #[error("the new key of meter {0} is its current key")]
+    SameKey(Hid),
+    /// Ledger data that should have been written by this contract does not parse.
+    #[error("ledger value at {key} is corrupt: {detail}")]
+    CorruptState {
+        /// The key (escaped).
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A stub call failed.
+    #[error(transparent)]
+    Stub(#[from] StubError),
+    /// A bug: something that cannot happen did.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::UnknownFunction { .. } => "unknown_function",
+            Error::Argument(_) => "bad_argument",
+            Error::Forbidden { .. } => "forbidden",
+            Error::UnknownMeter(_) => "unknown_meter",
+            Error::UnknownMdms(_) => "unknown_mdms",
+            Error::MdmsNotRegistered => "mdms_not_registered",
+            Error::ProvisionConflict(_) => "provision_conflict",
+            Error::AlreadyRegistered(_) => "already_registered",
+            Error::Revoked(_) => "revoked",
+            Error::NotRegistered(_) => "not_registered",
+            Error::Signature(_) => "bad_signature",
+            Error::OutsideWindow { .. } => "outside_window",
+            Error::Replayed { .. } => "replayed",
+            Error::SameKey(_) => "same_key",
+            Error::CorruptState { .. } => "corrupt_state",
+            Error::Stub(_) => "stub",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The status the peer reports.
+    pub fn status(&self) -> ErrorStatus {
+        match self {
+            Error::UnknownFunction { .. }
+            | Error::Argument(_)
+            | Error::Signature(_)
+            | Error::OutsideWindow { .. }
+            | Error::SameKey(_) => ErrorStatus::BAD_REQUEST,
+            Error::Forbidden { .. } => ErrorStatus::FORBIDDEN,
+            Error::UnknownMeter(_) | Error::UnknownMdms(_) | Error::MdmsNotRegistered => {
+                ErrorStatus::NOT_FOUND
+            }
+            Error::ProvisionConflict(_)
+            | Error::AlreadyRegistered(_)
+            | Error::Revoked(_)
+            | Error::NotRegistered(_)
+            | Error::Replayed { .. } => ErrorStatus::CONFLICT,
+            Error::CorruptState { .. } | Error::Stub(_) | Error::Internal(_) => {
+                ErrorStatus::INTERNAL
+            }
+        }
+    }
+
+    /// The caller named a role it does not hold.
+    pub(crate) fn forbidden(
+        function: &'static str,
+        needed: &[Role],
+        config: &crate::Config,
+        caller: String,
+    ) -> Self {
+        let needed: Vec<String> = needed.iter().map(|r| config.describe(*r)).collect();
+        Error::Forbidden {
+            function,
+            needed: needed.join(" or "),
+            caller,
+        }
+    }
+}
+
+impl From<Error> for ContractError {
+    fn from(e: Error) -> Self {
+        ContractError::new(e.status(), format!("{}: {e}", e.code()))
+    }
+}
+
+impl From<DecodeError> for ArgError {
+    fn from(e: DecodeError) -> Self {
+        ArgError::Message(e)
+    }
+}

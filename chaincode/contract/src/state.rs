@@ -1,0 +1,284 @@
+//! The world-state layout: keys, records, and reading/writing them. See the crate README for the
+//! table of who writes what.
+
+use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
+use fabric_shim::{KeyRange, State, composite_key, split_composite_key};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// Simple key of the configuration.
+pub const CONFIG_KEY: &str = "config";
+/// Simple key of the MDMS record.
+pub const MDMS_KEY: &str = "mdms";
+/// Object type of meter records: `meter~HID`.
+pub const METER: &str = "meter";
+/// Object type of meter key versions: `meterkey~HID~VERSION` (10 digits).
+pub const METER_KEY: &str = "meterkey";
+/// Object type of readings: `reading~HID~TIMESTAMP` (20 digits of Unix ms).
+pub const READING: &str = "reading";
+
+/// `meter~HID`.
+pub fn meter_key(hid: &Hid) -> Result<String, Error> {
+    Ok(composite_key(METER, &[&hid.to_string()])?)
+}
+
+/// `meterkey~HID~VERSION`.
+pub fn meter_key_version_key(hid: &Hid, version: u32) -> Result<String, Error> {
+    Ok(composite_key(
+        METER_KEY,
+        &[&hid.to_string(), &format!("{version:010}")],
+    )?)
+}
+
+/// `reading~HID~TIMESTAMP`, fixed width so key order is time order.
+pub fn reading_key(hid: &Hid, timestamp: u64) -> Result<String, Error> {
+    Ok(composite_key(
+        READING,
+        &[&hid.to_string(), &format!("{timestamp:020}")],
+    )?)
+}
+
+/// Every reading of `hid`.
+pub fn readings_of(hid: &Hid) -> Result<KeyRange, Error> {
+    Ok(KeyRange::composite_prefix(READING, &[&hid.to_string()])?)
+}
+
+/// The timestamp in a `reading~HID~TIMESTAMP` key.
+pub fn reading_timestamp(key: &str) -> Result<u64, Error> {
+    let (_, attrs) = split_composite_key(key)?;
+    attrs
+        .get(1)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| Error::CorruptState {
+            key: key.escape_debug().to_string(),
+            detail: "not a reading key".into(),
+        })
+}
+
+/// The HID in a `meter~HID` key.
+pub fn meter_hid(key: &str) -> Result<Hid, Error> {
+    let (_, attrs) = split_composite_key(key)?;
+    attrs
+        .first()
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(|| Error::CorruptState {
+            key: key.escape_debug().to_string(),
+            detail: "not a meter key".into(),
+        })
+}
+
+/// Lifecycle of a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeterStatus {
+    /// Provisioned by the administrator, no key yet.
+    Provisioned,
+    /// Registered: has a key, readings are accepted.
+    Active,
+    /// Revoked: nothing more is accepted; the record and readings stay.
+    Revoked,
+}
+
+/// `meter~HID`: one meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterRecord {
+    /// The hashed identity.
+    #[serde(with = "hid_hex")]
+    pub hid: Hid,
+    /// Lifecycle state.
+    pub status: MeterStatus,
+    /// The current public key (compressed SEC1, hex), once registered.
+    #[serde(default, with = "opt_key_hex", skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<MeterPublicKey>,
+    /// 0 until registered, 1 after registration, +1 per rotation.
+    pub key_version: u32,
+    /// Timestamp of the last accepted message of this meter (registration, rotation or
+    /// reading), Unix ms. Every later message must be strictly newer (replay protection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_timestamp: Option<u64>,
+    /// How many readings were accepted.
+    pub readings: u64,
+    /// Transaction that provisioned the meter.
+    pub provisioned_tx: String,
+    /// Transaction timestamp (Unix ms) of the revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+/// `meterkey~HID~VERSION`: one key a meter has held, so older readings stay verifiable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyVersionRecord {
+    /// 1 for the registered key, +1 per rotation.
+    pub version: u32,
+    /// The key (compressed SEC1, hex).
+    #[serde(with = "key_hex")]
+    pub public_key: MeterPublicKey,
+    /// Timestamp of the registration or rotation that bound it: it signs readings newer than
+    /// this and older than the next version's `since`.
+    pub since: u64,
+    /// Transaction that bound it.
+    pub tx_id: String,
+}
+
+/// Lifecycle of the MDMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MdmsStatus {
+    /// Provisioned, no key yet.
+    Provisioned,
+    /// Its encryption key is registered.
+    Registered,
+}
+
+/// `mdms`: the one MDMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MdmsRecord {
+    /// Its hashed identity.
+    #[serde(with = "hid_hex")]
+    pub hid: Hid,
+    /// Lifecycle state.
+    pub status: MdmsStatus,
+    /// Its ECIES public key (compressed SEC1, hex), once registered.
+    #[serde(
+        default,
+        with = "opt_mdms_key_hex",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub public_key: Option<MdmsPublicKey>,
+    /// Timestamp of the registration, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<u64>,
+}
+
+fn corrupt(key: &str, e: impl std::fmt::Display) -> Error {
+    Error::CorruptState {
+        key: key.escape_debug().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Read and parse a JSON record.
+pub fn load<T: serde::de::DeserializeOwned>(
+    stub: &(impl State + ?Sized),
+    key: &str,
+) -> Result<Option<T>, Error> {
+    match stub.state(key)? {
+        None => Ok(None),
+        Some(bytes) => parse(key, &bytes).map(Some),
+    }
+}
+
+/// Parse a JSON record read from `key`.
+pub fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e))
+}
+
+/// Write a JSON record.
+pub fn store<T: Serialize>(
+    stub: &mut (impl State + ?Sized),
+    key: &str,
+    value: &T,
+) -> Result<(), Error> {
+    let bytes = to_json(value)?;
+    stub.put_state(key, &bytes)?;
+    Ok(())
+}
+
+/// Serialize to JSON. Our records are plain data (no maps with non-string keys), so this cannot
+/// fail in practice; the error is still reported rather than unwrapped.
+pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The configuration in force.
+pub fn config(stub: &(impl State + ?Sized)) -> Result<Config, Error> {
+    Ok(load(stub, CONFIG_KEY)?.unwrap_or_default())
+}
+
+/// Lower-case hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// Parse hex (either case) into exactly `N` bytes.
+pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = char::from(pair[0]).to_digit(16)?;
+        let lo = char::from(pair[1]).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
+/// Serde: a [`Hid`] as 64 hex digits.
+pub mod hid_hex {
+    use bcami_sdk::Hid;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    /// Serialize.
+    pub fn serialize<S: Serializer>(hid: &Hid, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(hid)
+    }
+    /// Deserialize.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hid, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
+}
+
+macro_rules! key_serde {
+    ($module:ident, $opt_module:ident, $ty:ty) => {
+        /// Serde: a public key as 66 hex digits (compressed SEC1).
+        pub mod $module {
+            use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+            /// Serialize.
+            pub fn serialize<S: Serializer>(key: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&super::to_hex(&key.to_bytes()))
+            }
+            /// Deserialize.
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                let bytes: [u8; 33] = super::from_hex(&text)
+                    .ok_or_else(|| D::Error::custom("a public key is 66 hex digits"))?;
+                <$ty>::from_sec1_bytes(&bytes).map_err(D::Error::custom)
+            }
+        }
+
+        /// Serde: an optional public key as 66 hex digits.
+        pub mod $opt_module {
+            use serde::{Deserializer, Serializer};
+
+            /// Serialize.
+            pub fn serialize<S: Serializer>(key: &Option<$ty>, s: S) -> Result<S::Ok, S::Error> {
+                match key {
+                    Some(k) => super::$module::serialize(k, s),
+                    None => s.serialize_none(),
+                }
+            }
+            /// Deserialize.
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$ty>, D::Error> {
+                super::$module::deserialize(d).map(Some)
+            }
+        }
+    };
+}
+
+key_serde!(key_hex, opt_key_hex, bcami_sdk::MeterPublicKey);
+key_serde!(mdms_key_hex, opt_mdms_key_hex, bcami_sdk::MdmsPublicKey);

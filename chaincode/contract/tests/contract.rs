@@ -1,0 +1,866 @@
+//! The contract, function by function, against the in-memory ledger: every function, every role
+//! rule, every rejection reason, and that rejected input changes no state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bcami_contract::{Function, ReadingsEvent, VerifierKind, allowed_roles, contract};
+use bcami_sdk::{MeterSecretKey, Transaction, domain};
+use common::*;
+use fabric_shim::Contract;
+use k256::ecdsa::signature::DigestSigner;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch and roles
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_function_is_400_listing_the_known_ones() {
+    let mut env = Env::new();
+    let e = env.err(admin(), "ping", &[]);
+    assert_error(&e, 400, "unknown_function");
+    assert!(e.message().contains("SubmitReadings"), "{e}");
+    assert!(e.message().contains("GetCounts"), "{e}");
+}
+
+#[test]
+fn every_function_enforces_its_roles_with_a_message_naming_the_role() {
+    let identities = [
+        ("admin", admin()),
+        ("dc", dc()),
+        ("mdms", mdms()),
+        ("operator admin", operator_admin()),
+        ("stranger", stranger()),
+        ("utility peer", who("UtilityMSP", "peer")),
+    ];
+    let holds = |name: &str, role: bcami_contract::Role| {
+        matches!(
+            (name, role),
+            ("admin", bcami_contract::Role::Administrator)
+                | ("dc", bcami_contract::Role::Concentrator)
+                | ("mdms", bcami_contract::Role::Mdms)
+        )
+    };
+    for function in Function::ALL {
+        for (name, creator) in &identities {
+            let allowed = allowed_roles(function).iter().any(|r| holds(name, *r));
+            let mut env = Env::new();
+            let out = env.invoke(creator.clone(), function.name(), &[]);
+            match out.result {
+                Err(e) if e.status().code() == 403 => {
+                    assert!(!allowed, "{} refused {name}: {e}", function.name());
+                    assert!(
+                        e.message().contains("requires the"),
+                        "{}: {e}",
+                        function.name()
+                    );
+                    for role in allowed_roles(function) {
+                        assert!(
+                            e.message().contains(&role.to_string()),
+                            "{}: message does not name {role}: {e}",
+                            function.name()
+                        );
+                    }
+                }
+                // Allowed callers get past the role check (and then fail on the empty
+                // arguments or missing state, or succeed).
+                _ => assert!(allowed, "{} let {name} in", function.name()),
+            }
+        }
+    }
+}
+
+#[test]
+fn default_roles_name_msp_and_ou_in_the_forbidden_message() {
+    let mut env = Env::new();
+    let e = env.err(dc(), "RevokeMeter", &[&Meter::new(1).hex()]);
+    assert_error(&e, 403, "forbidden");
+    assert!(
+        e.message()
+            .contains("requires the administrator (UtilityMSP admin) role; the caller is OperatorMSP client"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configure
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn configure_replaces_given_fields_and_roles_follow() {
+    let mut env = Env::new();
+    let defaults = env.ok(dc(), "GetConfig", &[]);
+    assert_eq!(defaults["window"], json!({"pastMs": 300000, "futureMs": 60000}));
+    assert_eq!(
+        defaults["concentrator"],
+        json!([{"mspId": "OperatorMSP", "nodeOu": "client"}])
+    );
+    let update = json!({
+        "concentrator": [{"mspId": "OperatorMSP", "nodeOu": "client"}, {"mspId": "Dc2MSP", "nodeOu": "client"}],
+        "window": {"pastMs": 1000, "futureMs": 0}
+    })
+    .to_string();
+    let new = env.ok(admin(), "Configure", &[&update]);
+    assert_eq!(new["window"]["pastMs"], 1000);
+    assert_eq!(new["administrator"], defaults["administrator"]);
+    // The second DC org is now a concentrator; still forbidden from admin functions.
+    env.ok(who("Dc2MSP", "client"), "GetConfig", &[]);
+    let e = env.err(who("Dc2MSP", "client"), "ProvisionMeters", &[r#"{"meters":[]}"#]);
+    assert_error(&e, 403, "forbidden");
+
+    // Moving the MDMS role away from UtilityMSP client locks it out.
+    env.ok(
+        admin(),
+        "Configure",
+        &[r#"{"mdms":[{"mspId":"MdmsMSP","nodeOu":"client"}]}"#],
+    );
+    let e = env.err(mdms(), "GetMdmsKey", &[]);
+    assert_error(&e, 403, "forbidden");
+    assert!(e.message().contains("MdmsMSP client"), "{e}");
+}
+
+#[test]
+fn configure_rejects_bad_input_and_changes_nothing() {
+    let mut env = Env::new();
+    let before = env.dump();
+    for bad in [
+        "not json",
+        r#"{"window":{"pastMs":1}}"#,
+        r#"{"window":{"pastMs":604800001,"futureMs":0}}"#,
+        r#"{"window":{"pastMs":0,"futureMs":3600001}}"#,
+        r#"{"mdms":[]}"#,
+        r#"{"mdms":[{"mspId":"","nodeOu":"client"}]}"#,
+        r#"{"mdms":[{"mspId":"X","nodeOu":"boss"}]}"#,
+        r#"{"unknown":1}"#,
+    ] {
+        let e = env.err(admin(), "Configure", &[bad]);
+        assert_error(&e, 400, "bad_argument");
+    }
+    let e = env.err(admin(), "Configure", &[]);
+    assert_error(&e, 400, "bad_argument");
+    assert_eq!(env.dump(), before);
+    let e = env.err(mdms(), "Configure", &["{}"]);
+    assert_error(&e, 403, "forbidden");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provisioning
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn provisioning_is_bulk_idempotent_and_conflicts_are_refused_atomically() {
+    let mut env = Env::new();
+    let (a, b, c) = (Meter::new(1), Meter::new(2), Meter::new(3));
+    let arg = json!({"meters": [a.hex(), b.hex(), a.hex()]}).to_string();
+    let out = env.ok(admin(), "ProvisionMeters", &[&arg]);
+    let mut expected = vec![a.hex(), b.hex()];
+    expected.sort();
+    assert_eq!(out["provisioned"], json!(expected));
+    assert_eq!(out["unchanged"], 0);
+    let meter = env.ok(admin(), "GetMeter", &[&a.hex()]);
+    assert_eq!(meter["meter"]["status"], "provisioned");
+    assert_eq!(meter["meter"]["keyVersion"], 0);
+    assert_eq!(meter["keys"], json!([]));
+
+    // Identical re-provisioning is a no-op, even after registration.
+    env.register(&a);
+    let before = env.dump();
+    let out = env.ok(admin(), "ProvisionMeters", &[&arg]);
+    assert_eq!(out["provisioned"], json!([]));
+    assert_eq!(out["unchanged"], 2);
+    assert_eq!(env.dump(), before);
+
+    // A revoked meter cannot come back; the whole call is refused, c is not provisioned.
+    env.ok(admin(), "RevokeMeter", &[&b.hex()]);
+    let before = env.dump();
+    let arg = json!({"meters": [c.hex(), b.hex()]}).to_string();
+    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
+    assert_error(&e, 409, "provision_conflict");
+    assert!(e.message().contains(&b.hex()), "{e}");
+    assert_eq!(env.dump(), before);
+
+    // The MDMS's HID is not a meter.
+    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+    let arg = json!({"meters": [mdms_hid().to_string()]}).to_string();
+    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
+    assert_error(&e, 409, "provision_conflict");
+}
+
+#[test]
+fn provisioning_rejects_malformed_arguments() {
+    let mut env = Env::new();
+    let too_many: Vec<String> = (0..1001).map(|i| Meter::new(i).hex()).collect();
+    let too_many = json!({ "meters": too_many }).to_string();
+    let short = json!({"meters": ["abcd"]}).to_string();
+    let upper_ok = json!({"meters": [Meter::new(1).hex().to_uppercase()]}).to_string();
+    for bad in [
+        "",
+        "[]",
+        r#"{"meters":[]}"#,
+        r#"{"meters":"x"}"#,
+        r#"{"meters":[1]}"#,
+        r#"{"hids":[]}"#,
+        short.as_str(),
+        too_many.as_str(),
+    ] {
+        let e = env.err(admin(), "ProvisionMeters", &[bad]);
+        assert_error(&e, 400, "bad_argument");
+    }
+    let e = env.err(admin(), "ProvisionMeters", &[]);
+    assert_error(&e, 400, "bad_argument");
+    assert!(env.dump().is_empty());
+    // Hex is accepted in either case and stored in lower case.
+    let out = env.ok(admin(), "ProvisionMeters", &[&upper_ok]);
+    assert_eq!(out["provisioned"], json!([Meter::new(1).hex()]));
+}
+
+#[test]
+fn mdms_provisioning_is_single_and_idempotent() {
+    let mut env = Env::new();
+    let hid = mdms_hid().to_string();
+    let out = env.ok(admin(), "ProvisionMdms", &[&hid]);
+    assert_eq!(out["status"], "provisioned");
+    let before = env.dump();
+    env.ok(admin(), "ProvisionMdms", &[&hid]);
+    assert_eq!(env.dump(), before);
+    let e = env.err(admin(), "ProvisionMdms", &[&Meter::new(9).hex()]);
+    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), "ProvisionMdms", &["zz"]);
+    assert_error(&e, 400, "bad_argument");
+
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.provision(&[&m]);
+    let e = env.err(admin(), "ProvisionMdms", &[&m.hex()]);
+    assert_error(&e, 409, "provision_conflict");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn register_meter_binds_key_version_one() {
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.provision(&[&m]);
+    let reg = m.registration(T0_MS - 5);
+    let out = env.ok(dc(), "RegisterMeter", &[&reg]);
+    assert_eq!(out["status"], "active");
+    assert_eq!(out["keyVersion"], 1);
+    let public = bcami_contract::state::to_hex(&m.key.public_key().to_bytes());
+    assert_eq!(out["publicKey"], public.as_str());
+    assert_eq!(out["lastTimestamp"], T0_MS - 5);
+    let view = env.ok(mdms(), "GetMeter", &[&m.hex()]);
+    assert_eq!(view["keys"][0]["version"], 1);
+    assert_eq!(view["keys"][0]["publicKey"], public.as_str());
+    assert_eq!(view["keys"][0]["since"], T0_MS - 5);
+}
+
+#[test]
+fn register_meter_refusals_change_nothing() {
+    let mut env = Env::new();
+    let (m, other, unprovisioned) = (Meter::new(1), Meter::new(2), Meter::new(3));
+    env.provision(&[&m, &other]);
+    env.ok(admin(), "RevokeMeter", &[&other.hex()]);
+    let before = env.dump();
+
+    let e = env.err(dc(), "RegisterMeter", &[&unprovisioned.registration(T0_MS)]);
+    assert_error(&e, 404, "unknown_meter");
+    let e = env.err(dc(), "RegisterMeter", &[&other.registration(T0_MS)]);
+    assert_error(&e, 409, "revoked");
+    // Stale and future registrations.
+    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS - 300_001)]);
+    assert_error(&e, 400, "outside_window");
+    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS + 60_001)]);
+    assert_error(&e, 400, "outside_window");
+    // Proof of possession by a different key than the one registered: splice in another key.
+    let mut bytes = STANDARD.decode(m.registration(T0_MS)).unwrap();
+    bytes[42..75].copy_from_slice(&other.key.public_key().to_bytes());
+    let e = env.err(dc(), "RegisterMeter", &[&b64(&bytes)]);
+    assert_error(&e, 400, "bad_signature");
+    // Malformed: not base64, truncated, a reading instead of a registration.
+    for bad in [
+        "***".to_owned(),
+        b64(&bytes[..100]),
+        m.reading(T0_MS, &mdms_key()),
+    ] {
+        let e = env.err(dc(), "RegisterMeter", &[&bad]);
+        assert_error(&e, 400, "bad_argument");
+    }
+    let e = env.err(dc(), "RegisterMeter", &[&"A".repeat(5000)]);
+    assert_error(&e, 400, "bad_argument");
+    // Only a data concentrator relays registrations.
+    let e = env.err(admin(), "RegisterMeter", &[&m.registration(T0_MS)]);
+    assert_error(&e, 403, "forbidden");
+    assert_eq!(env.dump(), before);
+
+    env.ok(dc(), "RegisterMeter", &[&m.registration(T0_MS)]);
+    let before = env.dump();
+    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS + 1)]);
+    assert_error(&e, 409, "already_registered");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn mdms_key_registration_and_release() {
+    let mut env = Env::new();
+    let e = env.err(dc(), "GetMdmsKey", &[]);
+    assert_error(&e, 404, "unknown_mdms");
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
+    assert_error(&e, 404, "unknown_mdms");
+    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+    let e = env.err(dc(), "GetMdmsKey", &[]);
+    assert_error(&e, 404, "mdms_not_registered");
+
+    // A registration for another HID, a stale one, and one relayed by a DC are refused.
+    let wrong = bcami_sdk::MdmsRegistrationRequest::build(
+        &mdms_key(),
+        Meter::new(5).hid,
+        bcami_sdk::Timestamp::from_unix_millis(T0_MS),
+    )
+    .unwrap();
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&wrong.encode())]);
+    assert_error(&e, 404, "unknown_mdms");
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS - 400_000)]);
+    assert_error(&e, 400, "outside_window");
+    let e = env.err(dc(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
+    assert_error(&e, 403, "forbidden");
+    let mut spliced = STANDARD.decode(mdms_registration(T0_MS)).unwrap();
+    spliced[42..75].copy_from_slice(&Meter::new(1).key.public_key().to_bytes());
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&spliced)]);
+    assert_error(&e, 400, "bad_signature");
+    // A meter registration is not an MDMS registration (different kind byte).
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&Meter::new(1).registration(T0_MS)]);
+    assert_error(&e, 400, "bad_argument");
+
+    let out = env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
+    assert_eq!(out["status"], "registered");
+    let key = env.ok(dc(), "GetMdmsKey", &[]);
+    let public = bcami_contract::state::to_hex(&mdms_key().public_key().to_bytes());
+    assert_eq!(key["publicKey"], public.as_str());
+    assert_eq!(key["hid"], mdms_hid().to_string());
+    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS + 1)]);
+    assert_error(&e, 409, "already_registered");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation and revocation
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn key_rotation_moves_to_the_new_key_and_keeps_the_old_one_on_record() {
+    let mut env = Env::new();
+    let mut m = Meter::new(1);
+    env.setup(&[&m]);
+    let mdms = mdms_key();
+    let old_reading = m.reading(env.now_ms - 100, &mdms);
+    let new_key = MeterSecretKey::from_entropy(&[0xee; 32]).unwrap();
+    let rotation = m.rotation(&new_key, env.now_ms - 50);
+    let out = env.ok(dc(), "RotateMeterKey", &[&rotation]);
+    assert_eq!(out["keyVersion"], 2);
+    // Replaying the rotation is refused (timestamp not after the last).
+    let e = env.err(dc(), "RotateMeterKey", &[&rotation]);
+    assert_error(&e, 409, "replayed");
+
+    // The old key no longer signs readings: even a fresh one is refused.
+    let stale_key_reading = m.reading(env.now_ms - 10, &mdms);
+    let result = env.submit(&[old_reading, stale_key_reading]);
+    assert_eq!(
+        reasons(&result),
+        vec![Some("replayed".into()), Some("bad_signature".into())]
+    );
+    let old_key = std::mem::replace(&mut m.key, new_key);
+    let result = env.submit(&[m.reading(env.now_ms - 5, &mdms)]);
+    assert_eq!(reasons(&result), vec![None]);
+
+    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    assert_eq!(view["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        view["keys"][0]["publicKey"],
+        bcami_contract::state::to_hex(&old_key.public_key().to_bytes()).as_str()
+    );
+    assert_eq!(view["keys"][1]["version"], 2);
+
+    // Rotation must be signed by the CURRENT key: the old one no longer works.
+    let impostor = Meter {
+        id: m.id.clone(),
+        hid: m.hid,
+        key: old_key,
+    };
+    let again = MeterSecretKey::from_entropy(&[0xef; 32]).unwrap();
+    let before = env.dump();
+    let e = env.err(dc(), "RotateMeterKey", &[&impostor.rotation(&again, env.now_ms)]);
+    assert_error(&e, 400, "bad_signature");
+    // Rotating to the key already in use.
+    let same = MeterSecretKey::from_bytes(&m.key.to_bytes()).unwrap();
+    let e = env.err(dc(), "RotateMeterKey", &[&m.rotation(&same, env.now_ms)]);
+    assert_error(&e, 400, "same_key");
+    let e = env.err(dc(), "RotateMeterKey", &[&m.rotation(&again, env.now_ms + 120_000)]);
+    assert_error(&e, 400, "outside_window");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn rotation_needs_a_registered_active_meter() {
+    let mut env = Env::new();
+    let (a, b, c) = (Meter::new(1), Meter::new(2), Meter::new(3));
+    env.provision(&[&a, &b]);
+    env.register(&b);
+    env.ok(admin(), "RevokeMeter", &[&b.hex()]);
+    let new = MeterSecretKey::from_entropy(&[1; 32]).unwrap();
+    let e = env.err(dc(), "RotateMeterKey", &[&a.rotation(&new, T0_MS)]);
+    assert_error(&e, 409, "not_registered");
+    let e = env.err(dc(), "RotateMeterKey", &[&b.rotation(&new, T0_MS)]);
+    assert_error(&e, 409, "revoked");
+    let e = env.err(dc(), "RotateMeterKey", &[&c.rotation(&new, T0_MS)]);
+    assert_error(&e, 404, "unknown_meter");
+    let e = env.err(dc(), "RotateMeterKey", &[&a.registration(T0_MS)]);
+    assert_error(&e, 400, "bad_argument");
+}
+
+#[test]
+fn revocation_stops_readings_and_keeps_history() {
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.setup(&[&m]);
+    let mdms = mdms_key();
+    env.submit(&[m.reading(env.now_ms - 10, &mdms)]);
+    let out = env.ok(admin(), "RevokeMeter", &[&m.hex()]);
+    assert_eq!(out["status"], "revoked");
+    assert_eq!(out["revokedAt"], env.now_ms);
+    // Idempotent.
+    let before = env.dump();
+    env.ok(admin(), "RevokeMeter", &[&m.hex()]);
+    assert_eq!(env.dump(), before);
+
+    let result = env.submit(&[m.reading(env.now_ms - 5, &mdms)]);
+    assert_eq!(reasons(&result), vec![Some("revoked".into())]);
+    assert_eq!(env.dump(), before);
+    // History kept: the record, the key and the earlier reading are still there.
+    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    assert_eq!(view["meter"]["readings"], 1);
+    assert_eq!(view["keys"].as_array().unwrap().len(), 1);
+    let q = json!({"hid": m.hex()}).to_string();
+    let page = env.ok(mdms_creator(), "GetReadings", &[&q]);
+    assert_eq!(page["readings"].as_array().unwrap().len(), 1);
+
+    let e = env.err(admin(), "RevokeMeter", &[&Meter::new(2).hex()]);
+    assert_error(&e, 404, "unknown_meter");
+    let e = env.err(admin(), "RevokeMeter", &["xyz"]);
+    assert_error(&e, 400, "bad_argument");
+}
+
+fn mdms_creator() -> fabric_shim::Creator {
+    common::mdms()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
+    let mut env = Env::new();
+    let (a, b) = (Meter::new(1), Meter::new(2));
+    env.setup(&[&a, &b]);
+    let mdms = mdms_key();
+    let now = env.now_ms;
+    let readings = vec![
+        a.reading(now - 30, &mdms),
+        b.reading(now - 20, &mdms),
+        a.reading(now - 10, &mdms),
+    ];
+    let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(&readings).unwrap()]);
+    let response: Value = serde_json::from_slice(&out.result.unwrap()).unwrap();
+    assert_eq!(response["accepted"], 3);
+    assert_eq!(response["rejected"], 0);
+    assert_eq!(response["results"][1]["hid"], b.hex());
+    assert_eq!(response["results"][1]["timestamp"], now - 20);
+    assert_eq!(response["results"][1]["status"], "accepted");
+
+    let (name, payload) = out.event.unwrap();
+    assert_eq!(name, "ReadingsAccepted");
+    let event: ReadingsEvent = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(event.rejected, 0);
+    let in_event: Vec<&str> = event.accepted.iter().map(|r| r.reading.as_str()).collect();
+    assert_eq!(in_event, readings.iter().map(String::as_str).collect::<Vec<_>>());
+    // The MDMS decrypts straight from the event.
+    let tx = Transaction::decode(&STANDARD.decode(&event.accepted[0].reading).unwrap()).unwrap();
+    assert_eq!(tx.decrypt(&mdms).unwrap(), report(now - 30));
+
+    let counts = env.ok(admin(), "GetCounts", &[]);
+    assert_eq!(counts["readings"], 3);
+    let view = env.ok(admin(), "GetMeter", &[&a.hex()]);
+    assert_eq!(view["meter"]["readings"], 2);
+    assert_eq!(view["meter"]["lastTimestamp"], now - 10);
+    // Stored under reading~HID~<20-digit timestamp>, value = the encoded transaction.
+    let key = format!("\u{0}reading\u{0}{}\u{0}{:020}\u{0}", a.hex(), now - 30);
+    assert_eq!(
+        env.ledger.get(&key),
+        Some(STANDARD.decode(&readings[0]).unwrap())
+    );
+}
+
+/// A ledger snapshot, a batch of only-bad readings, and the snapshot again.
+fn assert_rejected_without_state_change(env: &mut Env, readings: &[String], expected: &[&str]) {
+    let before = env.dump();
+    let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(readings).unwrap()]);
+    let response: Value = serde_json::from_slice(&out.result.expect("a batch is 200")).unwrap();
+    let got = reasons(&response);
+    let want: Vec<Option<String>> = expected.iter().map(|r| Some((*r).to_owned())).collect();
+    assert_eq!(got, want, "{response}");
+    assert_eq!(response["accepted"], 0);
+    assert_eq!(response["rejected"], readings.len());
+    for r in response["results"].as_array().unwrap() {
+        assert!(!r["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(env.dump(), before, "a rejected reading changed state");
+    // Still one event, with nothing accepted.
+    let (_, payload) = out.event.expect("one event per batch");
+    let event: ReadingsEvent = serde_json::from_slice(&payload).unwrap();
+    assert!(event.accepted.is_empty());
+    assert_eq!(event.rejected, readings.len());
+}
+
+#[test]
+fn every_rejection_reason_and_none_changes_state() {
+    for kind in [VerifierKind::Libsecp256k1, VerifierKind::K256] {
+        let mut env = Env::with_verifier(kind);
+        let (m, provisioned_only, revoked, unknown) =
+            (Meter::new(1), Meter::new(2), Meter::new(3), Meter::new(4));
+        env.setup(&[&m, &revoked]);
+        env.provision(&[&provisioned_only]);
+        env.ok(admin(), "RevokeMeter", &[&revoked.hex()]);
+        let mdms = mdms_key();
+        let now = env.now_ms;
+        env.submit(&[m.reading(now - 1000, &mdms)]);
+
+        let good = m.reading_bytes(now - 10, &mdms);
+        // Bad signature: signed by another key.
+        let impostor = Meter {
+            id: m.id.clone(),
+            hid: m.hid,
+            key: MeterSecretKey::from_entropy(&[0x99; 32]).unwrap(),
+        };
+        let bad_signature = impostor.reading(now - 10, &mdms);
+        // Tampered ciphertext: one bit of the AES-GCM ciphertext flipped.
+        let mut tampered = good.clone();
+        tampered[44 + 40] ^= 0x01;
+        // Wrong hash: the meter's own key signs a hash that is not SHA-256 of this ciphertext.
+        let tx = Transaction::decode(&good).unwrap();
+        let signing = k256::ecdsa::SigningKey::from_bytes(&m.key.to_bytes().into()).unwrap();
+        let wrong_hash = Sha256::digest(b"some other ciphertext");
+        let digest = Sha256::new()
+            .chain_update(domain::READING)
+            .chain_update(&good[..42])
+            .chain_update(wrong_hash);
+        let sig: k256::ecdsa::Signature = signing.sign_digest(digest);
+        let sig = sig.normalize_s().unwrap_or(sig);
+        let mut wrong = good.clone();
+        let n = wrong.len();
+        wrong[n - 64..].copy_from_slice(&sig.to_bytes());
+        assert_ne!(tx.ciphertext_hash().as_slice(), wrong_hash.as_slice());
+        // Truncated, trailing byte, oversize, not base64.
+        let truncated = b64(&good[..good.len() - 1]);
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let oversize = b64(&vec![0u8; bcami_contract::MAX_READING_BYTES + 1]);
+        let oversize_text = "A".repeat(2000);
+
+        assert_rejected_without_state_change(
+            &mut env,
+            &[
+                unknown.reading(now - 10, &mdms),
+                provisioned_only.reading(now - 10, &mdms),
+                revoked.reading(now - 10, &mdms),
+                bad_signature,
+                b64(&tampered),
+                b64(&wrong),
+                m.reading(now - 1000, &mdms),
+                m.reading(now - 2000, &mdms),
+                m.reading(now - 300_001, &mdms),
+                m.reading(now + 60_001, &mdms),
+                oversize,
+                oversize_text,
+                "not base64!".into(),
+                truncated,
+                b64(&trailing),
+                String::new(),
+            ],
+            &[
+                "unknown_meter",
+                "not_registered",
+                "revoked",
+                "bad_signature",
+                "bad_signature",
+                "bad_signature",
+                "replayed",
+                "replayed",
+                "stale",
+                "future",
+                "oversize",
+                "oversize",
+                "bad_base64",
+                "malformed",
+                "malformed",
+                "malformed",
+            ],
+        );
+        // The good reading itself is accepted afterwards: the rejections did not poison state.
+        let out = env.submit(&[b64(&good)]);
+        assert_eq!(reasons(&out), vec![None]);
+    }
+}
+
+#[test]
+fn window_edges_are_inclusive() {
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.setup(&[&m]);
+    let mdms = mdms_key();
+    // Registration happened at T0 - 1 s, so the oldest acceptable reading is after that.
+    env.now_ms = T0_MS + 200_000;
+    let now = env.now_ms;
+    let out = env.submit(&[m.reading(now - 300_000, &mdms), m.reading(now + 60_000, &mdms)]);
+    assert_eq!(reasons(&out), vec![None, None]);
+}
+
+#[test]
+fn a_meter_twice_in_a_batch_is_processed_in_order() {
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.setup(&[&m]);
+    let mdms = mdms_key();
+    let now = env.now_ms;
+    let out = env.submit(&[
+        m.reading(now - 30, &mdms),
+        m.reading(now - 20, &mdms),
+        m.reading(now - 20, &mdms), // exact duplicate
+        m.reading(now - 25, &mdms), // older than one accepted earlier in the batch
+        m.reading(now - 10, &mdms),
+    ]);
+    assert_eq!(
+        reasons(&out),
+        vec![None, None, Some("replayed".into()), Some("replayed".into()), None]
+    );
+    let q = json!({"hid": m.hex()}).to_string();
+    let page = env.ok(admin(), "GetReadings", &[&q]);
+    let times: Vec<u64> = page["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["timestamp"].as_u64().unwrap())
+        .collect();
+    assert_eq!(times, vec![now - 30, now - 20, now - 10]);
+    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    assert_eq!(view["meter"]["readings"], 3);
+}
+
+#[test]
+fn malformed_batch_arguments_are_400_for_the_whole_call() {
+    let mut env = Env::new();
+    let m = Meter::new(1);
+    env.setup(&[&m]);
+    let good = m.reading(env.now_ms - 1, &mdms_key());
+    let before = env.dump();
+    let too_many = serde_json::to_string(&vec![good.clone(); 1001]).unwrap();
+    let huge = format!("[\"{}\"]", "A".repeat(bcami_contract::MAX_BATCH_ARG_BYTES));
+    for bad in [
+        "".to_owned(),
+        "not json".into(),
+        "[]".into(),
+        "{}".into(),
+        "[1, 2]".into(),
+        format!("[\"{good}\", 3]"),
+        format!("{{\"readings\":[\"{good}\"]}}"),
+        too_many,
+        huge,
+    ] {
+        let e = env.err(dc(), "SubmitReadings", &[&bad]);
+        assert_error(&e, 400, "bad_argument");
+    }
+    let e = env.err(dc(), "SubmitReadings", &[]);
+    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), "SubmitReadings", &[&format!("[\"{good}\"]"), "extra"]);
+    assert_error(&e, 400, "bad_argument");
+    let out = env.invoke_raw(dc(), "SubmitReadings", vec![vec![0xff, 0xfe]]);
+    assert_error(&out.result.unwrap_err(), 400, "bad_argument");
+    assert_eq!(env.dump(), before);
+    // A full batch of 1,000 is fine.
+    let full: Vec<String> = (0..1000).map(|i| m.reading(env.now_ms - 2000 + i, &mdms_key())).collect();
+    let out = env.submit(&full);
+    assert_eq!(out["accepted"], 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn get_readings_pages_in_time_order_within_bounds() {
+    let mut env = Env::new();
+    let (a, b) = (Meter::new(1), Meter::new(2));
+    env.setup(&[&a, &b]);
+    let mdms = mdms_key();
+    let now = env.now_ms;
+    // Submitted out of time order across batches is impossible (replay), so interleave meters.
+    let times: Vec<u64> = (0..7).map(|i| now - 7000 + i * 1000).collect();
+    let batch: Vec<String> = times
+        .iter()
+        .flat_map(|t| [a.reading(*t, &mdms), b.reading(*t + 1, &mdms)])
+        .collect();
+    env.submit(&batch);
+
+    let mut bookmark = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let q = json!({"hid": a.hex(), "pageSize": 3, "bookmark": bookmark}).to_string();
+        let page = env.ok(mdms_creator(), "GetReadings", &[&q]);
+        assert_eq!(page["hid"], a.hex());
+        for r in page["readings"].as_array().unwrap() {
+            let tx = Transaction::decode(&STANDARD.decode(r["reading"].as_str().unwrap()).unwrap())
+                .unwrap();
+            assert_eq!(tx.hid(), a.hid);
+            assert_eq!(tx.timestamp().unix_millis(), r["timestamp"].as_u64().unwrap());
+            seen.push(tx.timestamp().unix_millis());
+        }
+        bookmark = page["bookmark"].as_str().unwrap().to_owned();
+        if bookmark.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, times);
+
+    // from inclusive, to exclusive.
+    let q = json!({"hid": a.hex(), "from": times[2], "to": times[5]}).to_string();
+    let page = env.ok(admin(), "GetReadings", &[&q]);
+    let got: Vec<u64> = page["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["timestamp"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, times[2..5].to_vec());
+    assert_eq!(page["bookmark"], "");
+    // Pages stop at `to` with no bookmark past it.
+    let q = json!({"hid": a.hex(), "from": times[2], "to": times[4], "pageSize": 2}).to_string();
+    let page = env.ok(admin(), "GetReadings", &[&q]);
+    assert_eq!(page["readings"].as_array().unwrap().len(), 2);
+    assert_eq!(page["bookmark"], "");
+
+    let e = env.err(dc(), "GetReadings", &[&q]);
+    assert_error(&e, 403, "forbidden");
+    let q = json!({"hid": Meter::new(9).hex()}).to_string();
+    let e = env.err(admin(), "GetReadings", &[&q]);
+    assert_error(&e, 404, "unknown_meter");
+    for bad in [
+        json!({"hid": "x"}).to_string(),
+        json!({"hid": a.hex(), "pageSize": 0}).to_string(),
+        json!({"hid": a.hex(), "pageSize": 1001}).to_string(),
+        json!({"hid": a.hex(), "from": 5, "to": 5}).to_string(),
+        json!({"hid": a.hex(), "bookmark": "abc"}).to_string(),
+        json!({"hid": a.hex(), "extra": 1}).to_string(),
+        json!({"from": 1}).to_string(),
+        "nope".to_owned(),
+    ] {
+        let e = env.err(admin(), "GetReadings", &[&bad]);
+        assert_error(&e, 400, "bad_argument");
+    }
+}
+
+#[test]
+fn list_meters_pages_in_hid_order_and_counts_add_up() {
+    let mut env = Env::new();
+    let meters: Vec<Meter> = (1..=5).map(Meter::new).collect();
+    let refs: Vec<&Meter> = meters.iter().collect();
+    env.setup(&refs[..2]);
+    env.provision(&refs);
+    env.ok(admin(), "RevokeMeter", &[&meters[4].hex()]);
+    let mdms = mdms_key();
+    env.submit(&[meters[0].reading(env.now_ms - 5, &mdms)]);
+
+    let mut all = Vec::new();
+    let mut bookmark = String::new();
+    loop {
+        let q = json!({"pageSize": 2, "bookmark": bookmark}).to_string();
+        let page = env.ok(dc(), "ListMeters", &[&q]);
+        for m in page["meters"].as_array().unwrap() {
+            all.push(m["hid"].as_str().unwrap().to_owned());
+        }
+        bookmark = page["bookmark"].as_str().unwrap().to_owned();
+        if bookmark.is_empty() {
+            break;
+        }
+    }
+    let mut expected: Vec<String> = meters.iter().map(Meter::hex).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+    let page = env.ok(dc(), "ListMeters", &[]);
+    assert_eq!(page["meters"].as_array().unwrap().len(), 5);
+    let e = env.err(dc(), "ListMeters", &[r#"{"pageSize":0}"#]);
+    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), "ListMeters", &["{}", "{}"]);
+    assert_error(&e, 400, "bad_argument");
+
+    let counts = env.ok(mdms_creator(), "GetCounts", &[]);
+    assert_eq!(
+        counts,
+        json!({"meters": {"provisioned": 2, "active": 2, "revoked": 1, "total": 5}, "readings": 1, "mdms": "registered"})
+    );
+    let e = env.err(stranger(), "GetCounts", &[]);
+    assert_error(&e, 403, "forbidden");
+    let e = env.err(admin(), "GetCounts", &["x"]);
+    assert_error(&e, 400, "bad_argument");
+}
+
+#[test]
+fn get_meter_needs_a_known_hid() {
+    let mut env = Env::new();
+    let e = env.err(dc(), "GetMeter", &[&Meter::new(1).hex()]);
+    assert_error(&e, 404, "unknown_meter");
+    let e = env.err(dc(), "GetMeter", &["00"]);
+    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), "GetMeter", &[]);
+    assert_error(&e, 400, "bad_argument");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism and verifiers
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn same_inputs_give_identical_responses_events_and_state() {
+    let run = |kind| {
+        let mut env = Env::with_verifier(kind);
+        let (a, b) = (Meter::new(1), Meter::new(2));
+        env.setup(&[&a, &b]);
+        let mdms = mdms_key();
+        let now = env.now_ms;
+        let batch = vec![
+            b.reading(now - 3, &mdms),
+            a.reading(now - 2, &mdms),
+            "bad".to_owned(),
+            a.reading(now - 2, &mdms),
+        ];
+        let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(&batch).unwrap()]);
+        (out, env.dump())
+    };
+    let first = run(VerifierKind::Libsecp256k1);
+    assert_eq!(first, run(VerifierKind::Libsecp256k1));
+    assert_eq!(first, run(VerifierKind::K256));
+}
+
+#[test]
+fn the_deployed_contract_uses_libsecp256k1_and_answers_like_new() {
+    let c = contract();
+    let mut env = Env::new();
+    let ctx = env.context(dc(), "GetConfig", vec![]);
+    let out = env.ledger.invoke(&c as &dyn Contract, ctx);
+    assert!(out.result.is_ok());
+    assert!(format!("{c:?}").contains("Libsecp256k1"));
+}
