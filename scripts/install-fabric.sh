@@ -53,6 +53,16 @@ die() {
 }
 
 if ! command -v go >/dev/null 2>&1; then
+  # Built binaries do not need Go: accept them if they were built from this pin.
+  if [[ -f "$STAMP" ]] && grep -qxF "fabric=$FABRIC_MODULE_VERSION" "$STAMP" &&
+    [[ "$(tail -n1 "$STAMP")" == "$(cat "$BUILD_MODULE/go.mod" "$BUILD_MODULE/go.sum" | sha256sum | cut -d' ' -f1)" ]]; then
+    all=1
+    for t in "${TOOLS[@]}"; do [[ -x "$BIN_DIR/$t" ]] || all=0; done
+    if ((all)) && [[ -f "$CONFIG_DIR/core.yaml" && -f "$CONFIG_DIR/orderer.yaml" ]]; then
+      say "Go is not on PATH, but Fabric ${FABRIC_MODULE_VERSION} is already built in $BIN_DIR; using it."
+      exit 0
+    fi
+  fi
   die 2 "Go is not installed or not on PATH (needed to build Fabric ${FABRIC_MODULE_VERSION}). Install Go >= 1.20 (https://go.dev/dl) and re-run."
 fi
 
