@@ -1,1 +1,28 @@
-//! A Hyperledger Fabric Gateway client: evaluate, submit, commit status, chaincode events
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod events;
+mod gateway;
+mod identity;
+mod transaction;
+pub mod wire;
+
+pub use error::{
+    ChaincodeError, Error, ErrorDetail, Stage, StageError, ValidationCode, encode_details,
+};
+pub use events::{ChaincodeEvent, ChaincodeEventStream, Checkpoint, CheckpointError};
+pub use gateway::{Contract, Deadlines, Gateway, GatewayBuilder, Network, RetryPolicy};
+pub use identity::{
+    Digest32, Identity, IdentityError, MspCredentials, P256Signer, SignError, Signer, load_msp,
+    sha256,
+};
+pub use transaction::{
+    Commit, CommitStatus, Committed, EventsRequest, Proposal, ProposalBuilder,
+    SubmittedTransaction, Transaction,
+};
+pub use wire::StartAt;
+
+/// The gRPC status code carried by [`StageError::code`].
+pub use tonic::Code;

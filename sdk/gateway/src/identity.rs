@@ -1,0 +1,330 @@
+//! Who signs: an X.509 identity (MSP id + PEM certificate) and a [`Signer`] that turns a
+//! SHA-256 digest into a DER-encoded ECDSA signature.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use fabric_protos::msp::SerializedIdentity;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::pkcs8::DecodePrivateKey;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest: the only thing a [`Signer`] is ever asked to sign.
+pub type Digest32 = [u8; 32];
+
+/// SHA-256 of `bytes`, as Fabric MSPs hash every message before signing it.
+pub fn sha256(bytes: &[u8]) -> Digest32 {
+    Sha256::digest(bytes).into()
+}
+
+/// Why an identity or a key could not be loaded from disk.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `signcerts/` holds no `.pem` certificate.
+    #[error("no PEM certificate in {0}")]
+    NoCertificate(PathBuf),
+    /// The certificate is not a parseable PEM X.509 certificate.
+    #[error("{path} is not a PEM X.509 certificate: {reason}")]
+    BadCertificate {
+        /// The certificate file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// No file in `keystore/` is a P-256 private key matching the certificate.
+    #[error(
+        "no P-256 private key in {dir} matches the certificate's public key ({tried} file(s) tried)"
+    )]
+    NoMatchingKey {
+        /// The keystore folder.
+        dir: PathBuf,
+        /// How many files were examined.
+        tried: usize,
+    },
+    /// The key is not a PKCS#8 (or SEC1) PEM P-256 private key.
+    #[error("not a PKCS#8 or SEC1 PEM P-256 private key")]
+    BadKey,
+    /// The MSP id is empty.
+    #[error("the MSP id is empty")]
+    EmptyMspId,
+}
+
+/// Signing failed. Deliberately opaque: it says nothing about the key.
+#[derive(Debug, thiserror::Error)]
+#[error("signing failed: {0}")]
+pub struct SignError(pub String);
+
+/// "Sign this digest": the whole contract between the client and whatever holds the key
+/// (an in-memory key, an HSM, a remote signer).
+///
+/// The digest is SHA-256 of the exact bytes that go on the wire; the result must be an ASN.1 DER
+/// `SEQUENCE { r, s }` ECDSA signature with a low S value, as Fabric peers reject high-S.
+pub trait Signer: Send + Sync {
+    /// Signs a SHA-256 digest.
+    ///
+    /// # Errors
+    /// [`SignError`] when the key holder refuses or fails.
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError>;
+}
+
+/// An in-memory ECDSA P-256 key: RFC 6979 deterministic signatures, normalized to low S,
+/// DER-encoded.
+#[derive(Clone)]
+pub struct P256Signer {
+    key: SigningKey,
+}
+
+impl fmt::Debug for P256Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("P256Signer").finish_non_exhaustive()
+    }
+}
+
+impl P256Signer {
+    /// Wraps a signing key.
+    pub fn new(key: SigningKey) -> Self {
+        Self { key }
+    }
+
+    /// Parses a PEM private key: PKCS#8 (`BEGIN PRIVATE KEY`, what Fabric's cryptogen and CAs
+    /// write) or SEC1 (`BEGIN EC PRIVATE KEY`).
+    ///
+    /// # Errors
+    /// [`IdentityError::BadKey`] if it is neither, or not on P-256.
+    pub fn from_pem(pem: &str) -> Result<Self, IdentityError> {
+        SigningKey::from_pkcs8_pem(pem)
+            .or_else(|_| {
+                p256::SecretKey::from_sec1_pem(pem).map(|secret| SigningKey::from(&secret))
+            })
+            .map(Self::new)
+            .map_err(|_| IdentityError::BadKey)
+    }
+
+    /// The public half.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+impl Signer for P256Signer {
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+        let signature: Signature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|e| SignError(e.to_string()))?;
+        let signature = signature.normalize_s().unwrap_or(signature);
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
+}
+
+/// The client's X.509 identity as Fabric sees it: an MSP id and a PEM certificate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    msp_id: String,
+    certificate_pem: Vec<u8>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("msp_id", &self.msp_id)
+            .field("certificate_pem_len", &self.certificate_pem.len())
+            .finish()
+    }
+}
+
+impl Identity {
+    /// An identity from an MSP id and the certificate's PEM bytes (used as-is on the wire).
+    ///
+    /// # Errors
+    /// [`IdentityError::EmptyMspId`] for an empty MSP id.
+    pub fn new(
+        msp_id: impl Into<String>,
+        certificate_pem: impl Into<Vec<u8>>,
+    ) -> Result<Self, IdentityError> {
+        let msp_id = msp_id.into();
+        if msp_id.is_empty() {
+            return Err(IdentityError::EmptyMspId);
+        }
+        Ok(Self {
+            msp_id,
+            certificate_pem: certificate_pem.into(),
+        })
+    }
+
+    /// The MSP id, e.g. `UtilityMSP`.
+    pub fn msp_id(&self) -> &str {
+        &self.msp_id
+    }
+
+    /// The PEM certificate bytes.
+    pub fn certificate_pem(&self) -> &[u8] {
+        &self.certificate_pem
+    }
+
+    /// The serialized `msp.SerializedIdentity`: the `creator` of every proposal and the
+    /// `identity` of commit-status and event requests.
+    pub fn creator(&self) -> Vec<u8> {
+        SerializedIdentity {
+            mspid: self.msp_id.clone(),
+            id_bytes: self.certificate_pem.clone(),
+        }
+        .encode_to_vec()
+    }
+}
+
+/// An identity and its key, loaded from an MSP folder.
+#[derive(Debug, Clone)]
+pub struct MspCredentials {
+    /// The X.509 identity.
+    pub identity: Identity,
+    /// The matching private key.
+    pub signer: P256Signer,
+}
+
+/// Loads `signcerts/*.pem` and the private key in `keystore/` (whatever the key file is called)
+/// from a Fabric MSP folder. When the keystore holds several files, the one whose public key
+/// matches the certificate is chosen.
+///
+/// # Errors
+/// [`IdentityError`] naming the file or folder at fault.
+pub fn load_msp(msp_dir: &Path, msp_id: &str) -> Result<MspCredentials, IdentityError> {
+    let cert_path = first_pem(&msp_dir.join("signcerts"))?;
+    let cert_pem = fs::read(&cert_path).map_err(|source| IdentityError::Read {
+        path: cert_path.clone(),
+        source,
+    })?;
+    let cert_key = certificate_public_key(&cert_path, &cert_pem)?;
+    let identity = Identity::new(msp_id, cert_pem)?;
+
+    let keystore = msp_dir.join("keystore");
+    let mut tried = 0;
+    for path in sorted_files(&keystore)? {
+        tried += 1;
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(signer) = P256Signer::from_pem(&text) else {
+            continue;
+        };
+        if signer.verifying_key().to_encoded_point(false).as_bytes() == cert_key.as_slice() {
+            return Ok(MspCredentials { identity, signer });
+        }
+    }
+    Err(IdentityError::NoMatchingKey {
+        dir: keystore,
+        tried,
+    })
+}
+
+fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>, IdentityError> {
+    let read_err = |source| IdentityError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_err)? {
+        let path = entry.map_err(read_err)?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn first_pem(dir: &Path) -> Result<PathBuf, IdentityError> {
+    sorted_files(dir)?
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "pem"))
+        .ok_or_else(|| IdentityError::NoCertificate(dir.to_path_buf()))
+}
+
+/// The uncompressed SEC1 point of the certificate's subject public key.
+fn certificate_public_key(path: &Path, pem: &[u8]) -> Result<Vec<u8>, IdentityError> {
+    let bad = |reason: String| IdentityError::BadCertificate {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| bad(e.to_string()))?;
+    let cert = pem.parse_x509().map_err(|e| bad(e.to_string()))?;
+    Ok(cert.public_key().subject_public_key.data.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::elliptic_curve::scalar::IsHigh;
+
+    fn signer() -> P256Signer {
+        // A fixed scalar: deterministic test key.
+        let key = SigningKey::from_slice(&[7u8; 32]).expect("valid scalar");
+        P256Signer::new(key)
+    }
+
+    #[test]
+    fn signatures_are_der_low_s_and_verify() {
+        let signer = signer();
+        for i in 0u8..64 {
+            let digest = sha256(&[i]);
+            let der = signer.sign(&digest).expect("sign");
+            let sig = Signature::from_der(&der).expect("DER");
+            assert!(!bool::from(sig.s().is_high()), "high S for message {i}");
+            signer
+                .verifying_key()
+                .verify_prehash(&digest, &sig)
+                .expect("verifies");
+        }
+    }
+
+    #[test]
+    fn signature_of_another_digest_does_not_verify() {
+        let signer = signer();
+        let der = signer.sign(&sha256(b"a")).expect("sign");
+        let sig = Signature::from_der(&der).expect("DER");
+        assert!(
+            signer
+                .verifying_key()
+                .verify_prehash(&sha256(b"b"), &sig)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn creator_is_a_serialized_identity() {
+        let id =
+            Identity::new("UtilityMSP", b"-----BEGIN CERTIFICATE-----\n".to_vec()).expect("id");
+        let decoded = SerializedIdentity::decode(id.creator().as_slice()).expect("decode");
+        assert_eq!(decoded.mspid, "UtilityMSP");
+        assert_eq!(decoded.id_bytes, id.certificate_pem());
+    }
+
+    #[test]
+    fn empty_msp_id_is_rejected() {
+        assert!(matches!(
+            Identity::new("", Vec::new()),
+            Err(IdentityError::EmptyMspId)
+        ));
+    }
+
+    #[test]
+    fn garbage_key_is_rejected() {
+        assert!(matches!(
+            P256Signer::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            Err(IdentityError::BadKey)
+        ));
+    }
+}
