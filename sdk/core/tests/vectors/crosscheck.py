@@ -121,5 +121,32 @@ z2 = mdms.exchange(ec.ECDH(), peer)
 okm2 = HKDF(algorithm=hashes.SHA256(), length=44, salt=ct[:33] + P, info=tags["ecies_hkdf_info"]).derive(z2)
 check("decrypt", AESGCM(okm2[:32]).decrypt(okm2[32:], ct[33:], w[:42]).hex(), V["usage_report"])
 
+# Negative vectors at the decrypt stage: the signature must verify (so only decryption rejects).
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+for case in V["negative"]:
+    if case["stage"] != "decrypt":
+        continue
+    w = X(case["encoded"])
+    length = struct.unpack(">H", w[42:44])[0]
+    ct, sig = w[44:44 + length], w[44 + length:]
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    signed = tags["reading"] + w[:42] + hashlib.sha256(ct).digest()
+    try:
+        meter.public_key().verify(der, signed, ec.ECDSA(hashes.SHA256()))
+        check(f"{case['case']}: signature verifies", True, True)
+    except InvalidSignature:
+        check(f"{case['case']}: signature verifies", False, True)
+    peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), ct[:33])
+    z = mdms.exchange(ec.ECDH(), peer)
+    okm = HKDF(algorithm=hashes.SHA256(), length=44, salt=ct[:33] + P, info=tags["ecies_hkdf_info"]).derive(z)
+    try:
+        plaintext = AESGCM(okm[:32]).decrypt(okm[32:], ct[33:], w[:42])
+        outcome = "Report(UnknownQualityFlags { bits: %d })" % (struct.unpack(">H", plaintext[29:31])[0] & ~0xF)
+    except InvalidTag:
+        outcome = "Aead"
+    check(case["case"], outcome, case["error"])
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
