@@ -30,9 +30,113 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Provision and register meters, send their readings through concentrators, report.
+    Run(RunCli),
+    /// The MDMS: export verified, decrypted readings.
+    #[command(subcommand)]
+    Mdms(MdmsCli),
     /// Offline message building for the `peer` CLI: prints one hex or base64 string.
     #[command(subcommand)]
     Tx(TxCli),
+}
+
+#[derive(Debug, Args)]
+struct NetworkCli {
+    /// The network's connection file (written by `scripts/network.sh up`).
+    /// Default: $BCAMI_RUN_DIR/network.env, else <repo>/run/network.env.
+    #[arg(long, value_name = "FILE")]
+    network_env: Option<PathBuf>,
+    /// Chaincode name.
+    #[arg(long, default_value = "bcami")]
+    chaincode: String,
+}
+
+#[derive(Debug, Args)]
+struct RunCli {
+    /// Run the contract on an in-process ledger, no Fabric (also what happens when no network
+    /// is up). Its state lives in <state>/embedded.
+    #[arg(long)]
+    embedded: bool,
+    #[command(flatten)]
+    network: NetworkCli,
+    /// Number of simulated meters (ignored with --replay: one meter per household).
+    #[arg(long, default_value_t = 200)]
+    meters: usize,
+    /// Number of data concentrators, K (they share the network's client identities
+    /// round-robin when K exceeds them).
+    #[arg(long, default_value_t = 2)]
+    concentrators: usize,
+    /// Days of readings per meter (synthetic; fractions allowed).
+    #[arg(long, default_value_t = 1.0)]
+    days: f64,
+    /// Metering interval: 30m, 15m, 1h, 900s or seconds.
+    #[arg(long, default_value = "30m")]
+    interval: String,
+    /// Readings per transaction (at most 1,000).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Most readings sent per second (default: as fast as they commit).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Transactions in flight at once (default: 4 per concentrator). Each has its own meters.
+    #[arg(long)]
+    in_flight: Option<usize>,
+    /// Seed of the synthetic household profiles.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// First metering day (UTC, YYYY-MM-DD) for meters that have sent nothing yet; a resumed
+    /// run continues where each meter stopped.
+    #[arg(long, default_value = "2024-01-01")]
+    start: String,
+    /// Replay a "Smart Meters in London" half-hourly CSV (LCLid,tstp,energy(kWh/hh)).
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// A misbehaving concentrator: flip one bit in one reading of each of the first N batches.
+    #[arg(long, default_value_t = 0)]
+    tamper: usize,
+    /// MDMS ID.
+    #[arg(long, default_value = "MDMS-1")]
+    mdms_id: String,
+    /// Skip reading everything back as the MDMS at the end.
+    #[arg(long)]
+    no_verify: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum MdmsCli {
+    /// Fetch committed readings, verify each signature against the registered key, decrypt,
+    /// write CSV, and compare with what the meters in the state folder sent.
+    Export(ExportCli),
+}
+
+#[derive(Debug, Args)]
+struct ExportCli {
+    #[command(flatten)]
+    network: NetworkCli,
+    /// From this reading timestamp (Unix ms, or UTC "YYYY-MM-DD[ HH:MM:SS]"), inclusive.
+    #[arg(long, default_value = "0")]
+    from: String,
+    /// To this reading timestamp (same forms), inclusive. Default: an hour from now.
+    #[arg(long)]
+    to: Option<String>,
+    /// Output CSV.
+    #[arg(long, default_value = "readings.csv", value_name = "FILE")]
+    out: PathBuf,
+    /// Only meters in the state folder (default: every meter on the ledger).
+    #[arg(long)]
+    state_meters_only: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +224,27 @@ struct ReadingCli {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => {
+            let config = run_config(&args)?;
+            let network = network_choice(&args.network, args.embedded)?;
+            let runtime = runtime()?;
+            runtime.block_on(crate::commands::run(config, network, &cli.state, args.json))
+        }
+        Command::Mdms(MdmsCli::Export(args)) => {
+            let config = export_config(&args)?;
+            let network = match network_choice(&args.network, false)? {
+                Network::Fabric(settings) => *settings,
+                Network::Embedded { reason } => {
+                    return Err(usage(format!(
+                        "{}; mdms export needs a network (the embedded ledger lives only inside \
+                         `meter-sim run --embedded`, which checks its own readings)",
+                        reason.unwrap_or_default()
+                    )));
+                }
+            };
+            let runtime = runtime()?;
+            runtime.block_on(crate::commands::export(config, network, &cli.state))
+        }
         Command::Tx(command) => {
             let command = tx_command(command)?;
             let state = StateDir::open(&cli.state)?;
@@ -185,6 +310,211 @@ fn tx_command(command: TxCli) -> Result<TxCommand> {
     })
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Which ledger to use.
+#[derive(Debug)]
+pub enum Network {
+    /// The contract in-process; `reason` says why when it was not asked for.
+    Embedded {
+        /// Why the embedded ledger is used although `--embedded` was not given.
+        reason: Option<String>,
+    },
+    /// A Fabric network.
+    Fabric(Box<crate::fabric::Settings>),
+}
+
+fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {
+    if embedded {
+        return Ok(Network::Embedded { reason: None });
+    }
+    let path = match &args.network_env {
+        Some(path) => path.clone(),
+        None => match std::env::var_os("BCAMI_RUN_DIR") {
+            Some(dir) => PathBuf::from(dir).join("network.env"),
+            None => repo_root().join("run").join("network.env"),
+        },
+    };
+    if !path.exists() {
+        return Ok(Network::Embedded {
+            reason: Some(format!(
+                "no network is up ({} does not exist; start one with scripts/network.sh up)",
+                path.display()
+            )),
+        });
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let settings = crate::fabric::Settings::from_env_file(&text, &args.chaincode)
+        .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
+    Ok(Network::Fabric(Box::new(settings)))
+}
+
+/// The repository root: where this binary was built from, else the current directory.
+fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match manifest.parent() {
+        Some(root) if root.join("Cargo.toml").exists() => root.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
+    use crate::run::{RunConfig, Source};
+    if args.concentrators == 0 {
+        return Err(usage("--concentrators must be at least 1"));
+    }
+    if args.batch == 0 || args.batch > crate::api::MAX_BATCH {
+        return Err(usage(format!(
+            "--batch must be 1 to {} (the contract's limit)",
+            crate::api::MAX_BATCH
+        )));
+    }
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(usage(
+                "--rate must be a positive number of readings per second",
+            ));
+        }
+    }
+    if args.in_flight == Some(0) {
+        return Err(usage("--in-flight must be at least 1"));
+    }
+    let interval = parse_interval(&args.interval)?;
+    let source = match &args.replay {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("cannot read --replay {}: {e}", path.display())))?;
+            let replay = crate::replay::parse(&text)
+                .map_err(|e| usage(format!("--replay {}: {e}", path.display())))?;
+            for bad in replay.bad_rows.iter().take(20) {
+                eprintln!("{}: skipped {bad}", path.display());
+            }
+            if replay.bad_rows.len() > 20 {
+                eprintln!(
+                    "{}: … and {} more bad rows",
+                    path.display(),
+                    replay.bad_rows.len() - 20
+                );
+            }
+            if replay.intervals() == 0 {
+                return Err(usage(format!(
+                    "--replay {}: no usable rows ({} Null, {} bad)",
+                    path.display(),
+                    replay.null_rows,
+                    replay.bad_rows.len()
+                )));
+            }
+            Source::Replay {
+                label: path.display().to_string(),
+                replay,
+            }
+        }
+        None => {
+            if args.meters == 0 {
+                return Err(usage("--meters must be at least 1"));
+            }
+            if !(args.days.is_finite() && args.days > 0.0) {
+                return Err(usage("--days must be a positive number"));
+            }
+            let intervals = (args.days * 86_400.0 / f64::from(interval.seconds())).round();
+            if !(1.0..=1e7).contains(&intervals) {
+                return Err(usage(format!(
+                    "--days {} with --interval {} gives {intervals} intervals; need 1 to 10^7",
+                    args.days, args.interval
+                )));
+            }
+            let start_ms = crate::civil::parse_datetime_ms(&format!("{} 00:00:00", args.start))
+                .map_err(|e| usage(format!("--start: {e}")))?;
+            Source::Synthetic {
+                meters: args.meters,
+                // Checked to be in 1..=10^7 above.
+                intervals: intervals as usize,
+                interval,
+                seed: args.seed,
+                start_ms,
+            }
+        }
+    };
+    Ok(RunConfig {
+        source,
+        concentrators: args.concentrators,
+        batch: args.batch,
+        in_flight: args.in_flight.unwrap_or(4 * args.concentrators),
+        rate: args.rate,
+        tamper: args.tamper,
+        mdms_id: device_id(&args.mdms_id)?,
+        verify: !args.no_verify,
+        fresh_ledger: false,
+        progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    })
+}
+
+/// `30m`, `1h`, `900s`, `900` → an interval length.
+fn parse_interval(text: &str) -> Result<IntervalLength> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 'h')) => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    number
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .and_then(IntervalLength::from_seconds)
+        .ok_or_else(|| {
+            usage(format!(
+                "--interval {text:?}: expected e.g. 30m, 15m, 1h or 900s"
+            ))
+        })
+}
+
+/// Unix ms, or a UTC date (and time).
+fn parse_time(flag: &str, text: &str) -> Result<u64> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| usage(format!("{flag} {text:?} is too large")));
+    }
+    let full = if text.len() == 10 {
+        format!("{text} 00:00:00")
+    } else {
+        text.to_owned()
+    };
+    crate::civil::parse_datetime_ms(&full).map_err(|e| {
+        usage(format!(
+            "{flag}: {e}; use Unix milliseconds or YYYY-MM-DD[ HH:MM:SS]"
+        ))
+    })
+}
+
+fn export_config(args: &ExportCli) -> Result<crate::commands::ExportConfig> {
+    let from = parse_time("--from", &args.from)?;
+    let to = match &args.to {
+        Some(text) => parse_time("--to", text)?,
+        None => now()?.unix_millis() + 3_600_000,
+    };
+    if from > to {
+        return Err(usage(format!("--from {from} is after --to {to}")));
+    }
+    Ok(crate::commands::ExportConfig {
+        from,
+        to,
+        out: args.out.clone(),
+        state_meters_only: args.state_meters_only,
+        json: args.json,
+        progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    })
+}
+
 fn device_id(text: &str) -> Result<DeviceId> {
     text.parse::<DeviceId>().map_err(|e| usage(e.to_string()))
 }
@@ -197,4 +527,24 @@ pub fn now() -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(
         u64::try_from(since.as_millis()).context("the system clock is out of range")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_and_times_parse() {
+        assert_eq!(parse_interval("30m").unwrap().seconds(), 1800);
+        assert_eq!(parse_interval("1h").unwrap().seconds(), 3600);
+        assert_eq!(parse_interval("900s").unwrap().seconds(), 900);
+        assert_eq!(parse_interval("900").unwrap().seconds(), 900);
+        for bad in ["", "0m", "m", "-5m", "1.5h", "99999999h"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_time("--from", "1234").unwrap(), 1234);
+        assert_eq!(parse_time("--from", "1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_time("--from", "1970-01-01 00:00:01").unwrap(), 1000);
+        assert!(parse_time("--from", "yesterday").is_err());
+    }
 }

@@ -3,14 +3,17 @@
 //! Exit codes: 0 success; 1 failure (I/O, network, ledger); 2 bad command line or input;
 //! 3 verification failed (a committed reading did not verify or decrypt to what the meter sent).
 
-// The pure core (profiles, replay, statistics, state) serves `run` and `mdms export`, which land
-// in the next commits.
-#![allow(dead_code)]
-
+mod api;
 mod civil;
 mod cli;
+mod commands;
+mod embedded;
+mod fabric;
+mod ledger;
+mod mdms;
 mod profile;
 mod replay;
+mod run;
 mod state;
 mod stats;
 mod tx;

@@ -31,11 +31,6 @@ const STATE_VERSION: u32 = 1;
 pub struct DeviceId(String);
 
 impl DeviceId {
-    /// The ID as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// `SHA-256(ID)`.
     pub fn hid(&self) -> Hid {
         Hid::from_meter_id(self.0.as_bytes())
@@ -84,6 +79,8 @@ struct MeterFile {
     cumulative_wh: u64,
     #[serde(default)]
     last_timestamp_ms: u64,
+    #[serde(default)]
+    next_interval_ms: Option<u64>,
 }
 
 /// A meter: its identity, its device key and what the simulator remembers about it.
@@ -103,6 +100,8 @@ pub struct Meter {
     pub cumulative_wh: u64,
     /// Timestamp of the last message this meter built; the next must be later.
     pub last_timestamp_ms: u64,
+    /// Start of the first interval not yet sent (a resumed run continues here).
+    pub next_interval_ms: Option<u64>,
 }
 
 impl Meter {
@@ -116,6 +115,7 @@ impl Meter {
             registered: false,
             cumulative_wh: 0,
             last_timestamp_ms: 0,
+            next_interval_ms: None,
         }
     }
 
@@ -140,6 +140,7 @@ impl Meter {
             registered: self.registered,
             cumulative_wh: self.cumulative_wh,
             last_timestamp_ms: self.last_timestamp_ms,
+            next_interval_ms: self.next_interval_ms,
         };
         Ok(serde_json::to_string_pretty(&file)? + "\n")
     }
@@ -170,6 +171,7 @@ impl Meter {
             registered: file.registered,
             cumulative_wh: file.cumulative_wh,
             last_timestamp_ms: file.last_timestamp_ms,
+            next_interval_ms: file.next_interval_ms,
         })
     }
 }
@@ -514,6 +516,7 @@ mod tests {
         meter.registered = true;
         meter.cumulative_wh = 1234;
         meter.last_timestamp_ms = 99;
+        meter.next_interval_ms = Some(1_800_000);
         meter
     }
 
@@ -537,6 +540,7 @@ mod tests {
         assert!(back.registered && !back.provisioned);
         assert_eq!(back.cumulative_wh, 1234);
         assert_eq!(back.last_timestamp_ms, 99);
+        assert_eq!(back.next_interval_ms, Some(1_800_000));
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! `run` and `mdms export`: choose the ledger, call the engine, print the report, pick the exit
+//! code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bcami_sdk::Hid;
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use serde::Serialize;
+
+use crate::civil::format_datetime_ms;
+use crate::cli::Network;
+use crate::embedded::Embedded;
+use crate::fabric::{Fabric, Settings};
+use crate::mdms::{self, Comparison, Failure};
+use crate::run::{self, RunConfig};
+use crate::state::StateDir;
+use crate::{EXIT_OK, EXIT_VERIFICATION, usage};
+
+/// `meter-sim run`.
+pub async fn run(
+    mut config: RunConfig,
+    network: Network,
+    state_root: &Path,
+    json: bool,
+) -> Result<ExitCode> {
+    let report = match network {
+        Network::Embedded { reason } => {
+            if let Some(reason) = reason {
+                eprintln!("{reason}: running embedded (the contract on an in-process ledger)");
+            } else {
+                eprintln!("running embedded (the contract on an in-process ledger, no Fabric)");
+            }
+            // The in-process ledger starts empty every time: keep its devices apart from the
+            // ones registered on a real network.
+            let state = StateDir::open(&state_root.join("embedded"))?;
+            config.fresh_ledger = true;
+            run::run(Arc::new(Embedded::new()), &state, &config).await?
+        }
+        Network::Fabric(settings) => {
+            let state = StateDir::open(state_root)?;
+            let fabric = Fabric::connect(&settings).await?;
+            eprintln!(
+                "running against Fabric channel {} chaincode {} at {}",
+                settings.channel,
+                settings.chaincode,
+                fabric.endpoints()
+            );
+            run::run(Arc::new(fabric), &state, &config).await?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::from(if report.mismatches.unwrap_or(0) > 0 {
+        EXIT_VERIFICATION
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// A validated `mdms export`.
+#[derive(Debug)]
+pub struct ExportConfig {
+    /// First timestamp, Unix ms.
+    pub from: u64,
+    /// Last timestamp, Unix ms.
+    pub to: u64,
+    /// Output CSV.
+    pub out: PathBuf,
+    /// Only the state folder's meters.
+    pub state_meters_only: bool,
+    /// JSON summary.
+    pub json: bool,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+#[derive(Serialize)]
+struct ExportSummary {
+    from_ms: u64,
+    to_ms: u64,
+    meters: usize,
+    exported: usize,
+    out: String,
+    failed: Vec<Failure>,
+    sent_log: Option<Comparison>,
+}
+
+/// `meter-sim mdms export`.
+pub async fn export(
+    config: ExportConfig,
+    settings: Settings,
+    state_root: &Path,
+) -> Result<ExitCode> {
+    let state = StateDir::open(state_root)?;
+    let mdms = state.mdms()?.ok_or_else(|| {
+        usage(format!(
+            "no MDMS key in {}; the MDMS key is made by `meter-sim run` or `meter-sim tx mdms-keygen`",
+            state.root().display()
+        ))
+    })?;
+    let fabric = Fabric::connect(&settings).await?;
+    let known = state.meters()?;
+    let names: BTreeMap<Hid, String> = known.iter().map(|m| (m.hid, m.id.to_string())).collect();
+    let hids: Vec<Hid> = if config.state_meters_only {
+        known.iter().map(|m| m.hid).collect()
+    } else {
+        crate::api::list_meters(&fabric).await?
+    };
+    eprintln!(
+        "exporting {} meters' readings from {} to {} UTC as the MDMS",
+        hids.len(),
+        format_datetime_ms(config.from),
+        format_datetime_ms(config.to)
+    );
+    let target = if config.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let progress = ProgressBar::with_draw_target(Some(hids.len() as u64), target);
+    let export = mdms::export(&fabric, &hids, config.from, config.to, &mdms.key, &progress).await?;
+    progress.finish_and_clear();
+    std::fs::write(&config.out, mdms::to_csv(&export.readings, &names))
+        .with_context(|| format!("cannot write {}", config.out.display()))?;
+    let sent = state.sent()?;
+    let comparison =
+        (!sent.is_empty()).then(|| mdms::compare(&export.readings, &sent, config.from, config.to));
+    let summary = ExportSummary {
+        from_ms: config.from,
+        to_ms: config.to,
+        meters: export.meters,
+        exported: export.readings.len(),
+        out: config.out.display().to_string(),
+        failed: export.failures,
+        sent_log: comparison,
+    };
+    let bad = summary.failed.len()
+        + summary
+            .sent_log
+            .as_ref()
+            .map_or(0, |c| c.mismatched.len() + c.missing.len());
+    if config.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", export_table(&summary));
+    }
+    Ok(ExitCode::from(if bad > 0 {
+        EXIT_VERIFICATION
+    } else {
+        EXIT_OK
+    }))
+}
+
+fn export_table(s: &ExportSummary) -> String {
+    let mut out = format!(
+        "meters            {}\nexported          {} -> {}\nfailed            {}\n",
+        s.meters,
+        s.exported,
+        s.out,
+        s.failed.len()
+    );
+    for f in s.failed.iter().take(50) {
+        out.push_str(&format!(
+            "  {} at {}: {}\n",
+            f.hid,
+            f.timestamp_ms.map_or("?".into(), |t| t.to_string()),
+            f.reason
+        ));
+    }
+    match &s.sent_log {
+        Some(c) => {
+            out.push_str(&format!(
+                "matched sent log  {}\nmismatches        {}\nmissing           {}\nnot in sent log   {}\n",
+                c.matched,
+                c.mismatched.len(),
+                c.missing.len(),
+                c.unknown
+            ));
+            for line in c.mismatched.iter().chain(c.missing.iter()).take(50) {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        None => out.push_str("sent log          none in the state folder (nothing to compare)\n"),
+    }
+    out
+}

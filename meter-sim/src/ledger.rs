@@ -1,0 +1,78 @@
+//! The one seam between the simulator and a ledger: submit or evaluate a contract function as a
+//! role. Two implementations: the contract on an in-process ledger (`embedded`) and Fabric
+//! through the Gateway client (`fabric`).
+
+use std::fmt;
+use std::future::Future;
+
+use anyhow::Result;
+
+/// Who is calling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The utility's administrator: provisions and revokes.
+    Administrator,
+    /// Data concentrator number `n` (0-based); concentrators may share client identities.
+    Concentrator(usize),
+    /// The MDMS: registers its key and reads readings.
+    Mdms,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::Administrator => f.write_str("administrator"),
+            Role::Concentrator(n) => write!(f, "concentrator {n}"),
+            Role::Mdms => f.write_str("MDMS"),
+        }
+    }
+}
+
+/// The contract refused the call (its status and message, verbatim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Status code (400–599), if known.
+    pub status: Option<i32>,
+    /// The contract's message.
+    pub message: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "contract refused ({status}): {}", self.message),
+            None => write!(f, "contract refused: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// The outcome of a call that reached the contract: its result, or its refusal. Failures to
+/// reach it at all (transport, commit) are the outer `anyhow::Error`.
+pub type Outcome = Result<Vec<u8>, Rejection>;
+
+/// A ledger that runs the BC-AMI contract.
+pub trait Ledger: Send + Sync + 'static {
+    /// `embedded` or `fabric`.
+    fn mode(&self) -> &'static str;
+
+    /// Distinct client identities the concentrators use.
+    fn concentrator_identities(&self) -> usize;
+
+    /// Runs `function` as a transaction and waits until it commits.
+    fn submit(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> impl Future<Output = Result<Outcome>> + Send;
+
+    /// Runs `function` as a query (nothing is written).
+    fn evaluate(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> impl Future<Output = Result<Outcome>> + Send;
+}

@@ -1,0 +1,631 @@
+//! `meter-sim run`: the async shell that drives meters → concentrators → ledger → MDMS over any
+//! [`Ledger`]. Decisions (what to send, in which lane and batch) come from the pure core in
+//! `workload`; this module builds the messages at send time, submits them and counts.
+//!
+//! Timestamps: every message's header timestamp is the moment the meter hands it to its
+//! concentrator (strictly increasing per meter), because the contract checks it against the
+//! transaction's own timestamp (a few minutes' window) and against replay. The metering interval
+//! — synthetic or historical (`--replay`) — travels inside the encrypted report as its
+//! `interval_start`, which the contract never sees. So 2012 data replays fine today, and the MDMS
+//! gets the original interval back after decryption.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bcami_sdk::{
+    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterSecretKey, QualityFlags,
+    RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand_core::OsRng;
+use tokio::task::JoinSet;
+
+use crate::api;
+use crate::cli::now;
+use crate::ledger::{Ledger, Role};
+use crate::mdms;
+use crate::profile::Household;
+use crate::replay::{Interval, Replay};
+use crate::state::{DeviceId, Mdms, Meter, SentReading, StateDir};
+use crate::stats::{Latency, RunReport};
+use crate::usage;
+use crate::workload::{self, Slot};
+
+/// Registrations in flight at once (each touches only its own meter).
+const REGISTRATION_CONCURRENCY: usize = 32;
+/// A lane gives up after this many consecutive failed transactions.
+const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+
+/// Where readings come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Synthetic households.
+    Synthetic {
+        /// Number of meters (`SIM-000001`, …).
+        meters: usize,
+        /// Intervals per meter.
+        intervals: usize,
+        /// Interval length.
+        interval: IntervalLength,
+        /// Seed of the profiles.
+        seed: u64,
+        /// First interval start (Unix ms) for meters that have sent nothing yet.
+        start_ms: u64,
+    },
+    /// A London-format CSV.
+    Replay {
+        /// The file, for the report.
+        label: String,
+        /// Parsed rows.
+        replay: Replay,
+    },
+}
+
+/// A validated `run` configuration.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Readings source.
+    pub source: Source,
+    /// Number of concentrators, K.
+    pub concentrators: usize,
+    /// Readings per transaction.
+    pub batch: usize,
+    /// Transactions in flight at once (lanes).
+    pub in_flight: usize,
+    /// Upper bound on readings sent per second.
+    pub rate: Option<f64>,
+    /// Corrupt one reading in each of the first N batches (a misbehaving concentrator).
+    pub tamper: usize,
+    /// The MDMS identity.
+    pub mdms_id: DeviceId,
+    /// Read everything back as the MDMS at the end and compare.
+    pub verify: bool,
+    /// The ledger starts empty (embedded): forget what the state folder says was registered.
+    pub fresh_ledger: bool,
+    /// Draw progress bars (only on a terminal).
+    pub progress: bool,
+}
+
+fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
+    let target = if enabled {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    let style = ProgressStyle::with_template(
+        "{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(message);
+    bar
+}
+
+/// One reading to send: which meter, its interval, and the register after it.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    interval: Interval,
+    cumulative_wh: u64,
+}
+
+struct Shared {
+    meters: Vec<Mutex<Meter>>,
+    planned: Vec<Vec<Planned>>,
+    interval: IntervalLength,
+    mdms_key: MdmsPublicKey,
+    sent_log: Mutex<()>,
+    state: StateDir,
+    rate: Option<(Instant, f64)>,
+    scheduled: Mutex<u64>,
+}
+
+#[derive(Default)]
+struct LaneResult {
+    committed: u64,
+    submitted: u64,
+    rejected: BTreeMap<String, u64>,
+    latencies: Vec<Duration>,
+    transactions: u64,
+    failed: u64,
+    error: Option<String>,
+    accepted: Vec<SentReading>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a panic elsewhere already failed the run; the data is still whole.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs the whole pipeline; returns the report.
+pub async fn run<L: Ledger>(
+    ledger: Arc<L>,
+    state: &StateDir,
+    cfg: &RunConfig,
+) -> Result<RunReport> {
+    let interval = match &cfg.source {
+        Source::Synthetic { interval, .. } => *interval,
+        Source::Replay { .. } => IntervalLength::HALF_HOUR,
+    };
+
+    // --- identities (made on the "devices", kept in the state folder) ---
+    let mut mdms = match state.mdms()? {
+        Some(m) if m.id == cfg.mdms_id => m,
+        Some(m) => {
+            return Err(usage(format!(
+                "{} holds MDMS {}, not {}; use another --state",
+                state.root().display(),
+                m.id,
+                cfg.mdms_id
+            )));
+        }
+        None => Mdms::new(
+            cfg.mdms_id.clone(),
+            bcami_sdk::MdmsSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+        ),
+    };
+    let ids: Vec<DeviceId> = match &cfg.source {
+        Source::Synthetic { meters, .. } => (1..=*meters)
+            .map(|i| format!("SIM-{i:06}").parse())
+            .collect::<Result<_>>()?,
+        Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
+    };
+    let mut meters = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let meter = match state.meter(id)? {
+            Some(m) => m,
+            None => Meter::new(
+                id.clone(),
+                MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+            ),
+        };
+        meters.push(meter);
+    }
+    if cfg.fresh_ledger {
+        mdms.provisioned = false;
+        mdms.registered = false;
+        for m in &mut meters {
+            m.provisioned = false;
+            m.registered = false;
+        }
+    }
+
+    // --- phase 1: provision (administrator) ---
+    let unprovisioned: Vec<Hid> = meters
+        .iter()
+        .filter(|m| !m.provisioned)
+        .map(|m| m.hid)
+        .collect();
+    if !unprovisioned.is_empty() {
+        eprintln!(
+            "provisioning {} meters as the administrator",
+            unprovisioned.len()
+        );
+        api::provision_meters(&*ledger, &unprovisioned).await?;
+        for m in &mut meters {
+            m.provisioned = true;
+        }
+    }
+    if !mdms.provisioned {
+        api::provision_mdms(&*ledger, mdms.hid).await?;
+        mdms.provisioned = true;
+    }
+    state.save_mdms(&mdms)?;
+    for m in &meters {
+        state.save_meter(m)?;
+    }
+
+    // --- phase 2: register the MDMS key and the meters' keys ---
+    if !mdms.registered {
+        let ts = mdms.next_timestamp(now()?);
+        let request = MdmsRegistrationRequest::build(&mdms.key, mdms.hid, ts)
+            .map_err(|e| anyhow!("MDMS registration: {e}"))?;
+        match api::register_mdms(&*ledger, &request.encode()).await? {
+            Ok(_) => {}
+            Err(rejection) => {
+                if api::mdms_key(&*ledger, Role::Mdms).await? != Some(mdms.public_key()) {
+                    bail!("RegisterMdmsKey: {rejection}");
+                }
+            }
+        }
+        mdms.registered = true;
+        state.save_mdms(&mdms)?;
+    }
+    let mdms_key = match api::mdms_key(&*ledger, Role::Mdms).await? {
+        Some(key) if key == mdms.public_key() => key,
+        Some(_) => bail!(
+            "the ledger's MDMS key is not the one in {}; use the state folder that registered it",
+            state.root().display()
+        ),
+        None => bail!("the ledger has no MDMS key after registration"),
+    };
+
+    let k = cfg.concentrators.max(1);
+    let to_register: Vec<usize> = (0..meters.len())
+        .filter(|&i| !meters[i].registered)
+        .collect();
+    let newly_registered = to_register.len();
+    let mut registration_failures = Vec::new();
+    if !to_register.is_empty() {
+        eprintln!(
+            "registering {} meters through {k} concentrators",
+            to_register.len()
+        );
+        let progress = bar(cfg.progress, to_register.len() as u64, "registering");
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(REGISTRATION_CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        for &i in &to_register {
+            let meter = &mut meters[i];
+            let ts = meter.next_timestamp(now()?);
+            let request = RegistrationRequest::build(&meter.key, meter.hid, ts)
+                .map_err(|e| anyhow!("registration of {}: {e}", meter.id))?
+                .encode();
+            let (hid, public) = (meter.hid, meter.key.public_key());
+            let ledger = Arc::clone(&ledger);
+            let permit = Arc::clone(&semaphore).acquire_owned().await?;
+            let progress = progress.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let role = Role::Concentrator(i % k);
+                let result = match api::register_meter(&*ledger, role, &request).await {
+                    Ok(Ok(_)) => Ok(()),
+                    // Registered before (a resumed run whose state was not saved): fine if the
+                    // ledger holds this very key.
+                    Ok(Err(rejection)) => match api::meter(&*ledger, Role::Mdms, hid).await {
+                        Ok(Some(info)) if info.public_key == Some(public) => Ok(()),
+                        _ => Err(rejection.to_string()),
+                    },
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                progress.inc(1);
+                (i, result)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, result) = joined.context("a registration task failed")?;
+            match result {
+                Ok(()) => meters[i].registered = true,
+                Err(reason) => registration_failures.push(format!("{}: {reason}", meters[i].id)),
+            }
+        }
+        progress.finish_and_clear();
+        for m in &meters {
+            state.save_meter(m)?;
+        }
+    }
+    if !registration_failures.is_empty() {
+        eprintln!(
+            "{} meters failed to register and send nothing:",
+            registration_failures.len()
+        );
+        for failure in registration_failures.iter().take(10) {
+            eprintln!("  {failure}");
+        }
+    }
+    if meters.iter().all(|m| !m.registered) {
+        bail!("no meter could register; nothing to send");
+    }
+
+    // --- phase 3: readings ---
+    let planned: Vec<Vec<Planned>> = meters
+        .iter()
+        .enumerate()
+        .map(|(index, meter)| {
+            if !meter.registered {
+                return Vec::new();
+            }
+            let intervals = match &cfg.source {
+                Source::Synthetic {
+                    intervals,
+                    seed,
+                    start_ms,
+                    ..
+                } => {
+                    let household = Household::new(*seed, index as u64);
+                    let from = meter.next_interval_ms.unwrap_or(*start_ms);
+                    workload::synthetic_intervals(&household, from, *intervals, interval.seconds())
+                }
+                Source::Replay { replay, .. } => replay
+                    .households
+                    .get(&meter.id)
+                    .map(|series| {
+                        series
+                            .iter()
+                            .filter(|i| meter.next_interval_ms.is_none_or(|n| i.start_ms >= n))
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            let mut register = meter.cumulative_wh;
+            intervals
+                .into_iter()
+                .map(|interval| {
+                    register = register.saturating_add(interval.energy_wh);
+                    Planned {
+                        interval,
+                        cumulative_wh: register,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let lengths: Vec<usize> = planned.iter().map(Vec::len).collect();
+    let total: usize = lengths.iter().sum();
+    let plan = workload::plan(
+        &lengths,
+        cfg.in_flight.max(1),
+        cfg.batch.clamp(1, api::MAX_BATCH),
+    );
+    let tamper = workload::tamper_targets(&plan, cfg.tamper);
+    eprintln!(
+        "sending {total} readings from {} meters in batches of {} through {k} concentrators ({} lanes){}",
+        lengths.iter().filter(|&&n| n > 0).count(),
+        cfg.batch,
+        plan.len(),
+        if cfg.tamper > 0 {
+            format!("; tampering with {} readings", tamper.len())
+        } else {
+            String::new()
+        }
+    );
+
+    let run_start_ms = now()?.unix_millis();
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        meters: meters.into_iter().map(Mutex::new).collect(),
+        planned,
+        interval,
+        mdms_key,
+        sent_log: Mutex::new(()),
+        state: state.clone(),
+        rate: cfg.rate.map(|r| (Instant::now(), r)),
+        scheduled: Mutex::new(0),
+    });
+    let progress = bar(cfg.progress, total as u64, "readings");
+    let mut lanes = JoinSet::new();
+    for (lane_index, batches) in plan.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let ledger = Arc::clone(&ledger);
+        let progress = progress.clone();
+        let tampered: Vec<(usize, usize)> = tamper
+            .iter()
+            .filter(|(l, _, _)| *l == lane_index)
+            .map(|&(_, b, p)| (b, p))
+            .collect();
+        let role = Role::Concentrator(lane_index % k);
+        lanes.spawn(async move {
+            run_lane(&*ledger, &shared, role, batches, &tampered, &progress).await
+        });
+    }
+    let mut report = RunReport {
+        mode: ledger.mode().to_owned(),
+        source: match &cfg.source {
+            Source::Synthetic {
+                seed, intervals, ..
+            } => format!(
+                "synthetic households, seed {seed}, {intervals} intervals of {} s per meter",
+                interval.seconds()
+            ),
+            Source::Replay { label, .. } => format!("replay of {label}"),
+        },
+        meters: ids.len(),
+        meters_registered: newly_registered - registration_failures.len(),
+        concentrators: k,
+        identities: ledger.concentrator_identities().min(k),
+        batch: cfg.batch,
+        ..RunReport::default()
+    };
+    if let Source::Replay { replay, .. } = &cfg.source {
+        report.null_rows = replay.null_rows;
+        report.bad_rows = replay.bad_rows.len();
+    }
+    let mut latencies = Vec::new();
+    let mut accepted = Vec::new();
+    let mut lane_errors = Vec::new();
+    while let Some(joined) = lanes.join_next().await {
+        let lane = joined.context("a concentrator lane failed")?;
+        report.submitted += lane.submitted;
+        report.committed += lane.committed;
+        report.transactions += lane.transactions;
+        report.failed_transactions += lane.failed;
+        for (reason, count) in lane.rejected {
+            *report.rejected.entry(reason).or_default() += count;
+        }
+        latencies.extend(lane.latencies);
+        accepted.extend(lane.accepted);
+        lane_errors.extend(lane.error);
+    }
+    progress.finish_and_clear();
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.readings_per_s = if report.elapsed_s > 0.0 {
+        report.committed as f64 / report.elapsed_s
+    } else {
+        0.0
+    };
+    report.latency = Latency::from_samples(latencies);
+    for meter in &shared.meters {
+        state.save_meter(&lock(meter))?;
+    }
+    for error in &lane_errors {
+        eprintln!("a concentrator stopped: {error}");
+    }
+
+    // --- phase 4: the MDMS reads everything back ---
+    if cfg.verify {
+        let hids: Vec<Hid> = shared.meters.iter().map(|m| lock(m).hid).collect();
+        eprintln!("reading back {} meters as the MDMS", hids.len());
+        let progress = bar(cfg.progress, hids.len() as u64, "MDMS export");
+        let to = now()?.unix_millis() + 3_600_000;
+        let export = mdms::export(&*ledger, &hids, run_start_ms, to, &mdms.key, &progress).await?;
+        progress.finish_and_clear();
+        let comparison = mdms::compare(&export.readings, &accepted, run_start_ms, to);
+        for line in export
+            .failures
+            .iter()
+            .map(|f| format!("{} at {:?}: {}", f.hid, f.timestamp_ms, f.reason))
+            .chain(comparison.mismatched.iter().cloned())
+            .chain(comparison.missing.iter().map(|m| format!("{m}: missing")))
+            .take(20)
+        {
+            eprintln!("MDMS check failed: {line}");
+        }
+        report.verified = Some(comparison.matched);
+        report.mismatches = Some(
+            (export.failures.len() + comparison.mismatched.len() + comparison.missing.len()) as u64,
+        );
+    }
+    if report.transactions > 0 && report.failed_transactions == report.transactions {
+        if let Some(error) = lane_errors.first() {
+            bail!("every transaction failed; first: {error}");
+        }
+    }
+    Ok(report)
+}
+
+async fn run_lane<L: Ledger>(
+    ledger: &L,
+    shared: &Shared,
+    role: Role,
+    batches: Vec<Vec<Slot>>,
+    tampered: &[(usize, usize)],
+    progress: &ProgressBar,
+) -> LaneResult {
+    let mut result = LaneResult::default();
+    let mut consecutive_failures = 0;
+    for (batch_index, batch) in batches.into_iter().enumerate() {
+        pace(shared, batch.len()).await;
+        let (mut readings, sent) = match tokio::task::block_in_place(|| build_batch(shared, &batch))
+        {
+            Ok(built) => built,
+            Err(e) => {
+                result.error = Some(format!("{e:#}"));
+                break;
+            }
+        };
+        for &(_, position) in tampered.iter().filter(|(b, _)| *b == batch_index) {
+            if let Some(reading) = readings.get_mut(position) {
+                // Flip one bit of the AES-GCM ciphertext (after the 42-byte header, the 2-byte length
+                // and the 33-byte ephemeral key):
+                // still a well-formed reading, but its signature no longer verifies.
+                if let Some(byte) = reading.get_mut(80) {
+                    *byte ^= 0x01;
+                }
+            }
+        }
+        let count = readings.len() as u64;
+        result.submitted += count;
+        result.transactions += 1;
+        let started = Instant::now();
+        let outcome = api::submit_readings(ledger, role, &readings).await;
+        let latency = started.elapsed();
+        match outcome {
+            Ok(Ok(results)) => {
+                consecutive_failures = 0;
+                result.latencies.push(latency);
+                let mut accepted = Vec::new();
+                for (r, s) in results.iter().zip(sent) {
+                    if r.accepted() {
+                        accepted.push(s);
+                    } else {
+                        let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());
+                        *result.rejected.entry(reason).or_default() += 1;
+                    }
+                }
+                result.committed += accepted.len() as u64;
+                if let Err(e) = append_sent(shared, &accepted) {
+                    result.error = Some(format!("{e:#}"));
+                    break;
+                }
+                result.accepted.extend(accepted);
+            }
+            Ok(Err(rejection)) => {
+                consecutive_failures = 0;
+                result.failed += 1;
+                *result
+                    .rejected
+                    .entry(format!("batch refused: {}", rejection.message))
+                    .or_default() += count;
+            }
+            Err(e) => {
+                consecutive_failures += 1;
+                result.failed += 1;
+                *result
+                    .rejected
+                    .entry("transaction failed".into())
+                    .or_default() += count;
+                let message = format!("{role}: {e:#}");
+                if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
+                    result.error = Some(message);
+                    progress.inc(count);
+                    break;
+                }
+                eprintln!("{message}");
+            }
+        }
+        progress.inc(count);
+    }
+    result
+}
+
+/// Waits until sending `count` more readings keeps the run under `--rate`.
+async fn pace(shared: &Shared, count: usize) {
+    let Some((start, rate)) = shared.rate else {
+        return;
+    };
+    let due = {
+        let mut scheduled = lock(&shared.scheduled);
+        let due = Duration::from_secs_f64(*scheduled as f64 / rate);
+        *scheduled += count as u64;
+        due
+    };
+    tokio::time::sleep_until((start + due).into()).await;
+}
+
+/// The meters of one batch build their readings now: timestamp, encrypt, sign.
+fn build_batch(shared: &Shared, batch: &[Slot]) -> Result<(Vec<Vec<u8>>, Vec<SentReading>)> {
+    let mut readings = Vec::with_capacity(batch.len());
+    let mut sent = Vec::with_capacity(batch.len());
+    for &(m, i) in batch {
+        let planned = shared.planned[m][i];
+        let mut meter = lock(&shared.meters[m]);
+        let timestamp = meter.next_timestamp(now()?);
+        let report = UsageReport {
+            interval_start: Timestamp::from_unix_millis(planned.interval.start_ms),
+            interval_length: shared.interval,
+            energy: WattHours(planned.interval.energy_wh),
+            cumulative_register: WattHours(planned.cumulative_wh),
+            quality: QualityFlags::NONE,
+        };
+        let tx = Transaction::build(
+            &mut OsRng,
+            &meter.key,
+            meter.hid,
+            timestamp,
+            &report,
+            &shared.mdms_key,
+        )
+        .map_err(|e| anyhow!("reading of {}: {e}", meter.id))?;
+        meter.cumulative_wh = planned.cumulative_wh;
+        meter.next_interval_ms =
+            Some(planned.interval.start_ms + u64::from(shared.interval.seconds()) * 1000);
+        readings.push(tx.encode());
+        sent.push(SentReading {
+            hid: meter.hid,
+            meter_id: meter.id.to_string(),
+            timestamp_ms: timestamp.unix_millis(),
+            report,
+        });
+    }
+    Ok((readings, sent))
+}
+
+fn append_sent(shared: &Shared, accepted: &[SentReading]) -> Result<()> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let _guard = lock(&shared.sent_log);
+    shared.state.append_sent(accepted)
+}
