@@ -80,8 +80,9 @@ fn default_roles_name_msp_and_ou_in_the_forbidden_message() {
     let e = env.err(dc(), "RevokeMeter", &[&Meter::new(1).hex()]);
     assert_error(&e, 403, "forbidden");
     assert!(
-        e.message()
-            .contains("requires the administrator (UtilityMSP admin) role; the caller is OperatorMSP client"),
+        e.message().contains(
+            "requires the administrator (UtilityMSP admin) role; the caller is OperatorMSP client"
+        ),
         "{e}"
     );
 }
@@ -94,7 +95,10 @@ fn default_roles_name_msp_and_ou_in_the_forbidden_message() {
 fn configure_replaces_given_fields_and_roles_follow() {
     let mut env = Env::new();
     let defaults = env.ok(dc(), "GetConfig", &[]);
-    assert_eq!(defaults["window"], json!({"pastMs": 300000, "futureMs": 60000}));
+    assert_eq!(
+        defaults["window"],
+        json!({"pastMs": 300000, "futureMs": 60000})
+    );
     assert_eq!(
         defaults["concentrator"],
         json!([{"mspId": "OperatorMSP", "nodeOu": "client"}])
@@ -109,7 +113,11 @@ fn configure_replaces_given_fields_and_roles_follow() {
     assert_eq!(new["administrator"], defaults["administrator"]);
     // The second DC org is now a concentrator; still forbidden from admin functions.
     env.ok(who("Dc2MSP", "client"), "GetConfig", &[]);
-    let e = env.err(who("Dc2MSP", "client"), "ProvisionMeters", &[r#"{"meters":[]}"#]);
+    let e = env.err(
+        who("Dc2MSP", "client"),
+        "ProvisionMeters",
+        &[r#"{"meters":[]}"#],
+    );
     assert_error(&e, 403, "forbidden");
 
     // Moving the MDMS role away from UtilityMSP client locks it out.
@@ -326,7 +334,11 @@ fn mdms_key_registration_and_release() {
     .unwrap();
     let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&wrong.encode())]);
     assert_error(&e, 404, "unknown_mdms");
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS - 400_000)]);
+    let e = env.err(
+        mdms(),
+        "RegisterMdmsKey",
+        &[&mdms_registration(T0_MS - 400_000)],
+    );
     assert_error(&e, 400, "outside_window");
     let e = env.err(dc(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
     assert_error(&e, 403, "forbidden");
@@ -335,7 +347,11 @@ fn mdms_key_registration_and_release() {
     let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&spliced)]);
     assert_error(&e, 400, "bad_signature");
     // A meter registration is not an MDMS registration (different kind byte).
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&Meter::new(1).registration(T0_MS)]);
+    let e = env.err(
+        mdms(),
+        "RegisterMdmsKey",
+        &[&Meter::new(1).registration(T0_MS)],
+    );
     assert_error(&e, 400, "bad_argument");
 
     let out = env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
@@ -394,13 +410,21 @@ fn key_rotation_moves_to_the_new_key_and_keeps_the_old_one_on_record() {
     };
     let again = MeterSecretKey::from_entropy(&[0xef; 32]).unwrap();
     let before = env.dump();
-    let e = env.err(dc(), "RotateMeterKey", &[&impostor.rotation(&again, env.now_ms)]);
+    let e = env.err(
+        dc(),
+        "RotateMeterKey",
+        &[&impostor.rotation(&again, env.now_ms)],
+    );
     assert_error(&e, 400, "bad_signature");
     // Rotating to the key already in use.
     let same = MeterSecretKey::from_bytes(&m.key.to_bytes()).unwrap();
     let e = env.err(dc(), "RotateMeterKey", &[&m.rotation(&same, env.now_ms)]);
     assert_error(&e, 400, "same_key");
-    let e = env.err(dc(), "RotateMeterKey", &[&m.rotation(&again, env.now_ms + 120_000)]);
+    let e = env.err(
+        dc(),
+        "RotateMeterKey",
+        &[&m.rotation(&again, env.now_ms + 120_000)],
+    );
     assert_error(&e, 400, "outside_window");
     assert_eq!(env.dump(), before);
 }
@@ -475,7 +499,11 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
         b.reading(now - 20, &mdms),
         a.reading(now - 10, &mdms),
     ];
-    let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(&readings).unwrap()]);
+    let out = env.invoke(
+        dc(),
+        "SubmitReadings",
+        &[&serde_json::to_string(&readings).unwrap()],
+    );
     let response: Value = serde_json::from_slice(&out.result.unwrap()).unwrap();
     assert_eq!(response["accepted"], 3);
     assert_eq!(response["rejected"], 0);
@@ -488,7 +516,10 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
     let event: ReadingsEvent = serde_json::from_slice(&payload).unwrap();
     assert_eq!(event.rejected, 0);
     let in_event: Vec<&str> = event.accepted.iter().map(|r| r.reading.as_str()).collect();
-    assert_eq!(in_event, readings.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        in_event,
+        readings.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     // The MDMS decrypts straight from the event.
     let tx = Transaction::decode(&STANDARD.decode(&event.accepted[0].reading).unwrap()).unwrap();
     assert_eq!(tx.decrypt(&mdms).unwrap(), report(now - 30));
@@ -509,7 +540,11 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
 /// A ledger snapshot, a batch of only-bad readings, and the snapshot again.
 fn assert_rejected_without_state_change(env: &mut Env, readings: &[String], expected: &[&str]) {
     let before = env.dump();
-    let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(readings).unwrap()]);
+    let out = env.invoke(
+        dc(),
+        "SubmitReadings",
+        &[&serde_json::to_string(readings).unwrap()],
+    );
     let response: Value = serde_json::from_slice(&out.result.expect("a batch is 200")).unwrap();
     let got = reasons(&response);
     let want: Vec<Option<String>> = expected.iter().map(|r| Some((*r).to_owned())).collect();
@@ -623,10 +658,13 @@ fn window_edges_are_inclusive() {
     let m = Meter::new(1);
     env.setup(&[&m]);
     let mdms = mdms_key();
-    // Registration happened at T0 - 1 s, so the oldest acceptable reading is after that.
-    env.now_ms = T0_MS + 200_000;
+    // Registration happened at T0 - 1 s; move on so the window's far edge is after it.
+    env.now_ms = T0_MS + 400_000;
     let now = env.now_ms;
-    let out = env.submit(&[m.reading(now - 300_000, &mdms), m.reading(now + 60_000, &mdms)]);
+    let out = env.submit(&[
+        m.reading(now - 300_000, &mdms),
+        m.reading(now + 60_000, &mdms),
+    ]);
     assert_eq!(reasons(&out), vec![None, None]);
 }
 
@@ -646,7 +684,13 @@ fn a_meter_twice_in_a_batch_is_processed_in_order() {
     ]);
     assert_eq!(
         reasons(&out),
-        vec![None, None, Some("replayed".into()), Some("replayed".into()), None]
+        vec![
+            None,
+            None,
+            Some("replayed".into()),
+            Some("replayed".into()),
+            None
+        ]
     );
     let q = json!({"hid": m.hex()}).to_string();
     let page = env.ok(admin(), "GetReadings", &[&q]);
@@ -692,7 +736,9 @@ fn malformed_batch_arguments_are_400_for_the_whole_call() {
     assert_error(&out.result.unwrap_err(), 400, "bad_argument");
     assert_eq!(env.dump(), before);
     // A full batch of 1,000 is fine.
-    let full: Vec<String> = (0..1000).map(|i| m.reading(env.now_ms - 2000 + i, &mdms_key())).collect();
+    let full: Vec<String> = (0..1000)
+        .map(|i| m.reading(env.now_ms - 2000 + i, &mdms_key()))
+        .collect();
     let out = env.submit(&full);
     assert_eq!(out["accepted"], 1000);
 }
@@ -726,7 +772,10 @@ fn get_readings_pages_in_time_order_within_bounds() {
             let tx = Transaction::decode(&STANDARD.decode(r["reading"].as_str().unwrap()).unwrap())
                 .unwrap();
             assert_eq!(tx.hid(), a.hid);
-            assert_eq!(tx.timestamp().unix_millis(), r["timestamp"].as_u64().unwrap());
+            assert_eq!(
+                tx.timestamp().unix_millis(),
+                r["timestamp"].as_u64().unwrap()
+            );
             seen.push(tx.timestamp().unix_millis());
         }
         bookmark = page["bookmark"].as_str().unwrap().to_owned();
@@ -847,7 +896,11 @@ fn same_inputs_give_identical_responses_events_and_state() {
             "bad".to_owned(),
             a.reading(now - 2, &mdms),
         ];
-        let out = env.invoke(dc(), "SubmitReadings", &[&serde_json::to_string(&batch).unwrap()]);
+        let out = env.invoke(
+            dc(),
+            "SubmitReadings",
+            &[&serde_json::to_string(&batch).unwrap()],
+        );
         (out, env.dump())
     };
     let first = run(VerifierKind::Libsecp256k1);

@@ -32,10 +32,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = ServerConfig::from_env().context("invalid chaincode server configuration")?;
-    // NOTE for the contract crate: until `bcami_contract` exposes its contract, the server runs an
-    // empty router (every function answers 400 "unknown function"). Replace this line with the
-    // contract's constructor, e.g. `Arc::new(bcami_contract::contract())`.
-    let contract: Arc<dyn fabric_shim::Contract> = Arc::new(fabric_shim::Router::new());
+    let contract: Arc<dyn fabric_shim::Contract> = Arc::new(bcami_contract::contract());
     serve(config, contract, shutdown_signal())
         .await
         .context("chaincode server failed")

@@ -67,9 +67,11 @@ impl Meter {
         self.hid.to_string()
     }
     pub fn registration(&self, ts: u64) -> String {
-        b64(&RegistrationRequest::build(&self.key, self.hid, Timestamp::from_unix_millis(ts))
-            .unwrap()
-            .encode())
+        b64(
+            &RegistrationRequest::build(&self.key, self.hid, Timestamp::from_unix_millis(ts))
+                .unwrap()
+                .encode(),
+        )
     }
     pub fn reading_tx(&self, ts: u64, mdms: &MdmsSecretKey) -> Transaction {
         let mut entropy = [0x5au8; 32];
