@@ -6,6 +6,8 @@ mod args;
 mod config;
 mod contract;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod readings;
 pub mod state;
 mod verify;
