@@ -25,7 +25,7 @@ pub const MIN_ENTROPY_LEN: usize = 32;
 const MAX_DRAWS: usize = 16;
 
 /// Domain label for turning caller entropy into a secret scalar (HKDF-SHA-256 `info` prefix).
-const ENTROPY_LABEL: &[u8] = b"BC-AMI/1 secret key from entropy\0";
+pub(crate) const ENTROPY_LABEL: &[u8] = b"BC-AMI/1 secret key from entropy\0";
 
 /// Draws a uniformly random non-zero scalar: 32 bytes from the RNG, read big-endian, rejected and
 /// redrawn if zero or not below the group order. Documented in FORMAT.md so that test vectors can
@@ -61,6 +61,50 @@ pub(crate) fn scalar_from_entropy(entropy: &[u8]) -> Result<NonZeroScalar, KeyEr
         // MAX_DRAWS is far below 256, so the counter fits in one byte.
         let counter = [counter as u8];
         hkdf.expand_multi_info(&[ENTROPY_LABEL, &counter], &mut okm)
+            .map_err(|_| KeyError::Rng)?;
+        let scalar = scalar_from_bytes(&okm);
+        okm.zeroize();
+        if let Some(scalar) = scalar {
+            return Ok(scalar);
+        }
+    }
+    Err(KeyError::Rng)
+}
+
+/// Domain label for the hedged ECIES ephemeral scalar (HKDF-SHA-256 `info` prefix).
+pub(crate) const EPHEMERAL_LABEL: &[u8] = b"BC-AMI/1 ECIES ephemeral key\0";
+
+/// The ECIES ephemeral scalar of one reading, hedged against a bad RNG:
+/// `HKDF-SHA-256(salt = none, ikm = entropy || meter secret key, info = EPHEMERAL_LABEL ||
+/// counter || header || plaintext)`, 32 bytes, counter = 0, 1, ... until the output is a valid
+/// scalar.
+///
+/// With good entropy it is as random as the entropy. With repeated or guessable entropy it is
+/// still secret (the meter key is in it) and still differs for every different header or report,
+/// so an AES-GCM key and nonce are never reused for two different messages.
+pub(crate) fn hedged_ephemeral(
+    entropy: &[u8],
+    meter_key: &SigningKey,
+    header: &[u8],
+    plaintext: &[u8],
+) -> Result<NonZeroScalar, KeyError> {
+    if entropy.len() < MIN_ENTROPY_LEN {
+        return Err(KeyError::NotEnoughEntropy {
+            provided: entropy.len(),
+            needed: MIN_ENTROPY_LEN,
+        });
+    }
+    let mut extract = hkdf::HkdfExtract::<Sha256>::new(None);
+    extract.input_ikm(entropy);
+    let mut secret: [u8; 32] = meter_key.to_bytes().into();
+    extract.input_ikm(&secret);
+    secret.zeroize();
+    let (_, hkdf) = extract.finalize();
+    let mut okm = [0u8; 32];
+    for counter in 0..MAX_DRAWS {
+        // MAX_DRAWS is far below 256, so the counter fits in one byte.
+        let counter = [counter as u8];
+        hkdf.expand_multi_info(&[EPHEMERAL_LABEL, &counter, header, plaintext], &mut okm)
             .map_err(|_| KeyError::Rng)?;
         let scalar = scalar_from_bytes(&okm);
         okm.zeroize();

@@ -84,4 +84,8 @@ pub mod domain {
     pub const ROTATION_NEW_KEY: &[u8] = b"BC-AMI/1 key rotation by new key\0";
     /// HKDF `info` of the ECIES key schedule.
     pub const ECIES: &[u8] = crate::ecies::ECIES_LABEL;
+    /// HKDF `info` prefix of the hedged ECIES ephemeral scalar.
+    pub const ECIES_EPHEMERAL: &[u8] = crate::keys::EPHEMERAL_LABEL;
+    /// HKDF `info` prefix of a secret key derived from caller entropy.
+    pub const SECRET_KEY_FROM_ENTROPY: &[u8] = crate::keys::ENTROPY_LABEL;
 }

@@ -10,9 +10,9 @@ use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
 use crate::ecies;
-use crate::error::{BuildError, DecodeError, DecryptError, Field, VerifyError};
+use crate::error::{BuildError, DecodeError, DecryptError, Field, KeyError, VerifyError};
 use crate::identity::{Hid, Timestamp};
-use crate::keys::{LowSSignature, parse_point, random_scalar, scalar_from_entropy, sign, verify};
+use crate::keys::{LowSSignature, hedged_ephemeral, parse_point, sign, verify};
 use crate::keys::{MdmsPublicKey, MdmsSecretKey, MeterPublicKey, MeterSecretKey};
 use crate::report::UsageReport;
 use crate::wire::{Header, Reader};
@@ -39,8 +39,10 @@ impl Transaction {
     /// Smallest ciphertext a decoder accepts: ephemeral key, one report byte, tag.
     pub const MIN_CIPHERTEXT_LEN: usize = ecies::OVERHEAD + 1;
 
-    /// Encrypts `report` to the MDMS and signs the result. The ephemeral ECIES key comes from
-    /// `rng`; the signature is deterministic (RFC 6979).
+    /// Encrypts `report` to the MDMS and signs the result. The ephemeral ECIES key is derived
+    /// from 32 bytes of `rng`, hedged with the meter's key, the header and the report (FORMAT.md),
+    /// so even a failing RNG never reuses an AES-GCM key for a different message; the signature is
+    /// deterministic (RFC 6979).
     pub fn build<R: CryptoRngCore + ?Sized>(
         rng: &mut R,
         meter_key: &MeterSecretKey,
@@ -49,13 +51,16 @@ impl Transaction {
         report: &UsageReport,
         mdms_key: &MdmsPublicKey,
     ) -> Result<Self, BuildError> {
-        let ephemeral = random_scalar(rng)?;
-        Self::build_with_ephemeral(&ephemeral, meter_key, hid, timestamp, report, mdms_key)
+        let mut entropy = [0u8; 32];
+        rng.try_fill_bytes(&mut entropy)
+            .map_err(|_| KeyError::Rng)?;
+        Self::build_from_entropy(&entropy, meter_key, hid, timestamp, report, mdms_key)
     }
 
-    /// Like [`Transaction::build`], with the ephemeral ECIES key derived from at least 32 bytes of
-    /// caller entropy (the derivation in FORMAT.md). Fresh entropy for every reading: reusing it
-    /// reuses the AES-GCM key and nonce.
+    /// Like [`Transaction::build`], with at least 32 bytes of caller entropy instead of an RNG.
+    /// Use fresh entropy for every reading. Reusing it is not catastrophic, because the ephemeral
+    /// key is hedged (FORMAT.md): a reused value only repeats the ciphertext of an identical
+    /// reading, and anyone who sees both learns that they are identical.
     pub fn build_from_entropy(
         entropy: &[u8],
         meter_key: &MeterSecretKey,
@@ -64,21 +69,11 @@ impl Transaction {
         report: &UsageReport,
         mdms_key: &MdmsPublicKey,
     ) -> Result<Self, BuildError> {
-        let ephemeral = scalar_from_entropy(entropy)?;
-        Self::build_with_ephemeral(&ephemeral, meter_key, hid, timestamp, report, mdms_key)
-    }
-
-    fn build_with_ephemeral(
-        ephemeral: &k256::NonZeroScalar,
-        meter_key: &MeterSecretKey,
-        hid: Hid,
-        timestamp: Timestamp,
-        report: &UsageReport,
-        mdms_key: &MdmsPublicKey,
-    ) -> Result<Self, BuildError> {
         let header = Header { hid, timestamp };
         let aad = header.encode(MessageKind::Reading);
-        let (ciphertext, ephemeral) = ecies::encrypt(ephemeral, mdms_key, &report.encode(), &aad);
+        let plaintext = report.encode();
+        let ephemeral = hedged_ephemeral(entropy, meter_key.signing_key(), &aad, &plaintext)?;
+        let (ciphertext, ephemeral) = ecies::encrypt(&ephemeral, mdms_key, &plaintext, &aad);
         let ciphertext_hash: [u8; 32] = Sha256::digest(&ciphertext).into();
         let signature = sign(
             meter_key.signing_key(),

@@ -324,3 +324,43 @@ fn key_rotation_needs_both_keys() {
         })
     );
 }
+
+#[test]
+fn reused_entropy_never_reuses_an_ecies_key_for_a_different_reading() {
+    let build = |report: &UsageReport, timestamp: u64| {
+        Transaction::build_from_entropy(
+            &[0u8; 32], // a firmware bug: the same "entropy" every time
+            &meter(),
+            hid(),
+            Timestamp::from_unix_millis(timestamp),
+            report,
+            &mdms().public_key(),
+        )
+        .unwrap()
+    };
+    let first = build(&report(), 1_000);
+    let mut other_report = report();
+    other_report.energy = WattHours(413);
+    let other = build(&other_report, 1_000);
+    let later = build(&report(), 2_000);
+    // Ephemeral key (and so AES key and nonce) differ whenever the report or the header differs.
+    assert_ne!(first.ciphertext()[..33], other.ciphertext()[..33]);
+    assert_ne!(first.ciphertext()[..33], later.ciphertext()[..33]);
+    // An identical reading gives identical bytes, which reveals only that it is identical.
+    assert_eq!(build(&report(), 1_000).encode(), first.encode());
+    // Another meter with the same bad entropy gets a different ephemeral key too.
+    let other_meter = Transaction::build_from_entropy(
+        &[0u8; 32],
+        &MeterSecretKey::from_entropy(&[0x77; 32]).unwrap(),
+        hid(),
+        Timestamp::from_unix_millis(1_000),
+        &report(),
+        &mdms().public_key(),
+    )
+    .unwrap();
+    assert_ne!(first.ciphertext()[..33], other_meter.ciphertext()[..33]);
+    for tx in [&first, &other, &later] {
+        tx.verify(&meter().public_key()).unwrap();
+        tx.decrypt(&mdms()).unwrap();
+    }
+}

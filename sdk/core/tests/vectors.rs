@@ -87,11 +87,13 @@ const MDMS_ID: &str = "MDMS-UTILITY-1";
 const METER_KEY: &str = "6f0ffa5c1b35a2a3f9c0e7d4b8a1c2d3e4f5061728394a5b6c7d8e9fa0b1c2d3";
 const NEW_METER_KEY: &str = "1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f001";
 const MDMS_KEY: &str = "3b1c5a7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a2b4c6d8e0f1a3b";
-// First 32 bytes are >= n, so they are rejected and the next 32 are the ephemeral scalar: this
-// pins the rejection-sampling rule of FORMAT.md.
-const RNG_OUTPUT: &str = concat!(
+// The 32 bytes the meter's RNG returns for the reading (hedged into the ephemeral key).
+const RNG_OUTPUT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00";
+// For `MeterSecretKey::generate`: the first 32 bytes are >= n, so they are rejected and the next
+// 32 are the key. This pins the rejection-sampling rule of FORMAT.md.
+const KEYGEN_RNG_OUTPUT: &str = concat!(
     "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-    "a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00"
+    "0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0"
 );
 const ENTROPY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const REGISTRATION_TIME: u64 = 1_700_000_000_000;
@@ -252,7 +254,22 @@ fn generate() -> Value {
     let sig_at = wire.len() - 64;
 
     // ECIES intermediates, recomputed here from the primitives for implementers to debug against.
-    let ephemeral = key32(&json!(&RNG_OUTPUT[64..]));
+    // Hedged ephemeral scalar: HKDF(ikm = rng output || meter secret, info = label || 0 || aad ||
+    // report); counter 0 gives a valid scalar for these inputs.
+    let mut ikm = hex::decode(RNG_OUTPUT).unwrap();
+    ikm.extend_from_slice(&meter.to_bytes());
+    let mut ephemeral = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(None, &ikm)
+        .expand_multi_info(
+            &[
+                domain::ECIES_EPHEMERAL,
+                &[0],
+                &wire[..42],
+                &report().encode(),
+            ],
+            &mut ephemeral,
+        )
+        .unwrap();
     let ephemeral_scalar = k256::NonZeroScalar::try_from(&ephemeral[..]).unwrap();
     let shared = k256::ecdh::diffie_hellman(
         ephemeral_scalar,
@@ -522,6 +539,8 @@ fn generate() -> Value {
             "rotation_current_key": tag(domain::ROTATION_CURRENT_KEY),
             "rotation_new_key": tag(domain::ROTATION_NEW_KEY),
             "ecies_hkdf_info": tag(domain::ECIES),
+            "ecies_ephemeral": tag(domain::ECIES_EPHEMERAL),
+            "secret_key_from_entropy": tag(domain::SECRET_KEY_FROM_ENTROPY),
         },
         "inputs": {
             "meter_id": METER_ID,
@@ -530,6 +549,7 @@ fn generate() -> Value {
             "new_meter_secret_key": NEW_METER_KEY,
             "mdms_secret_key": MDMS_KEY,
             "rng_output": RNG_OUTPUT,
+            "keygen_rng_output": KEYGEN_RNG_OUTPUT,
             "registration_timestamp_ms": REGISTRATION_TIME,
             "rotation_timestamp_ms": ROTATION_TIME,
             "reading_timestamp_ms": READING_TIME,
@@ -547,6 +567,10 @@ fn generate() -> Value {
             "meter_public_key": h(meter.public_key().to_bytes()),
             "new_meter_public_key": h(new_meter.public_key().to_bytes()),
             "mdms_public_key": h(mdms.public_key().to_bytes()),
+        },
+        "generated_key": {
+            "rng_output": KEYGEN_RNG_OUTPUT,
+            "secret_key": h(MeterSecretKey::generate(&mut ReplayRng::new(hex::decode(KEYGEN_RNG_OUTPUT).unwrap())).unwrap().to_bytes()),
         },
         "entropy_key": {
             "entropy": ENTROPY,

@@ -119,7 +119,9 @@ bcami_result bcami_key_rotation_build(const uint8_t *current_secret_key,
                                       bcami_bytes **out);
 
 // Encrypts `report` to the MDMS and signs it: a reading transaction (FORMAT.md) in `*out`.
-// `entropy` (at least 32 bytes) must be fresh for every reading: it makes the ECIES ephemeral key.
+// `entropy` (at least 32 bytes) should be fresh from the TRNG for every reading. It makes the
+// ECIES ephemeral key, hedged with the meter key and the reading, so a repeated value never
+// reuses an AES-GCM key for a different reading.
 //
 // # Safety
 // `secret_key`, `hid` point to 32 readable bytes; `report` to a `bcami_usage_report`;

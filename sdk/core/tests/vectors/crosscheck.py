@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Independent cross-check of v1.json with Python `cryptography` (OpenSSL), sharing no code with
-bcami-sdk. Recomputes: HIDs, public keys, the entropy key derivation, every ECDSA signature
+bcami-sdk. Recomputes: HIDs, public keys, the entropy key derivation, rejection sampling, the
+hedged ECIES ephemeral key, every ECDSA signature
 (RFC 6979 deterministic, then low-S normalised) byte for byte, ECIES (ECDH x, HKDF-SHA-256,
 AES-256-GCM) encryption byte for byte and decryption, the ciphertext hash and all framing.
 
@@ -62,7 +63,7 @@ check("new meter public key", compressed(new_meter).hex(), V["derived"]["new_met
 check("mdms public key", compressed(mdms).hex(), V["derived"]["mdms_public_key"])
 
 # Key from entropy: HKDF-SHA-256(no salt, ikm=entropy, info=label||counter), first valid scalar.
-label = b"BC-AMI/1 secret key from entropy\0"
+label = tags["secret_key_from_entropy"]
 entropy = X(V["entropy_key"]["entropy"])
 prk = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label + b"\0")
 scalar = prk.derive(entropy)
@@ -89,10 +90,20 @@ report = struct.pack(">BQIQQH", 1, r["interval_start_ms"], r["interval_length_s"
                      r["cumulative_register_wh"], r["quality_flags"])
 check("usage report", report.hex(), V["usage_report"])
 
-# Reading: the RNG's first 32 bytes are >= n and rejected; the next are the ephemeral scalar.
-rng = X(inp["rng_output"])
-assert int.from_bytes(rng[:32], "big") >= N
-ephemeral = key(rng[32:64].hex())
+# Key generation from an RNG: 32-byte draws, big-endian, rejected if 0 or >= n.
+keygen = X(inp["keygen_rng_output"])
+assert int.from_bytes(keygen[:32], "big") >= N
+check("generated key", keygen[32:64].hex(), V["generated_key"]["secret_key"])
+
+# Reading. Hedged ephemeral scalar: HKDF-SHA-256(no salt, ikm = rng output || meter secret,
+# info = label || counter || aad || report), first valid scalar (counter 0 here).
+aad = header(2, hid, inp["reading_timestamp_ms"])
+e_bytes = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=tags["ecies_ephemeral"] + b"\0" + aad + report).derive(
+    X(inp["rng_output"]) + X(inp["meter_secret_key"]))
+assert 0 < int.from_bytes(e_bytes, "big") < N
+check("ephemeral secret", e_bytes.hex(), V["reading"]["ephemeral_secret"])
+ephemeral = key(e_bytes.hex())
 E = compressed(ephemeral)
 P = compressed(mdms)
 z = ephemeral.exchange(ec.ECDH(), mdms.public_key())
@@ -101,7 +112,6 @@ rd = V["reading"]
 check("ecdh x", z.hex(), rd["ecdh_shared_x"])
 check("aes key", okm[:32].hex(), rd["aes_key"])
 check("aes nonce", okm[32:].hex(), rd["aes_nonce"])
-aad = header(2, hid, inp["reading_timestamp_ms"])
 ciphertext = E + AESGCM(okm[:32]).encrypt(okm[32:], report, aad)
 check("ciphertext", ciphertext.hex(), rd["ciphertext"])
 digest = hashlib.sha256(ciphertext).digest()
