@@ -75,3 +75,21 @@ fn usage_report_corpus() {
             .is_ok()
     });
 }
+
+#[test]
+fn decrypt_transaction_corpus() {
+    let mdms = bcami_sdk::MdmsSecretKey::from_bytes(
+        &hex::decode("3b1c5a7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a2b4c6d8e0f1a3b")
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    replay("decrypt_transaction", |b| {
+        Transaction::decode(b)
+            .ok()
+            .and_then(|tx| tx.decrypt(&mdms).ok())
+            .map(|report| assert_eq!(UsageReport::decode(&report.encode()), Ok(report)))
+            .is_some()
+    });
+}
