@@ -49,6 +49,10 @@ struct NetworkCli {
     /// Chaincode name.
     #[arg(long, default_value = "bcami")]
     chaincode: String,
+    /// Folder of the network's one MDMS key (default: mdms/ beside network.env, so everyone
+    /// using the network shares it; the contract accepts one MDMS key per network).
+    #[arg(long, value_name = "DIR")]
+    mdms_state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +66,9 @@ struct RunCli {
     /// Number of simulated meters (ignored with --replay: one meter per household).
     #[arg(long, default_value_t = 200)]
     meters: usize,
+    /// Simulated meters are named <PREFIX>-000001, <PREFIX>-000002, …
+    #[arg(long, default_value = "SIM")]
+    meter_prefix: String,
     /// Number of data concentrators, K (they share the network's client identities
     /// round-robin when K exceeds them).
     #[arg(long, default_value_t = 2)]
@@ -350,8 +357,12 @@ fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {
     }
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let settings = crate::fabric::Settings::from_env_file(&text, &args.chaincode)
+    let run_dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let mut settings = crate::fabric::Settings::from_env_file(&text, &args.chaincode, run_dir)
         .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
+    if let Some(dir) = &args.mdms_state {
+        settings.mdms_state = dir.clone();
+    }
     Ok(Network::Fabric(Box::new(settings)))
 }
 
@@ -432,6 +443,7 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
             let start_ms = crate::civil::parse_datetime_ms(&format!("{} 00:00:00", args.start))
                 .map_err(|e| usage(format!("--start: {e}")))?;
             Source::Synthetic {
+                prefix: args.meter_prefix.clone(),
                 meters: args.meters,
                 // Checked to be in 1..=10^7 above.
                 intervals: intervals as usize,

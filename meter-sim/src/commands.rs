@@ -38,10 +38,11 @@ pub async fn run(
             // ones registered on a real network.
             let state = StateDir::open(&state_root.join("embedded"))?;
             config.fresh_ledger = true;
-            run::run(Arc::new(Embedded::new()), &state, &config).await?
+            run::run(Arc::new(Embedded::new()), &state, &state, &config).await?
         }
         Network::Fabric(settings) => {
             let state = StateDir::open(state_root)?;
+            let mdms_state = StateDir::open(&settings.mdms_state)?;
             let fabric = Fabric::connect(&settings).await?;
             eprintln!(
                 "running against Fabric channel {} chaincode {} at {}",
@@ -49,7 +50,8 @@ pub async fn run(
                 settings.chaincode,
                 fabric.endpoints()
             );
-            run::run(Arc::new(fabric), &state, &config).await?
+            eprintln!("MDMS key in {}", mdms_state.root().display());
+            run::run(Arc::new(fabric), &state, &mdms_state, &config).await?
         }
     };
     if json {
@@ -99,10 +101,12 @@ pub async fn export(
     state_root: &Path,
 ) -> Result<ExitCode> {
     let state = StateDir::open(state_root)?;
-    let mdms = state.mdms()?.ok_or_else(|| {
+    let mdms_state = StateDir::open(&settings.mdms_state)?;
+    let mdms = mdms_state.mdms()?.ok_or_else(|| {
         usage(format!(
-            "no MDMS key in {}; the MDMS key is made by `meter-sim run` or `meter-sim tx mdms-keygen`",
-            state.root().display()
+            "no MDMS key in {}; it is made by `meter-sim run` (or `meter-sim tx mdms-keygen --state {}`)",
+            mdms_state.root().display(),
+            mdms_state.root().display()
         ))
     })?;
     let fabric = Fabric::connect(&settings).await?;

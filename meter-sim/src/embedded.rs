@@ -27,6 +27,12 @@ pub struct Embedded {
     next_tx: AtomicU64,
 }
 
+impl Default for Embedded {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Embedded {
     /// An empty ledger with the deployed contract.
     pub fn new() -> Embedded {

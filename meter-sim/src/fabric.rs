@@ -34,6 +34,8 @@ pub struct Settings {
     pub utility: Org,
     /// The Operator org: concentrators (client1, client2).
     pub operator: Org,
+    /// Where the network's one MDMS keeps its key (default: `mdms/` beside `network.env`).
+    pub mdms_state: PathBuf,
 }
 
 /// `export KEY="value"` lines → map. Other lines are ignored.
@@ -58,8 +60,9 @@ fn parse_env(text: &str) -> BTreeMap<String, String> {
 }
 
 impl Settings {
-    /// Reads the settings from the text of `network.env`.
-    pub fn from_env_file(text: &str, chaincode: &str) -> Result<Settings> {
+    /// Reads the settings from the text of `network.env`; the MDMS state defaults to
+    /// `<run dir>/mdms`, where `run_dir` holds `network.env`.
+    pub fn from_env_file(text: &str, chaincode: &str, run_dir: &Path) -> Result<Settings> {
         let env = parse_env(text);
         let get = |key: &str| {
             env.get(key)
@@ -89,6 +92,7 @@ impl Settings {
                 "OPERATOR",
                 &[("client1", "CLIENT1"), ("client2", "CLIENT2")],
             )?,
+            mdms_state: run_dir.join("mdms"),
         };
         for (org, needed) in [
             (&settings.utility, &["admin", "client1"][..]),
@@ -259,7 +263,8 @@ export BCAMI_OPERATOR_MSP_CLIENT2='/run/o/user2/msp'
 
     #[test]
     fn reads_network_env() {
-        let s = Settings::from_env_file(ENV, "bcami").unwrap();
+        let s = Settings::from_env_file(ENV, "bcami", Path::new("/run")).unwrap();
+        assert_eq!(s.mdms_state, PathBuf::from("/run/mdms"));
         assert_eq!(s.channel, "ami");
         assert_eq!(s.utility.peer, "127.0.0.1:7030");
         assert_eq!(s.utility.msp["admin"], PathBuf::from("/run/u/admin/msp"));
@@ -269,10 +274,16 @@ export BCAMI_OPERATOR_MSP_CLIENT2='/run/o/user2/msp'
 
     #[test]
     fn names_what_is_missing() {
-        let err = Settings::from_env_file(&ENV.replace("BCAMI_CHANNEL", "X"), "bcami").unwrap_err();
+        let err =
+            Settings::from_env_file(&ENV.replace("BCAMI_CHANNEL", "X"), "bcami", Path::new("/"))
+                .unwrap_err();
         assert!(err.to_string().contains("BCAMI_CHANNEL"), "{err}");
-        let err = Settings::from_env_file(&ENV.replace("BCAMI_UTILITY_MSP_ADMIN", "X"), "bcami")
-            .unwrap_err();
+        let err = Settings::from_env_file(
+            &ENV.replace("BCAMI_UTILITY_MSP_ADMIN", "X"),
+            "bcami",
+            Path::new("/"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("admin"), "{err}");
     }
 }

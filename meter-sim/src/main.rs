@@ -1,66 +1,9 @@
-//! Simulated and replayed smart meters, data concentrators and MDMS export for BC-AMI.
+//! `meter-sim`: simulated and replayed smart meters, data concentrators and the MDMS export for
+//! BC-AMI. The binary is glue; the engine is the `meter_sim` library.
 //!
 //! Exit codes: 0 success; 1 failure (I/O, network, ledger); 2 bad command line or input;
 //! 3 verification failed (a committed reading did not verify or decrypt to what the meter sent).
 
-mod api;
-mod civil;
-mod cli;
-mod commands;
-mod embedded;
-mod fabric;
-mod ledger;
-mod mdms;
-mod profile;
-mod replay;
-mod run;
-mod state;
-mod stats;
-mod tx;
-mod workload;
-
-use std::fmt;
-use std::process::ExitCode;
-
-use clap::Parser as _;
-
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: the work failed (I/O, network, ledger).
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: bad command line or bad input (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code: verification failed.
-pub const EXIT_VERIFICATION: u8 = 3;
-
-/// An error caused by what the user asked for (exit code 2).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// A usage error as an `anyhow::Error`.
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
-}
-
-fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    match cli::run(args) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("meter-sim: error: {err:#}");
-            if err.chain().any(|e| e.is::<UsageError>()) {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::from(EXIT_FAILURE)
-            }
-        }
-    }
+fn main() -> std::process::ExitCode {
+    meter_sim::main()
 }

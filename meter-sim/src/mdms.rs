@@ -239,7 +239,7 @@ mod tests {
         .unwrap_err();
         assert!(err.reason.contains("stored under"));
         let mut tampered = bytes.clone();
-        tampered[60] ^= 1;
+        tampered[80] ^= 1; // inside the AES-GCM ciphertext
         let err = open(hid, &[meter.public_key()], &tampered, &mdms).unwrap_err();
         assert!(err.reason.starts_with("signature"), "{err:?}");
         let wrong_mdms = MdmsSecretKey::from_entropy(&[4; 32]).unwrap();

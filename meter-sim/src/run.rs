@@ -43,7 +43,9 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 pub enum Source {
     /// Synthetic households.
     Synthetic {
-        /// Number of meters (`SIM-000001`, …).
+        /// Meter IDs are `<prefix>-000001`, … .
+        prefix: String,
+        /// Number of meters.
         meters: usize,
         /// Intervals per meter.
         intervals: usize,
@@ -139,10 +141,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs the whole pipeline; returns the report.
+/// Runs the whole pipeline; returns the report. Meter devices live in `state`; the MDMS (one per
+/// network: the contract accepts a single MDMS key) lives in `mdms_state`.
 pub async fn run<L: Ledger>(
     ledger: Arc<L>,
     state: &StateDir,
+    mdms_state: &StateDir,
     cfg: &RunConfig,
 ) -> Result<RunReport> {
     let interval = match &cfg.source {
@@ -151,12 +155,12 @@ pub async fn run<L: Ledger>(
     };
 
     // --- identities (made on the "devices", kept in the state folder) ---
-    let mut mdms = match state.mdms()? {
+    let mut mdms = match mdms_state.mdms()? {
         Some(m) if m.id == cfg.mdms_id => m,
         Some(m) => {
             return Err(usage(format!(
-                "{} holds MDMS {}, not {}; use another --state",
-                state.root().display(),
+                "{} holds MDMS {}, not {}",
+                mdms_state.root().display(),
                 m.id,
                 cfg.mdms_id
             )));
@@ -167,8 +171,12 @@ pub async fn run<L: Ledger>(
         ),
     };
     let ids: Vec<DeviceId> = match &cfg.source {
-        Source::Synthetic { meters, .. } => (1..=*meters)
-            .map(|i| format!("SIM-{i:06}").parse())
+        Source::Synthetic { prefix, meters, .. } => (1..=*meters)
+            .map(|i| {
+                format!("{prefix}-{i:06}")
+                    .parse()
+                    .map_err(|e| usage(format!("{e:#}")))
+            })
             .collect::<Result<_>>()?,
         Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
     };
@@ -212,7 +220,7 @@ pub async fn run<L: Ledger>(
         api::provision_mdms(&*ledger, mdms.hid).await?;
         mdms.provisioned = true;
     }
-    state.save_mdms(&mdms)?;
+    mdms_state.save_mdms(&mdms)?;
     for m in &meters {
         state.save_meter(m)?;
     }
@@ -231,13 +239,14 @@ pub async fn run<L: Ledger>(
             }
         }
         mdms.registered = true;
-        state.save_mdms(&mdms)?;
+        mdms_state.save_mdms(&mdms)?;
     }
     let mdms_key = match api::mdms_key(&*ledger, Role::Mdms).await? {
         Some(key) if key == mdms.public_key() => key,
         Some(_) => bail!(
-            "the ledger's MDMS key is not the one in {}; use the state folder that registered it",
-            state.root().display()
+            "the ledger's MDMS key is not the one in {}/mdms.json; pass --mdms-state with the \
+             folder that registered it (the contract accepts one MDMS key per network)",
+            mdms_state.root().display()
         ),
         None => bail!("the ledger has no MDMS key after registration"),
     };
