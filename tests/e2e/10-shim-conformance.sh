@@ -5,7 +5,8 @@
 #   cross-org read, range over 250 keys, pagination with bookmark, composite partial range,
 #   history of 3 versions, event in the committed block, contract error message at the CLI,
 #   a panic failing only its transaction, 200 concurrent invocations, server killed and
-#   restarted without redeploy, a server with a TLS certificate from the wrong CA refused.
+#   restarted without redeploy, a server with a TLS certificate from the wrong CA refused, and
+#   a second deployment with mutual TLS (client certificates required by our server).
 #
 # usage: tests/e2e/10-shim-conformance.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
 # Environment: BCAMI_RUN_DIR (default <repo>/run), BCAMI_SHIM_CONCURRENCY (default 200)
@@ -288,6 +289,21 @@ if [[ "$restored" == "value-$RID" ]]; then
   pass "genuine server restored after the wrong-CA test"
 else
   fail "restore after wrong-CA test" "query: $restored"
+fi
+
+# --- mutual TLS: the server requires the peer's client certificate ------------------------------
+MTLS=$CC-mtls
+if "$REPO/scripts/network.sh" deploy --name "$MTLS" --package fabric-shim-conformance --client-auth \
+  --probe-args '{"Args":["ping"]}' >"$WORK/deploy-mtls.log" 2>&1; then
+  pu=$("$REPO/scripts/peer-cli.sh" utility client1 chaincode query -C "$BCAMI_CHANNEL" -n "$MTLS" -c '{"Args":["ping"]}' 2>&1) || true
+  po=$("$REPO/scripts/peer-cli.sh" operator client1 chaincode query -C "$BCAMI_CHANNEL" -n "$MTLS" -c '{"Args":["ping"]}' 2>&1) || true
+  if [[ "$pu" == pong && "$po" == pong ]] && grep -q 'client_auth=true' "$RUN/logs/cc-$MTLS-utility.log"; then
+    pass "mutual TLS (CHAINCODE_CLIENT_CA_CERT): both peers connect with their client certificates"
+  else
+    fail "mutual TLS" "utility: $pu; operator: $po"
+  fi
+else
+  fail "mutual TLS deploy" "see $WORK/deploy-mtls.log"
 fi
 
 printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

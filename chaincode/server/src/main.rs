@@ -37,6 +37,3 @@ async fn run() -> anyhow::Result<()> {
         .await
         .context("chaincode server failed")
 }
-
-// The contract crate is a dependency so that wiring it in is a one-line change.
-use bcami_contract as _;
