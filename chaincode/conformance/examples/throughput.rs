@@ -21,16 +21,30 @@ fn var(name: &str) -> anyhow::Result<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let total: usize = args.first().map_or(Ok(500), |a| a.parse()).context("TOTAL")?;
-    let concurrency: usize = args.get(1).map_or(Ok(50), |a| a.parse()).context("CONCURRENCY")?;
-    let creds = load_msp(Path::new(&var("BCAMI_UTILITY_MSP_CLIENT1")?), &var("BCAMI_UTILITY_MSPID")?)?;
+    let total: usize = args
+        .first()
+        .map_or(Ok(500), |a| a.parse())
+        .context("TOTAL")?;
+    let concurrency: usize = args
+        .get(1)
+        .map_or(Ok(50), |a| a.parse())
+        .context("CONCURRENCY")?;
+    let creds = load_msp(
+        Path::new(&var("BCAMI_UTILITY_MSP_CLIENT1")?),
+        &var("BCAMI_UTILITY_MSPID")?,
+    )?;
     let gateway = Gateway::builder(var("BCAMI_UTILITY_PEER_ADDRESS")?, creds.identity)
         .signer(creds.signer)
         .tls_ca_file(Path::new(&var("BCAMI_UTILITY_PEER_TLS_CA")?))?
         .connect()
         .await?;
-    let contract = gateway.network(var("BCAMI_CHANNEL")?).contract("conformance");
-    contract.submit("put", ["throughput-warmup", "x"]).await.context("warm-up submit")?;
+    let contract = gateway
+        .network(var("BCAMI_CHANNEL")?)
+        .contract("conformance");
+    contract
+        .submit("put", ["throughput-warmup", "x"])
+        .await
+        .context("warm-up submit")?;
 
     let run = std::process::id();
     let permits = Arc::new(Semaphore::new(concurrency));
@@ -60,7 +74,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = start.elapsed();
     latencies.sort();
-    let pct = |p: usize| latencies.get(latencies.len().saturating_sub(1) * p / 100).copied().unwrap_or_default();
+    let pct = |p: usize| {
+        latencies
+            .get(latencies.len().saturating_sub(1) * p / 100)
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "committed {} of {total} in {:.1} s: {:.1} invocations/s (concurrency {concurrency}); latency p50 {:?} p95 {:?} p99 {:?}",
         latencies.len(),
