@@ -140,7 +140,7 @@ pub trait Identity {
 }
 
 /// Everything a contract can use. Write helpers against the smallest trait they need
-/// (`fn f(s: &impl State)`); `&mut dyn Stub` satisfies them all.
+/// (`fn f(s: &(impl State + ?Sized))`); `&mut dyn Stub` satisfies them all.
 pub trait Stub: State + Query + Events + TxInfo + Identity {}
 
 impl<T: State + Query + Events + TxInfo + Identity + ?Sized> Stub for T {}
