@@ -7,7 +7,7 @@ mod events;
 mod gateway;
 mod identity;
 mod transaction;
-pub mod wire;
+mod wire;
 
 pub use error::{
     ChaincodeError, Error, ErrorDetail, Stage, StageError, ValidationCode, encode_details,
