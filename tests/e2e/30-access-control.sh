@@ -169,11 +169,12 @@ ms tx keygen --meter-id "$METER_A" --state "$STATE" >/dev/null
 mdms_state=$(query uadmin GetCounts 2>"$WORK/logs/counts-before.err" | jq -r .mdms || echo "?")
 MDMS_ID=MDMS-1
 if [[ "$mdms_state" == none ]]; then
-  # A fresh network (this script run on its own): provision and register an MDMS of our own.
-  ms tx mdms-keygen --mdms-id "$MDMS_ID" --state "$STATE" >/dev/null
+  # A fresh network (this script run on its own): provision and register the network's MDMS,
+  # with its key where meter-sim keeps it (mdms/ beside network.env), so later runs can use it.
+  ms tx mdms-keygen --mdms-id "$MDMS_ID" --state "$RUN/mdms" >/dev/null
   MDMS_HID=$(ms tx hid --mdms-id "$MDMS_ID")
   if committed provision-mdms uadmin ProvisionMdms "$MDMS_HID" &&
-    committed register-mdms uclient RegisterMdmsKey "$(ms tx mdms-register --mdms-id "$MDMS_ID" --state "$STATE")"; then
+    committed register-mdms uclient RegisterMdmsKey "$(ms tx mdms-register --mdms-id "$MDMS_ID" --state "$RUN/mdms")"; then
     pass "fixture: provisioned and registered an MDMS key"
   else
     fail "fixture: MDMS" "see $WORK/logs/provision-mdms.log, register-mdms.log"

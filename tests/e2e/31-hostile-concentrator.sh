@@ -106,10 +106,11 @@ for m in A B C P U; do
 done
 MDMS_PUB=$(query admin utility GetMdmsKey 2>"$LOGS/mdms-key.err" | jq -r '.publicKey // empty' || true)
 if [[ ! "$MDMS_PUB" =~ ^[0-9a-f]{66}$ ]]; then
-  # On a network where no earlier suite registered an MDMS: register one of our own.
-  ms tx mdms-keygen --state "$STATE" >/dev/null
+  # On a network where no earlier suite registered an MDMS: register the network's MDMS, with
+  # its key where meter-sim keeps it (mdms/ beside network.env).
+  ms tx mdms-keygen --state "$RUN/mdms" >/dev/null
   invoke provision-mdms admin ProvisionMdms "$(ms tx hid --mdms-id MDMS-1)" || true
-  invoke register-mdms mdms RegisterMdmsKey "$(ms tx mdms-register --state "$STATE")" || true
+  invoke register-mdms mdms RegisterMdmsKey "$(ms tx mdms-register --state "$RUN/mdms")" || true
   MDMS_PUB=$(query admin utility GetMdmsKey 2>>"$LOGS/mdms-key.err" | jq -r '.publicKey // empty' || true)
 fi
 [[ "$MDMS_PUB" =~ ^[0-9a-f]{66}$ ]] || {
