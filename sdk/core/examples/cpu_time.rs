@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use bcami_sdk::{
-    Hid, IntervalLength, MdmsSecretKey, MeterPublicKey, MeterSecretKey, QualityFlags, Timestamp,
-    Transaction, UsageReport, WattHours,
+    Hid, IntervalLength, KeyRotationRequest, MdmsSecretKey, MeterPublicKey, MeterSecretKey,
+    QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
 };
 
 /// Nanoseconds this thread has spent running on a CPU.
@@ -73,6 +73,21 @@ fn main() {
     });
     measure("reading decrypt (MDMS)", 2000, |_| {
         black_box(tx.decrypt(&mdms).expect("decrypt"));
+    });
+    let registration = RegistrationRequest::build(&meter, hid, timestamp)
+        .expect("build")
+        .encode();
+    measure("registration decode+verify", 2000, |_| {
+        let request = RegistrationRequest::decode(black_box(&registration)).expect("decode");
+        request.verify().expect("verify");
+    });
+    let new_meter = MeterSecretKey::from_entropy(&[3; 32]).expect("entropy");
+    let rotation = KeyRotationRequest::build(&meter, &new_meter, hid, timestamp)
+        .expect("build")
+        .encode();
+    measure("key rotation decode+verify (2 signatures)", 2000, |_| {
+        let request = KeyRotationRequest::decode(black_box(&rotation)).expect("decode");
+        request.verify(&meter_public).expect("verify");
     });
     measure("meter public key parse", 2000, |_| {
         black_box(MeterPublicKey::from_sec1_bytes(black_box(&key_bytes)).expect("key"));
