@@ -293,7 +293,15 @@ openssl req -new -key "$rogue/server.key" -subj "/CN=rogue server" -out "$rogue/
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$rogue/ext"
 openssl x509 -req -in "$rogue/server.csr" -CA "$rogue/ca.crt" -CAkey "$rogue/ca.key" -CAcreateserial \
   -days 1 -extfile "$rogue/ext" -out "$rogue/server.crt" 2>/dev/null
+cc_log=$RUN/logs/cc-$CC-utility.log
+cc_offset=$(stat -c %s "$cc_log" 2>/dev/null || echo 0)
 "$REPO/scripts/network.sh" stop-chaincode "$CC" utility >>"$WORK/restart.log" 2>&1 || true
+graceful=$(tail -c +"$((cc_offset + 1))" "$cc_log" | grep -cE 'shutdown requested|server stopped' || true)
+if [[ "$graceful" == 2 ]] && ! grep -q 'ignored SIGTERM' "$WORK/restart.log"; then
+  pass "SIGTERM: the server drains, closes the peer stream and exits by itself"
+else
+  fail "graceful shutdown on SIGTERM" "server log lines: $graceful; see $cc_log"
+fi
 peer_log=$RUN/logs/utility-peer.log
 offset=$(stat -c %s "$peer_log" 2>/dev/null || echo 0)
 (
