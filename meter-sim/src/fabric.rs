@@ -108,6 +108,17 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Identifies this network instance: SHA-256 of the Utility peer's TLS root CA, which
+    /// `network.sh up` generates afresh for every new network.
+    pub fn network_id(&self) -> Result<String> {
+        let pem = std::fs::read(&self.utility.tls_ca)
+            .with_context(|| format!("cannot read {}", self.utility.tls_ca.display()))?;
+        // HID is SHA-256 of its input: a convenient, dependency-free digest.
+        Ok(bcami_sdk::Hid::from_meter_id(&pem).to_string())
+    }
+}
+
 /// The contract on Fabric, one gateway connection per identity.
 pub struct Fabric {
     administrator: Contract,

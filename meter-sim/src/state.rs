@@ -386,6 +386,24 @@ impl StateDir {
         self.root.join("mdms.json")
     }
 
+    /// Which network this folder's registrations belong to (see [`StateDir::set_network`]).
+    pub fn network(&self) -> Result<Option<String>> {
+        let path = self.root.join("network.id");
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Records which network the registrations belong to: a network that was torn down and
+    /// brought up again has an empty ledger, and everything must be provisioned again.
+    pub fn set_network(&self, id: &str) -> Result<()> {
+        let path = self.root.join("network.id");
+        fs::write(&path, format!("{id}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
     /// Path of the sent-readings log.
     pub fn sent_path(&self) -> PathBuf {
         self.root.join("sent.csv")
