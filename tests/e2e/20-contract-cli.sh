@@ -7,7 +7,8 @@
 #   the administrator revokes → the next reading is rejected as `revoked` → counts.
 #
 # usage: tests/e2e/20-contract-cli.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
-# Environment: BCAMI_RUN_DIR (default <repo>/run); CARGO_TARGET_DIR (where meter-sim is built).
+# Environment: BCAMI_RUN_DIR (default <repo>/run); BCAMI_METER_SIM (a prebuilt meter-sim; default:
+# build it with cargo into CARGO_TARGET_DIR or target/).
 # Exit: 0 if every check passed, 1 otherwise. Logs: $BCAMI_RUN_DIR/e2e-contract/<step>.log.
 set -euo pipefail
 
@@ -41,12 +42,20 @@ finish() {
 }
 
 # --- meter-sim, the SDK's command line ---------------------------------------------------------
-say "building meter-sim (cargo build --release -p meter-sim)"
-(cd "$REPO" && cargo build --release -q -p meter-sim) || {
-  fail "build meter-sim" "cargo build --release -p meter-sim failed"
+if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
+  METER_SIM=$BCAMI_METER_SIM
+else
+  say "building meter-sim (cargo build --release -p meter-sim)"
+  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
+    fail "build meter-sim" "cargo build --release -p meter-sim failed"
+    finish
+  }
+  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
+[[ -x "$METER_SIM" ]] || {
+  fail "meter-sim" "$METER_SIM is not an executable"
   finish
 }
-METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
 # The README calls it by name, as an integrator with meter-sim on the PATH would.
 # shellcheck disable=SC2317 # called from the README blocks, through eval
 meter-sim() { "$METER_SIM" "$@"; }
