@@ -34,6 +34,7 @@ RUN=${BCAMI_RUN_DIR:-$REPO/run}
 OWN=0
 if [[ ! -f "$RUN/network.env" || ! -f "$RUN/chaincode/bcami/chaincode.env" ]]; then
   OWN=1
+  say "no network with bcami in $RUN"
   RUN=/tmp/bcami-soak-$$/run
   export BCAMI_PORT_BASE=${SOAK_PORT_BASE:-7700}
 fi
@@ -53,7 +54,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 if ((OWN)); then
-  say "no network with bcami in ${BCAMI_RUN_DIR}; bringing one up (port base $BCAMI_PORT_BASE, run dir $RUN)"
+  say "bringing up a soak network (port base $BCAMI_PORT_BASE, run dir $RUN)"
   "$SCRIPT_DIR/network.sh" up
   "$SCRIPT_DIR/network.sh" deploy
 fi
@@ -70,9 +71,37 @@ READINGS=$((RATE * 60 * MINUTES))
 DAYS=$(awk -v r="$READINGS" -v m="$METERS" 'BEGIN { printf "%.4f", r / m / 48 }')
 say "$MINUTES min at $RATE readings/s: $READINGS readings, $METERS meters × $DAYS days, batches of $BATCH"
 say "network $RUN; output in $OUT (rss.csv, summary.md, meter-sim.json, meter-sim.err)"
-"$METER_SIM" run --network-env "$RUN/network.env" --state "$STATE" --meters "$METERS" --concentrators 2 \
-  --days "$DAYS" --batch "$BATCH" --rate "$RATE" --json --quiet >"$OUT/meter-sim.json" 2>"$OUT/meter-sim.err" &
-MS_PID=$!
+# The Gateway endorses across orgs only once gossip has shown each peer the other.
+for org in utility operator; do
+  for ((i = 0; i < 120; i++)); do
+    grep -q 'peers went online' "$RUN/logs/$org-peer.log" 2>/dev/null && break
+    sleep 1
+  done
+done
+start_meter_sim() {
+  "$METER_SIM" run --network-env "$RUN/network.env" --state "$STATE" --meters "$METERS" --concentrators 2 \
+    --days "$DAYS" --batch "$BATCH" --rate "$RATE" --json --quiet >"$OUT/meter-sim.json" 2>>"$OUT/meter-sim.err" &
+  MS_PID=$!
+}
+# A run that fails while provisioning/registering (before any reading) is started again: the
+# state folder remembers what was done, and nothing was sent yet.
+for try in 1 2 3 4 5; do
+  start_meter_sim
+  for ((i = 0; i < 60; i++)); do
+    kill -0 "$MS_PID" 2>/dev/null || break
+    [[ -s "$STATE/sent.csv" ]] && break
+    sleep 1
+  done
+  if kill -0 "$MS_PID" 2>/dev/null; then break; fi
+  wait "$MS_PID" || true
+  say "meter-sim stopped during setup (try $try): $(tail -n 1 "$OUT/meter-sim.err" | cut -c1-300); again in 5 s"
+  MS_PID=""
+  sleep 5
+done
+[[ -n "$MS_PID" ]] || {
+  say "FAIL: meter-sim could not get past setup; see $OUT/meter-sim.err"
+  exit 1
+}
 
 CSV=$OUT/rss.csv
 echo "elapsed_s,committed,process,pid,rss_kib" >"$CSV"
