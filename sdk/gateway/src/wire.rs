@@ -342,6 +342,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_result_round_trips_through_a_prepared_transaction(
+            result in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)
+        ) {
+            proptest::prop_assert_eq!(transaction_result(&prepared_envelope(&result)), Ok(result));
+        }
+
+        #[test]
+        fn arbitrary_envelopes_never_panic(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)
+        ) {
+            let _ = transaction_result(&Envelope { payload, signature: Vec::new() });
+        }
+    }
+
     #[test]
     fn malformed_prepared_transaction_names_the_layer() {
         let env = Envelope {
