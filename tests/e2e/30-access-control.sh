@@ -19,6 +19,7 @@
 # Output: PASS/FAIL per cell; the generated markdown table on stdout and in
 # target/test-logs/access-control.md (copied into RELIABILITY.md). Logs: $BCAMI_RUN_DIR/e2e-access/.
 # usage: tests/e2e/30-access-control.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
+# Environment: BCAMI_METER_SIM (a prebuilt meter-sim; default: build it with cargo).
 # Exit: 0 if every cell matched the expected matrix, 1 otherwise.
 set -euo pipefail
 
@@ -56,12 +57,16 @@ finish() {
 }
 say "logs in $WORK/logs, table in $TABLE"
 
-say "building meter-sim (cargo build --release -p meter-sim)"
-(cd "$REPO" && cargo build --release -q -p meter-sim) || {
-  fail "build meter-sim" "cargo build --release -p meter-sim failed"
-  finish
-}
-METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
+  METER_SIM=$BCAMI_METER_SIM
+else
+  say "building meter-sim (cargo build --release -p meter-sim)"
+  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
+    fail "build meter-sim" "cargo build --release -p meter-sim failed"
+    finish
+  }
+  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
 ms() { "$METER_SIM" "$@"; }
 
 # --- identities ----------------------------------------------------------------------------------

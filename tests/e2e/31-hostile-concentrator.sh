@@ -14,6 +14,7 @@
 # Then: GetCounts, GetReadings and GetMeter on BOTH peers are byte-identical to before.
 #
 # usage: tests/e2e/31-hostile-concentrator.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
+# Environment: BCAMI_METER_SIM (a prebuilt meter-sim; default: build it with cargo).
 # Exit: 0 if every check passed, 1 otherwise. Logs: $BCAMI_RUN_DIR/e2e-hostile/logs/.
 set -euo pipefail
 
@@ -50,12 +51,16 @@ finish() {
 }
 say "logs in $LOGS"
 
-say "building meter-sim (cargo build --release -p meter-sim)"
-(cd "$REPO" && cargo build --release -q -p meter-sim) || {
-  fail "build meter-sim" "cargo build --release -p meter-sim failed"
-  finish
-}
-METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
+  METER_SIM=$BCAMI_METER_SIM
+else
+  say "building meter-sim (cargo build --release -p meter-sim)"
+  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
+    fail "build meter-sim" "cargo build --release -p meter-sim failed"
+    finish
+  }
+  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
 ms() { "$METER_SIM" "$@"; }
 
 # --- the peer CLI as a given identity against a given peer ---------------------------------------

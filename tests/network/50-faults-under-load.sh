@@ -19,7 +19,8 @@
 #      reading as `replayed`.
 # Prints PASS/FAIL per check and a table of readings submitted / committed / on the ledger / lost
 # (lost must be 0), also written to target/test-logs/faults-under-load.md.
-# usage: tests/network/50-faults-under-load.sh    (FAULTS_PHASES="1 2 3 4", FAULTS_RATE=8)   Logs: the network's run dir (printed), and
+# usage: tests/network/50-faults-under-load.sh    (FAULTS_PHASES="1 2 3 4", FAULTS_RATE=8,
+# BCAMI_METER_SIM=a prebuilt meter-sim; default: cargo build --release)   Logs: the network's run dir (printed), and
 # $BCAMI_RUN_DIR/faults/ (meter-sim reports, peer CLI outputs, exports).
 set -euo pipefail
 TEST_NAME=faults-under-load
@@ -33,9 +34,13 @@ RUN1="| 1. skipped | | | |" RUN2="| 2. skipped | | | |" RUN3A="| 3. skipped | | 
 
 TABLE=$REPO/target/test-logs/faults-under-load.md
 mkdir -p "$(dirname "$TABLE")"
-log "building meter-sim (cargo build --release -p meter-sim)"
-(cd "$REPO" && cargo build --release -q -p meter-sim) || fail "cargo build --release -p meter-sim"
-METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
+  METER_SIM=$BCAMI_METER_SIM
+else
+  log "building meter-sim (cargo build --release -p meter-sim)"
+  (cd "$REPO" && cargo build --release -q -p meter-sim) || fail "cargo build --release -p meter-sim"
+  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
 
 net up
 net deploy
