@@ -7,7 +7,7 @@
 #[path = "../benches/fixture/mod.rs"]
 mod fixture;
 
-use bcami_contract::{BcAmi, VerifierKind};
+use bcami_contract::{BcAmi, Verifier, VerifierKind};
 use fabric_shim::Contract;
 use fixture::{BATCH, ctx, fixture, who};
 
@@ -46,6 +46,26 @@ fn main() {
             "{name:>12}: {:.1} ms on-CPU per 500-reading batch = {per_reading_us:.1} µs per reading = {:.0} readings/s per core",
             best as f64 / 1e6,
             1e6 / per_reading_us
+        );
+    }
+    const VERIFIES: u64 = 2000;
+    for (name, kind) in [
+        ("libsecp256k1", VerifierKind::Libsecp256k1),
+        ("k256", VerifierKind::K256),
+    ] {
+        let verifier = Verifier::new(kind);
+        let key = verifier.prepare(&f.one_key).unwrap();
+        let mut best = u64::MAX;
+        for _ in 0..ROUNDS {
+            let start = on_cpu_ns();
+            for _ in 0..VERIFIES {
+                assert!(verifier.verify(&key, std::hint::black_box(&f.one)));
+            }
+            best = best.min((on_cpu_ns() - start) / VERIFIES);
+        }
+        println!(
+            "{name:>12}: {:.1} µs on-CPU per reading signature verification",
+            best as f64 / 1000.0
         );
     }
 }
