@@ -577,3 +577,95 @@ pub fn parse_reading(item: &str) -> ReadingInput {
         Err(e) => ReadingInput::Rejected(Rejection::new(RejectReason::Malformed, e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(items: &[&str]) -> Vec<Vec<u8>> {
+        items.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn function_names_round_trip_and_are_case_sensitive() {
+        for f in Function::ALL {
+            assert_eq!(Function::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Function::from_name("submitreadings"), None);
+        assert_eq!(Function::from_name(""), None);
+    }
+
+    #[test]
+    fn reading_elements_are_classified_without_the_ledger() {
+        let reject = |item: &str| match parse_reading(item) {
+            ReadingInput::Rejected(r) => r.reason,
+            ReadingInput::Decoded(_) => panic!("decoded {item:?}"),
+        };
+        assert_eq!(reject("***"), RejectReason::BadBase64);
+        assert_eq!(reject("AAAA"), RejectReason::Malformed);
+        assert_eq!(reject(""), RejectReason::Malformed);
+        assert_eq!(
+            reject(&"A".repeat(MAX_READING_BASE64 + 4)),
+            RejectReason::Oversize
+        );
+        // Within the base64 limit but decoding to more than the byte limit is impossible by
+        // construction; the largest accepted text decodes to at most MAX_READING_BYTES + 2.
+        let just = STANDARD.encode(vec![0u8; MAX_READING_BYTES + 1]);
+        assert_eq!(reject(&just), RejectReason::Oversize);
+    }
+
+    #[test]
+    fn readings_query_start_is_the_later_of_from_and_bookmark() {
+        let hid = "ab".repeat(32);
+        let q = |json: String| match Call::parse(Function::GetReadings, &args(&[&json])) {
+            Ok(Call::GetReadings(q)) => q,
+            other => panic!("{other:?}"),
+        };
+        let got = q(format!(r#"{{"hid":"{hid}","from":10,"bookmark":"25"}}"#));
+        assert_eq!(
+            (got.start, got.to, got.page_size),
+            (25, None, DEFAULT_PAGE_SIZE)
+        );
+        let got = q(format!(
+            r#"{{"hid":"{hid}","from":30,"to":40,"bookmark":"","pageSize":7}}"#
+        ));
+        assert_eq!((got.start, got.to, got.page_size), (30, Some(40), 7));
+        for bad in [
+            format!(r#"{{"hid":"{hid}","bookmark":"+5"}}"#),
+            format!(r#"{{"hid":"{hid}","bookmark":"123456789012345678901"}}"#),
+            format!(r#"{{"hid":"{hid}","from":-1}}"#),
+        ] {
+            assert!(
+                Call::parse(Function::GetReadings, &args(&[&bad])).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn argument_counts_and_encodings_are_checked() {
+        assert!(matches!(
+            Call::parse(Function::GetCounts, &args(&["x"])),
+            Err(ArgError::Count { got: 1, .. })
+        ));
+        assert!(matches!(
+            Call::parse(Function::RevokeMeter, &[vec![0xff]]),
+            Err(ArgError::NotUtf8 { index: 1, .. })
+        ));
+        assert!(matches!(
+            Call::parse(Function::RegisterMeter, &args(&["@@@@"])),
+            Err(ArgError::Base64 { .. })
+        ));
+        assert!(matches!(
+            Call::parse(Function::RegisterMeter, &args(&["AAAA"])),
+            Err(ArgError::Message(_))
+        ));
+        assert_eq!(
+            Call::parse(Function::ListMeters, &[]),
+            Ok(Call::ListMeters(MetersQuery {
+                start: None,
+                page_size: DEFAULT_PAGE_SIZE
+            }))
+        );
+    }
+}

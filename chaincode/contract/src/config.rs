@@ -233,3 +233,42 @@ pub fn describe_creator(creator: &Creator) -> String {
     };
     format!("{} {role}", creator.msp_id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabric_shim::X509Identity;
+
+    #[test]
+    fn window_edges_are_inclusive_and_do_not_overflow() {
+        let w = Window {
+            past_ms: 10,
+            future_ms: 5,
+        };
+        assert_eq!(w.place(90, 100), Placement::Inside);
+        assert_eq!(w.place(89, 100), Placement::Stale);
+        assert_eq!(w.place(105, 100), Placement::Inside);
+        assert_eq!(w.place(106, 100), Placement::Future);
+        assert_eq!(w.place(i64::MAX as u64, i64::MAX), Placement::Inside);
+        assert_eq!(w.place(u64::MAX, i64::MAX), Placement::Future);
+        assert_eq!(w.place(0, i64::MIN), Placement::Future);
+        assert_eq!(w.place(u64::MAX, i64::MIN), Placement::Future);
+    }
+
+    #[test]
+    fn roles_need_both_msp_and_ou() {
+        let c = Config::default();
+        let id = |msp: &str, ous: &[&str]| {
+            Creator::new(msp, X509Identity::from_parts("CN=x", "CN=ca", ous, &[]))
+        };
+        assert!(c.holds(&id("UtilityMSP", &["admin"]), Role::Administrator));
+        assert!(!c.holds(&id("UtilityMSP", &["client"]), Role::Administrator));
+        assert!(!c.holds(&id("OperatorMSP", &["admin"]), Role::Administrator));
+        assert!(!c.holds(&id("UtilityMSP", &[]), Role::Mdms));
+        assert!(c.holds(&id("OperatorMSP", &["client"]), Role::Concentrator));
+        assert_eq!(
+            c.describe(Role::Concentrator),
+            "data concentrator (OperatorMSP client)"
+        );
+    }
+}

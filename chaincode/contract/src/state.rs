@@ -282,3 +282,36 @@ macro_rules! key_serde {
 
 key_serde!(key_hex, opt_key_hex, bcami_sdk::MeterPublicKey);
 key_serde!(mdms_key_hex, opt_mdms_key_hex, bcami_sdk::MdmsPublicKey);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_keys_sort_in_time_order() {
+        let hid = Hid::from_meter_id("SM-1");
+        let times = [0u64, 9, 10, 999, 1_700_000_000_000, u64::MAX];
+        let keys: Vec<String> = times
+            .iter()
+            .map(|t| reading_key(&hid, *t).unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        for (k, t) in keys.iter().zip(times) {
+            assert_eq!(reading_timestamp(k).unwrap(), t);
+        }
+        assert_eq!(meter_hid(&meter_key(&hid).unwrap()).unwrap(), hid);
+        assert!(reading_timestamp(&meter_key(&hid).unwrap()).is_err());
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_text() {
+        let bytes = [0x00, 0x7f, 0x80, 0xff];
+        assert_eq!(to_hex(&bytes), "007f80ff");
+        assert_eq!(from_hex::<4>("007F80ff"), Some(bytes));
+        assert_eq!(from_hex::<4>("007f80f"), None);
+        assert_eq!(from_hex::<4>("007f80fg"), None);
+        assert_eq!(from_hex::<2>("+1+1"), None);
+    }
+}

@@ -94,3 +94,55 @@ fn signed_digest(tx: &Transaction) -> [u8; 32] {
         .finalize()
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bcami_sdk::{
+        Hid, IntervalLength, MdmsSecretKey, MeterSecretKey, QualityFlags, Timestamp, UsageReport,
+        WattHours,
+    };
+
+    #[test]
+    fn both_verifiers_agree_on_valid_and_altered_readings() {
+        let meter = MeterSecretKey::from_entropy(&[3; 32]).unwrap();
+        let other = MeterSecretKey::from_entropy(&[4; 32]).unwrap();
+        let mdms = MdmsSecretKey::from_entropy(&[5; 32]).unwrap();
+        let report = UsageReport {
+            interval_start: Timestamp::from_unix_millis(1_000),
+            interval_length: IntervalLength::HALF_HOUR,
+            energy: WattHours(1),
+            cumulative_register: WattHours(2),
+            quality: QualityFlags::NONE,
+        };
+        let tx = Transaction::build_from_entropy(
+            &[6; 32],
+            &meter,
+            Hid::from_meter_id("SM-1"),
+            Timestamp::from_unix_millis(5_000),
+            &report,
+            &mdms.public_key(),
+        )
+        .unwrap();
+        let wire = tx.encode();
+        let mut candidates = vec![(wire.clone(), true)];
+        for i in [2, 40, 41, 44, 80, wire.len() - 70, wire.len() - 1] {
+            let mut altered = wire.clone();
+            altered[i] ^= 0x01;
+            candidates.push((altered, false));
+        }
+        let lib = Verifier::new(VerifierKind::Libsecp256k1);
+        let k = Verifier::new(VerifierKind::K256);
+        for (bytes, valid) in candidates {
+            let Ok(tx) = Transaction::decode(&bytes) else {
+                continue;
+            };
+            for key in [meter.public_key(), other.public_key()] {
+                let a = lib.verify(&lib.prepare(&key).unwrap(), &tx);
+                let b = k.verify(&k.prepare(&key).unwrap(), &tx);
+                assert_eq!(a, b);
+                assert_eq!(a, valid && key == meter.public_key());
+            }
+        }
+    }
+}
