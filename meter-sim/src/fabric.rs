@@ -6,9 +6,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use fabric_gateway_client::{Contract, Gateway, load_msp};
+use std::time::Duration;
+
+use fabric_gateway_client::{Contract, Gateway, Stage, load_msp};
 
 use crate::ledger::{Ledger, Outcome, Rejection, Role};
+
+/// Endorsement attempts when the endorsers disagree or are unavailable (nothing is ordered
+/// before endorsement succeeds, so trying again is always safe).
+const ENDORSE_ATTEMPTS: u32 = 4;
 
 /// One organisation's peer and identities.
 #[derive(Clone, Debug)]
@@ -233,14 +239,29 @@ impl Ledger for Fabric {
     ) -> Result<Outcome> {
         // Every BC-AMI transaction is idempotent under re-endorsement: a reading is keyed by
         // HID + timestamp, and a read conflict means the first attempt did not commit.
-        let result = self
+        let proposal = self
             .contract(role)
             .proposal(function)
             .args(args)
-            .idempotent(true)
-            .submit()
-            .await;
-        outcome(result, |committed| committed.result)
+            .idempotent(true);
+        let mut attempt = 1;
+        loop {
+            let result = proposal.submit().await;
+            // Commit status comes from one peer; the other endorser may not have committed the
+            // previous block yet, and then the endorsements differ ("ProposalResponsePayloads do
+            // not match"). Nothing was ordered: endorse again shortly.
+            if let Err(error) = &result {
+                if error.chaincode_error().is_none()
+                    && error.stage() == Some(Stage::Endorse)
+                    && attempt < ENDORSE_ATTEMPTS
+                {
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            return outcome(result, |committed| committed.result);
+        }
     }
 
     async fn evaluate(

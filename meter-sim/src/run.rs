@@ -278,15 +278,20 @@ pub async fn run<L: Ledger>(
             tasks.spawn(async move {
                 let _permit = permit;
                 let role = Role::Concentrator(i % k);
-                let result = match api::register_meter(&*ledger, role, &request).await {
-                    Ok(Ok(_)) => Ok(()),
-                    // Registered before (a resumed run whose state was not saved): fine if the
-                    // ledger holds this very key.
-                    Ok(Err(rejection)) => match api::meter(&*ledger, Role::Mdms, hid).await {
+                let failure = match api::register_meter(&*ledger, role, &request).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(rejection)) => Some(rejection.to_string()),
+                    Err(e) => Some(format!("{e:#}")),
+                };
+                // Registered before (a resumed run whose state was not saved), or committed
+                // although the client saw an error (e.g. a retried submit the orderers had
+                // already processed): fine if the ledger holds this very key.
+                let result = match failure {
+                    None => Ok(()),
+                    Some(reason) => match api::meter(&*ledger, Role::Mdms, hid).await {
                         Ok(Some(info)) if info.public_key == Some(public) => Ok(()),
-                        _ => Err(rejection.to_string()),
+                        _ => Err(reason),
                     },
-                    Err(e) => Err(format!("{e:#}")),
                 };
                 progress.inc(1);
                 (i, result)
