@@ -145,9 +145,23 @@ impl StageError {
     }
 
     /// Whether trying the same call again may succeed (the node or its orderers were
-    /// unreachable).
+    /// unreachable). A submit the orderers already hold is not retried: it was delivered.
     pub fn is_retryable(&self) -> bool {
-        self.code == tonic::Code::Unavailable
+        self.code == tonic::Code::Unavailable && !self.orderers_already_have_transaction()
+    }
+
+    /// Whether a failed submit was in fact delivered: some orderer answered that it already
+    /// holds (`request already exists`) or has already ordered (`request already processed`)
+    /// this very transaction. The gateway counts only the first as success, so a BFT submit
+    /// retried under load can fail with `UNAVAILABLE` although the transaction is in a block;
+    /// its commit status, not the submit, tells the outcome.
+    pub fn orderers_already_have_transaction(&self) -> bool {
+        self.stage == Stage::Submit
+            && self.code == tonic::Code::Unavailable
+            && self.details.iter().any(|d| {
+                d.message.contains("request already processed")
+                    || d.message.contains("request already exists")
+            })
     }
 }
 

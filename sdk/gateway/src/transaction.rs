@@ -375,7 +375,7 @@ impl Transaction {
             }),
         };
         let inner = &self.network.gateway.inner;
-        inner
+        let submitted = inner
             .call(
                 Stage::Submit,
                 Some(&self.transaction_id),
@@ -387,7 +387,18 @@ impl Transaction {
                     async move { client.submit(req).await }
                 },
             )
-            .await?;
+            .await;
+        match submitted {
+            Ok(_) => {}
+            Err(Error::Submit(error)) if error.orderers_already_have_transaction() => {
+                tracing::debug!(
+                    transaction_id = %self.transaction_id,
+                    %error,
+                    "orderers already hold the transaction; its commit status decides"
+                );
+            }
+            Err(error) => return Err(error),
+        }
         Commit::new(&self.network, &self.transaction_id)
     }
 }

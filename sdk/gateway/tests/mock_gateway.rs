@@ -557,6 +557,58 @@ async fn unavailable_is_retried_on_evaluate_endorse_and_submit() {
     );
 }
 
+fn orderers_said(code: tonic::Code, info: &str) -> tonic::Status {
+    let details: Vec<ErrorDetail> = (1..=2)
+        .map(|n| ErrorDetail {
+            address: format!("127.0.0.1:705{n}"),
+            msp_id: "OrdererMSP".into(),
+            message: format!(
+                "received unsuccessful response from orderer: status=SERVICE_UNAVAILABLE, info={info}"
+            ),
+        })
+        .collect();
+    let text = "insufficient number of orderers could successfully process transaction to satisfy quorum requirement";
+    tonic::Status::with_details(code, text, encode_details(code, text, &details).into())
+}
+
+#[tokio::test]
+async fn a_submit_the_orderers_already_processed_is_awaited_not_failed_or_resent() {
+    let h = start_mock(false).await;
+    h.script().submit.push_back(orderers_said(
+        tonic::Code::Unavailable,
+        "failed to submit request: request already processed",
+    ));
+    let contract = h.gateway().await.network("ami").contract("bcami");
+    let committed = contract.submit("Put", ["k"]).await.unwrap();
+    let s = h.script();
+    assert_eq!(
+        s.seen_submit.len(),
+        1,
+        "a delivered envelope is not sent again"
+    );
+    assert_eq!(s.seen_commit.len(), 1, "its commit status decides");
+    assert_eq!(committed.attempts, 1);
+}
+
+#[tokio::test]
+async fn other_orderer_refusals_still_fail_the_submit() {
+    let h = start_mock(false).await;
+    for _ in 0..3 {
+        h.script().submit.push_back(orderers_said(
+            tonic::Code::Unavailable,
+            "failed to submit request: consensus not available",
+        ));
+    }
+    let contract = h.gateway().await.network("ami").contract("bcami");
+    let err = contract.submit("Put", ["k"]).await.unwrap_err();
+    let Error::Submit(e) = &err else {
+        panic!("expected a submit error, got {err:?}");
+    };
+    assert!(!e.orderers_already_have_transaction());
+    assert_eq!(e.details().len(), 2);
+    assert!(h.script().seen_commit.is_empty(), "nothing to wait for");
+}
+
 #[tokio::test]
 async fn retries_are_bounded_and_the_last_error_names_stage_and_endpoint() {
     let h = start_mock(false).await;
