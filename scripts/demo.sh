@@ -81,7 +81,7 @@ FROM_MS=$(($(date +%s) * 1000))
 say "meter-sim run: $METERS meters x $DAYS day(s) of half-hourly readings, batches of $BATCH, $CONCENTRATORS concentrators"
 rc=0
 "$METER_SIM" --state "$STATE" run --network-env "$RUN/network.env" \
-  --meters "$METERS" --days "$DAYS" --interval 30m --batch "$BATCH" \
+  --meter-prefix DEMO --meters "$METERS" --days "$DAYS" --interval 30m --batch "$BATCH" \
   --concentrators "$CONCENTRATORS" --no-verify --json \
   >"$LOGS/run.json" 2> >(tee "$LOGS/run.log" >&2) || rc=$?
 ((rc == 0)) || die "meter-sim run failed with exit code $rc (see $LOGS/run.log)"
@@ -95,6 +95,8 @@ rc=0
 
 committed=$(jq -r '.committed' "$LOGS/run.json")
 submitted=$(jq -r '.submitted' "$LOGS/run.json")
+meters=$(jq -r '.meters' "$LOGS/run.json")
+unregistered=$(jq -r '.meters_unregistered' "$LOGS/run.json")
 rejected=$(jq -r '[.rejected[]] | add // 0' "$LOGS/run.json")
 reasons=$(jq -r '.rejected | to_entries | map("\(.key)=\(.value)") | join(", ")' "$LOGS/run.json")
 rate=$(jq -r '.readings_per_s | floor' "$LOGS/run.json")
@@ -108,6 +110,7 @@ missing=$(jq -r '(.sent_log.missing // []) | length' "$LOGS/export.json")
 mismatches=$((failed + mismatched + missing))
 
 say "summary"
+printf '  meters      %s (%s could not register; see %s)\n' "$meters" "$unregistered" "$LOGS/run.log"
 printf '  submitted   %s readings\n' "$submitted"
 printf '  committed   %s\n' "$committed"
 printf '  rejected    %s%s\n' "$rejected" "${reasons:+ ($reasons)}"

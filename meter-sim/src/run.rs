@@ -427,6 +427,7 @@ pub async fn run<L: Ledger>(
         },
         meters: ids.len(),
         meters_registered: newly_registered - registration_failures.len(),
+        meters_unregistered: registration_failures.len(),
         concentrators: k,
         identities: ledger.concentrator_identities().min(k),
         batch: cfg.batch,

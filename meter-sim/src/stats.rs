@@ -56,6 +56,8 @@ pub struct RunReport {
     pub meters: usize,
     /// Meters registered by this run (the rest were registered before).
     pub meters_registered: usize,
+    /// Meters whose registration the ledger refused (they sent nothing).
+    pub meters_unregistered: usize,
     /// Concentrators (Fabric client identities may be shared: see `identities`).
     pub concentrators: usize,
     /// Distinct client identities the concentrators used.
@@ -102,8 +104,8 @@ impl RunReport {
             (
                 "meters".into(),
                 format!(
-                    "{} ({} newly registered)",
-                    self.meters, self.meters_registered
+                    "{} ({} newly registered, {} could not register)",
+                    self.meters, self.meters_registered, self.meters_unregistered
                 ),
             ),
             (
