@@ -63,7 +63,7 @@ for manifest in "${manifests[@]}"; do
     log=$LOG_DIR/$tag.log
     art=$LOG_DIR/artifacts/$crate/$target/
     work=$SCRATCH/$tag
-    mkdir -p "$art" "$work"
+    mkdir -p "$art" "$work/new"
     seeds=$fuzz_dir/corpus/$target
     mkdir -p "$work/seeds"
     [[ -d "$seeds" ]] && cp -r "$seeds/." "$work/seeds/"
@@ -74,7 +74,7 @@ for manifest in "${manifests[@]}"; do
     (cd "$crate_dir" && cargo +nightly fuzz run "$target" "$work/new" "$work/seeds" -- \
       -max_total_time="$SECS" -artifact_prefix="$art" -print_final_stats=1) >"$log" 2>&1 || rc=$?
     took=$((SECONDS - start))
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1 || true)
     n_new=$(find "$work/new" -type f 2>/dev/null | wc -l)
     if ((rc == 0)); then
       result="no crash"
