@@ -49,9 +49,22 @@ T0=$SECONDS
 
 say() { printf '\n==> %s\n' "$*"; }
 
+SUMMARY_DONE=0
+summary() {
+  SUMMARY_DONE=1
+  say "summary ($((SECONDS - T0)) s; logs in $LOG_DIR)"
+  local s
+  for s in "${PASSED[@]}"; do echo "  PASS  $s"; done
+  for s in "${FAILED[@]}"; do echo "  FAIL  $s"; done
+  echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+}
+
 teardown() {
   local rc=$? d
   trap - EXIT INT TERM
+  if ((!SUMMARY_DONE)); then
+    FAILED+=("interrupted (exit $rc) before all suites ran")
+  fi
   shopt -s nullglob
   for d in "$WORK"/*/run "$WORK"/*/*/run; do
     if [[ -f "$d/.bcami-run" ]]; then
@@ -61,6 +74,8 @@ teardown() {
   done
   shopt -u nullglob
   rm -rf "$WORK"
+  # An interrupted run still ends with the summary line.
+  ((SUMMARY_DONE)) || summary
   exit "$rc"
 }
 trap teardown EXIT
@@ -187,8 +202,5 @@ if want e2e; then
 fi
 
 # ---------------------------------------------------------------------------
-say "summary ($((SECONDS - T0)) s; logs in $LOG_DIR)"
-for s in "${PASSED[@]}"; do echo "  PASS  $s"; done
-for s in "${FAILED[@]}"; do echo "  FAIL  $s"; done
-echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
+summary
 ((${#FAILED[@]} == 0))
