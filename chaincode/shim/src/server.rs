@@ -304,3 +304,49 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// The whole `main` of a chaincode-as-a-service binary: logs to stderr (`RUST_LOG` filters,
+/// default `info`; colours only on a terminal), reads [`ServerConfig::from_env`], serves
+/// `contract` until SIGTERM or Ctrl-C. Returns exit code 0 after a clean shutdown and 1 on a
+/// configuration or serving error, which is printed with `program` as its prefix.
+///
+/// ```no_run
+/// # use fabric_shim::Router;
+/// fn main() -> std::process::ExitCode {
+///     fabric_shim::server::main("my-chaincode", Router::new())
+/// }
+/// ```
+#[cfg(feature = "main")]
+pub fn main(program: &str, contract: impl Contract) -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let failed = |error: &dyn std::fmt::Display| {
+        tracing::error!("{error}");
+        eprintln!("{program}: {error}");
+        std::process::ExitCode::FAILURE
+    };
+    let config = match ServerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            return failed(&format_args!(
+                "invalid chaincode server configuration: {error}"
+            ));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return failed(&format_args!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(serve(config, Arc::new(contract), shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => failed(&format_args!("chaincode server failed: {error}")),
+    }
+}
