@@ -151,6 +151,13 @@ if want lint; then
   fi
 fi
 
+if want network || want e2e; then
+  # One release build of meter-sim, shared by every suite that drives meters
+  # (they honour BCAMI_METER_SIM instead of each running cargo again).
+  run_suite "cargo build --release -p meter-sim" cargo build --release -p meter-sim
+  export BCAMI_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
+
 if want network; then
   shopt -s nullglob
   for t in tests/network/[0-9]*.sh; do
