@@ -48,8 +48,8 @@ say "$SECS s per target; logs in $LOG_DIR"
 
 SUMMARY=$LOG_DIR/summary.md
 {
-  echo "| crate | target | seconds | executions | corpus (seeds → after) | result |"
-  echo "| --- | --- | ---: | ---: | --- | --- |"
+  echo "| crate | target | fuzzed (s) | wall incl. build (s) | executions | corpus (seeds → after) | result |"
+  echo "| --- | --- | ---: | ---: | ---: | --- | --- |"
 } >"$SUMMARY"
 CRASHED=0
 for manifest in "${manifests[@]}"; do
@@ -75,6 +75,8 @@ for manifest in "${manifests[@]}"; do
       -max_total_time="$SECS" -artifact_prefix="$art" -print_final_stats=1) >"$log" 2>&1 || rc=$?
     took=$((SECONDS - start))
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1 || true)
+    # libFuzzer's own clock (the wall time above includes the instrumented build)
+    fuzzed=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n1)
     n_new=$(find "$work/new" -type f 2>/dev/null | wc -l)
     if ((rc == 0)); then
       result="no crash"
@@ -85,8 +87,8 @@ for manifest in "${manifests[@]}"; do
       result="FAILED (exit $rc, see $log)"
       CRASHED=1
     fi
-    say "  $target: $took s, ${execs:-?} executions, $result"
-    echo "| \`$crate\` | \`$target\` | $took | ${execs:-?} | $n_seeds → $((n_seeds + n_new)) | $result |" >>"$SUMMARY"
+    say "  $target: fuzzed ${fuzzed:-?} s ($took s wall), ${execs:-?} executions, $result"
+    echo "| \`$crate\` | \`$target\` | ${fuzzed:-?} | $took | ${execs:-?} | $n_seeds → $((n_seeds + n_new)) | $result |" >>"$SUMMARY"
   done
 done
 echo
