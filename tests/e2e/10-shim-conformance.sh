@@ -14,36 +14,17 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-RUN=${BCAMI_RUN_DIR:-$REPO/run}
-if [[ -z "${BCAMI_CHANNEL:-}" ]]; then
-  [[ -f "$RUN/network.env" ]] || {
-    echo "FAIL: no network (no $RUN/network.env); run scripts/network.sh up" >&2
-    exit 1
-  }
-  # shellcheck source=/dev/null
-  source "$RUN/network.env"
-fi
-RUN=${BCAMI_RUN_DIR:-$RUN}
+E2E_NAME=shim-e2e
+# shellcheck source=tests/e2e/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 CC=conformance
 CONCURRENCY=${BCAMI_SHIM_CONCURRENCY:-200}
 WORK=$RUN/e2e-shim
 rm -rf "$WORK"
 mkdir -p "$WORK"
 RID=$(date +%s)$$
-PASSED=0
-FAILED=0
 ROGUE_PID=""
 
-say() { printf 'shim-e2e: %s\n' "$*"; }
-pass() {
-  printf 'PASS: %s\n' "$1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  printf 'FAIL: %s — %s\n' "$1" "$2"
-  FAILED=$((FAILED + 1))
-}
 cleanup() {
   if [[ -n "$ROGUE_PID" ]] && kill -0 "$ROGUE_PID" 2>/dev/null; then
     kill "$ROGUE_PID" 2>/dev/null || true

@@ -13,49 +13,14 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-RUN=${BCAMI_RUN_DIR:-$REPO/run}
-[[ -f "$RUN/network.env" ]] || {
-  echo "FAIL: no network (no $RUN/network.env); run scripts/network.sh up && scripts/network.sh deploy" >&2
-  exit 1
-}
-export BCAMI_RUN_DIR=$RUN
+E2E_NAME=contract-e2e
+# shellcheck source=tests/e2e/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 WORK=$RUN/e2e-contract
 rm -rf "$WORK/logs"
 mkdir -p "$WORK/logs"
-PASSED=0
-FAILED=0
-
-say() { printf 'contract-e2e: %s\n' "$*"; }
-pass() {
-  printf 'PASS: %s\n' "$1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  printf 'FAIL: %s — %s\n' "$1" "$2"
-  FAILED=$((FAILED + 1))
-}
-finish() {
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  ((FAILED == 0))
-  exit
-}
-
 # --- meter-sim, the SDK's command line ---------------------------------------------------------
-if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
-  METER_SIM=$BCAMI_METER_SIM
-else
-  say "building meter-sim (cargo build --release -p meter-sim)"
-  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
-    fail "build meter-sim" "cargo build --release -p meter-sim failed"
-    finish
-  }
-  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
-fi
-[[ -x "$METER_SIM" ]] || {
-  fail "meter-sim" "$METER_SIM is not an executable"
-  finish
-}
+e2e_meter_sim
 # The README calls it by name, as an integrator with meter-sim on the PATH would.
 # shellcheck disable=SC2317 # called from the README blocks, through eval
 meter-sim() { "$METER_SIM" "$@"; }

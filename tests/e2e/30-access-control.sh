@@ -24,49 +24,18 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-RUN=${BCAMI_RUN_DIR:-$REPO/run}
-[[ -f "$RUN/network.env" ]] || {
-  echo "FAIL: no network (no $RUN/network.env); run scripts/network.sh up && scripts/network.sh deploy" >&2
-  exit 1
-}
-export BCAMI_RUN_DIR=$RUN
-# shellcheck source=/dev/null
-source "$RUN/network.env"
+E2E_NAME=access-control
+# shellcheck source=tests/e2e/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 CC=${BCAMI_CC_NAME:-bcami}
 WORK=$RUN/e2e-access
 rm -rf "$WORK/logs" "$WORK/cells"
 mkdir -p "$WORK/logs" "$WORK/cells"
 TABLE=$REPO/target/test-logs/access-control.md
 mkdir -p "$(dirname "$TABLE")"
-PASSED=0
-FAILED=0
-say() { printf 'access-control: %s\n' "$*"; }
-pass() {
-  printf 'PASS: %s\n' "$1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  printf 'FAIL: %s — %s\n' "$1" "$2"
-  FAILED=$((FAILED + 1))
-}
-finish() {
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  ((FAILED == 0))
-  exit
-}
 say "logs in $WORK/logs, table in $TABLE"
 
-if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
-  METER_SIM=$BCAMI_METER_SIM
-else
-  say "building meter-sim (cargo build --release -p meter-sim)"
-  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
-    fail "build meter-sim" "cargo build --release -p meter-sim failed"
-    finish
-  }
-  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
-fi
+e2e_meter_sim
 ms() { "$METER_SIM" "$@"; }
 
 # --- identities ----------------------------------------------------------------------------------

@@ -19,48 +19,17 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
-RUN=${BCAMI_RUN_DIR:-$REPO/run}
-[[ -f "$RUN/network.env" ]] || {
-  echo "FAIL: no network (no $RUN/network.env); run scripts/network.sh up && scripts/network.sh deploy" >&2
-  exit 1
-}
-export BCAMI_RUN_DIR=$RUN
-# shellcheck source=/dev/null
-source "$RUN/network.env"
+E2E_NAME=hostile-dc
+# shellcheck source=tests/e2e/lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
 CC=${BCAMI_CC_NAME:-bcami}
 WORK=$RUN/e2e-hostile
 rm -rf "$WORK"
 mkdir -p "$WORK/logs"
 LOGS=$WORK/logs
-PASSED=0
-FAILED=0
-say() { printf 'hostile-dc: %s\n' "$*"; }
-pass() {
-  printf 'PASS: %s\n' "$1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  printf 'FAIL: %s — %s\n' "$1" "$2"
-  FAILED=$((FAILED + 1))
-}
-finish() {
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  ((FAILED == 0))
-  exit
-}
 say "logs in $LOGS"
 
-if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
-  METER_SIM=$BCAMI_METER_SIM
-else
-  say "building meter-sim (cargo build --release -p meter-sim)"
-  (cd "$REPO" && cargo build --release -q -p meter-sim) || {
-    fail "build meter-sim" "cargo build --release -p meter-sim failed"
-    finish
-  }
-  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
-fi
+e2e_meter_sim
 ms() { "$METER_SIM" "$@"; }
 
 # --- the peer CLI as a given identity against a given peer ---------------------------------------
