@@ -122,11 +122,7 @@ impl Meter {
     /// The next timestamp for a message sent at `now`: `now`, or 1 ms after the previous one if
     /// that is later (the contract requires strictly increasing timestamps per meter).
     pub fn next_timestamp(&mut self, now: Timestamp) -> Timestamp {
-        let millis = now
-            .unix_millis()
-            .max(self.last_timestamp_ms.saturating_add(1));
-        self.last_timestamp_ms = millis;
-        Timestamp::from_unix_millis(millis)
+        next_after(&mut self.last_timestamp_ms, now)
     }
 
     fn to_json(&self) -> Result<String> {
@@ -147,17 +143,7 @@ impl Meter {
 
     fn from_json(text: &str) -> Result<Meter> {
         let file: MeterFile = serde_json::from_str(text)?;
-        if file.version != STATE_VERSION {
-            bail!("unsupported state version {}", file.version);
-        }
-        let id: DeviceId = file.meter_id.parse()?;
-        let hid: Hid = file
-            .hid
-            .parse()
-            .map_err(|_| anyhow!("hid is not 64 hex digits"))?;
-        if hid != id.hid() {
-            bail!("hid {hid} is not SHA-256 of meter ID {id}");
-        }
+        let (id, hid) = checked_identity(file.version, &file.meter_id, &file.hid, "meter")?;
         let key = MeterSecretKey::from_bytes(&hex32(&file.secret_key, "secret_key")?)
             .map_err(|e| anyhow!("secret_key: {e}"))?;
         if hex::encode(key.public_key().to_bytes()) != file.public_key {
@@ -229,11 +215,7 @@ impl Mdms {
 
     /// Like [`Meter::next_timestamp`].
     pub fn next_timestamp(&mut self, now: Timestamp) -> Timestamp {
-        let millis = now
-            .unix_millis()
-            .max(self.last_timestamp_ms.saturating_add(1));
-        self.last_timestamp_ms = millis;
-        Timestamp::from_unix_millis(millis)
+        next_after(&mut self.last_timestamp_ms, now)
     }
 
     fn to_json(&self) -> Result<String> {
@@ -252,17 +234,7 @@ impl Mdms {
 
     fn from_json(text: &str) -> Result<Mdms> {
         let file: MdmsFile = serde_json::from_str(text)?;
-        if file.version != STATE_VERSION {
-            bail!("unsupported state version {}", file.version);
-        }
-        let id: DeviceId = file.mdms_id.parse()?;
-        let hid: Hid = file
-            .hid
-            .parse()
-            .map_err(|_| anyhow!("hid is not 64 hex digits"))?;
-        if hid != id.hid() {
-            bail!("hid {hid} is not SHA-256 of MDMS ID {id}");
-        }
+        let (id, hid) = checked_identity(file.version, &file.mdms_id, &file.hid, "MDMS")?;
         let key = MdmsSecretKey::from_bytes(&hex32(&file.secret_key, "secret_key")?)
             .map_err(|e| anyhow!("secret_key: {e}"))?;
         if hex::encode(key.public_key().to_bytes()) != file.public_key {
@@ -277,6 +249,28 @@ impl Mdms {
             last_timestamp_ms: file.last_timestamp_ms,
         })
     }
+}
+
+/// `now`, or 1 ms after `last` if that is later; records it in `last`.
+fn next_after(last: &mut u64, now: Timestamp) -> Timestamp {
+    let millis = now.unix_millis().max(last.saturating_add(1));
+    *last = millis;
+    Timestamp::from_unix_millis(millis)
+}
+
+/// The state-file version, the device ID and its HID, checked against each other.
+fn checked_identity(version: u32, id: &str, hid: &str, what: &str) -> Result<(DeviceId, Hid)> {
+    if version != STATE_VERSION {
+        bail!("unsupported state version {version}");
+    }
+    let id: DeviceId = id.parse()?;
+    let hid: Hid = hid
+        .parse()
+        .map_err(|_| anyhow!("hid is not 64 hex digits"))?;
+    if hid != id.hid() {
+        bail!("hid {hid} is not SHA-256 of {what} ID {id}");
+    }
+    Ok((id, hid))
 }
 
 fn hex32(text: &str, field: &str) -> Result<[u8; 32]> {
