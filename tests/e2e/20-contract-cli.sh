@@ -87,7 +87,7 @@ else
 fi
 
 run register-mdms
-our_mdms_key=$(meter-sim tx mdms-keygen --mdms-id MDMS-1 --state "$STATE" 2>/dev/null | tail -n1 || echo "?")
+our_mdms_key=$(meter-sim tx mdms-keygen --mdms-id MDMS-1 --state "$MDMS_STATE" 2>/dev/null | tail -n1 || echo "?")
 if ((RC == 0)) && valid && [[ "$(payload)" == *'"status":"registered"'* ]]; then
   pass "register MDMS key (proof of possession checked)"
 elif [[ "$OUT" == *already_registered* ]] &&

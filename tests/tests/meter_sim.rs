@@ -68,40 +68,10 @@ fn settings() -> Settings {
             };
             let settings = Settings::from_env_file(&text, "bcami", &run_dir)
                 .map_err(|e| format!("bad network settings: {e:#}"))?;
-            adopt_registered_mdms_key(&settings);
             Ok(settings)
         })
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The contract accepts one MDMS key per network. If another client (the contract's CLI test)
-/// registered it from its own state folder under the run dir, use that key.
-fn adopt_registered_mdms_key(settings: &Settings) {
-    let target = settings.mdms_state.join("mdms.json");
-    if target.exists() {
-        return;
-    }
-    let Some(run_dir) = settings.mdms_state.parent() else {
-        return;
-    };
-    let mut stack = vec![run_dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.ends_with("data") && !path.ends_with("crypto") {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == "mdms.json") {
-                std::fs::create_dir_all(&settings.mdms_state).unwrap();
-                std::fs::copy(&path, &target).unwrap();
-                eprintln!("using the MDMS key registered from {}", path.display());
-                return;
-            }
-        }
-    }
 }
 
 fn unique_prefix(label: &str) -> String {
