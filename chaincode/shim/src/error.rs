@@ -56,6 +56,15 @@ pub enum StubError {
     EmptyEventName,
 }
 
+/// The event a transaction sets, checked by the rule both stubs share (Fabric's shim refuses an
+/// empty name), so the in-memory stub cannot drift from the peer one.
+pub(crate) fn checked_event(name: &str, payload: &[u8]) -> Result<(String, Vec<u8>), StubError> {
+    if name.is_empty() {
+        return Err(StubError::EmptyEventName);
+    }
+    Ok((name.to_owned(), payload.to_vec()))
+}
+
 /// An HTTP-like status in 400..=599 carried by a [`ContractError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ErrorStatus(u16);

@@ -354,10 +354,7 @@ impl Query for PeerStub {
 
 impl Events for PeerStub {
     fn set_event(&mut self, name: &str, payload: &[u8]) -> Result<(), StubError> {
-        if name.is_empty() {
-            return Err(StubError::EmptyEventName);
-        }
-        self.event = Some((name.to_owned(), payload.to_vec()));
+        self.event = Some(crate::error::checked_event(name, payload)?);
         Ok(())
     }
 }
