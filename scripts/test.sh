@@ -45,6 +45,7 @@ E2E_PORT_BASE=${BCAMI_TEST_PORT_BASE:-7600}
 
 PASSED=()
 FAILED=()
+FAILED_LOGS=() # "NAME|LOG" of each failed suite, excerpted in the summary
 T0=$SECONDS
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -56,6 +57,17 @@ summary() {
   local s
   for s in "${PASSED[@]}"; do echo "  PASS  $s"; done
   for s in "${FAILED[@]}"; do echo "  FAIL  $s"; done
+  # CI shows only the end of the output: say here why each suite failed.
+  local entry name log
+  for entry in "${FAILED_LOGS[@]}"; do
+    name=${entry%%|*} log=${entry#*|}
+    [[ -f "$log" ]] || continue
+    echo "  --- why $name failed (first failure lines, then the log's last lines):"
+    { grep -E 'FAIL' "$log" || grep -E 'panicked|error(\[|:)|Error:' "$log" || true; } |
+      head -n 6 | cut -c1-300 | sed 's/^/    | /' || true
+    echo "    | ..."
+    tail -n 8 "$log" | cut -c1-300 | sed 's/^/    | /' || true
+  done
   echo "${#PASSED[@]} passed, ${#FAILED[@]} failed"
 }
 
@@ -95,6 +107,7 @@ run_suite() {
   else
     ((rc == 124)) && echo "test: $name timed out after $SUITE_TIMEOUT s" | tee -a "$log"
     FAILED+=("$name (exit $rc, $((SECONDS - start)) s, log $log)")
+    FAILED_LOGS+=("$name|$log")
   fi
   return 0
 }
@@ -194,7 +207,7 @@ if want e2e; then
           run_suite "$t" bash "$t"
         done
         run_suite "cargo test -p bcami-e2e" cargo test -p bcami-e2e
-        declare -p PASSED FAILED >"$WORK/e2e-results"
+        declare -p PASSED FAILED FAILED_LOGS >"$WORK/e2e-results"
       )
       # shellcheck source=/dev/null
       source "$WORK/e2e-results"
