@@ -75,22 +75,58 @@ impl ReadingResult {
     }
 }
 
+/// One rejected element of a `SubmitReadings` response.
 #[derive(Deserialize)]
-struct SubmitResponse {
-    results: Vec<ReadingResult>,
+struct RejectionWire {
+    index: usize,
+    reason: String,
+    message: String,
 }
 
-/// Parses the `SubmitReadings` response; checks there is exactly one result per reading.
+/// The contract lists only rejections; every other index was stored.
+#[derive(Deserialize)]
+struct SubmitResponse {
+    accepted: usize,
+    rejected: usize,
+    rejections: Vec<RejectionWire>,
+}
+
+/// Parses the `SubmitReadings` response into one result per reading, in batch order; checks
+/// that the counts add up to the batch and that each rejection names a distinct index in it.
 pub fn parse_submit_response(bytes: &[u8], expected: usize) -> Result<Vec<ReadingResult>> {
     let response: SubmitResponse =
         serde_json::from_slice(bytes).context("SubmitReadings returned unexpected JSON")?;
-    let mut results = response.results;
-    results.sort_by_key(|r| r.index);
-    if results.len() != expected || results.iter().enumerate().any(|(i, r)| r.index != i) {
+    if response.accepted + response.rejected != expected
+        || response.rejections.len() != response.rejected
+    {
         return Err(anyhow!(
-            "SubmitReadings returned {} results for {expected} readings",
-            results.len()
+            "SubmitReadings answered {} accepted + {} rejected ({} listed) for {expected} readings",
+            response.accepted,
+            response.rejected,
+            response.rejections.len()
         ));
+    }
+    let mut results: Vec<ReadingResult> = (0..expected)
+        .map(|index| ReadingResult {
+            index,
+            status: "accepted".to_owned(),
+            reason: None,
+            message: None,
+        })
+        .collect();
+    for r in response.rejections {
+        let slot = results
+            .get_mut(r.index)
+            .filter(|slot| slot.accepted())
+            .ok_or_else(|| {
+                anyhow!(
+                    "SubmitReadings rejected index {} of a {expected}-reading batch twice or out of range",
+                    r.index
+                )
+            })?;
+        slot.status = "rejected".to_owned();
+        slot.reason = Some(r.reason);
+        slot.message = Some(r.message);
     }
     Ok(results)
 }
@@ -285,14 +321,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn submit_response_needs_one_result_per_reading() {
-        let json = br#"{"accepted":1,"rejected":1,"results":[
-            {"index":1,"status":"rejected","reason":"bad_signature","message":"m"},
-            {"index":0,"status":"accepted","hid":"00","timestamp":5}]}"#;
-        let results = parse_submit_response(json, 2).unwrap();
-        assert!(results[0].accepted());
+    fn submit_response_gives_one_result_per_reading() {
+        let json = br#"{"accepted":2,"rejected":1,"rejections":[
+            {"index":1,"hid":"00","timestamp":5,"reason":"bad_signature","message":"m"}]}"#;
+        let results = parse_submit_response(json, 3).unwrap();
+        let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["accepted", "rejected", "accepted"]);
         assert_eq!(results[1].reason.as_deref(), Some("bad_signature"));
-        assert!(parse_submit_response(json, 3).is_err());
+        assert_eq!(results[1].message.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn submit_response_that_does_not_add_up_is_refused() {
+        let ok = br#"{"accepted":1,"rejected":1,"rejections":[
+            {"index":1,"reason":"replayed","message":"m"}]}"#;
+        let err = parse_submit_response(ok, 3).unwrap_err().to_string();
+        assert!(err.contains("for 3 readings"), "{err}");
+        let listed_twice = br#"{"accepted":0,"rejected":2,"rejections":[
+            {"index":0,"reason":"replayed","message":"m"},{"index":0,"reason":"stale","message":"m"}]}"#;
+        let err = parse_submit_response(listed_twice, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("twice or out of range"), "{err}");
+        let out_of_range = br#"{"accepted":0,"rejected":1,"rejections":[
+            {"index":7,"reason":"stale","message":"m"}]}"#;
+        assert!(parse_submit_response(out_of_range, 1).is_err());
+        let uncounted = br#"{"accepted":1,"rejected":0,"rejections":[
+            {"index":0,"reason":"stale","message":"m"}]}"#;
+        assert!(parse_submit_response(uncounted, 1).is_err());
         assert!(parse_submit_response(b"[]", 0).is_err());
     }
 }

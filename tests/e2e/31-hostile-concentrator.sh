@@ -123,8 +123,8 @@ if valid legit && payload_has legit '"accepted":2,"rejected":1'; then
 else
   fail "legit batch" "$(tail -n 2 "$LOGS/legit.log" | tr '\n' ' ')"
 fi
-dup=$(query dc operator SubmitReadings "[\"$RA2\",\"$RA2\"]" 2>"$LOGS/dup.err" | jq -r '[.results[].status, (.results[1].reason // "")] | join(",")' || true)
-if [[ "$dup" == "accepted,rejected,replayed" ]]; then
+dup=$(query dc operator SubmitReadings "[\"$RA2\",\"$RA2\"]" 2>"$LOGS/dup.err" | jq -r '"\(.accepted),\(.rejected),\([.rejections[] | "\(.index):\(.reason)"] | join(" "))"' || true)
+if [[ "$dup" == "1,1,1:replayed" ]]; then
   pass "duplicate inside one batch: the second copy is rejected as replayed (simulated, not ordered)"
 else
   fail "in-batch duplicate" "got '$dup'"
@@ -197,8 +197,8 @@ N=${#elements[@]}
 # Per-element reasons (the simulation gives the clean JSON), then the same batch really ordered.
 query dc operator SubmitReadings "$BATCH" >"$WORK/hostile-result.json" 2>"$LOGS/hostile-query.err" || true
 for i in "${!labels[@]}"; do
-  got=$(jq -r --argjson i "$i" '.results[$i] | "\(.status) \(.reason // "")"' "$WORK/hostile-result.json" 2>/dev/null || echo "?")
-  msg=$(jq -r --argjson i "$i" '.results[$i].message // ""' "$WORK/hostile-result.json" 2>/dev/null | cut -c1-110)
+  got=$(jq -r --argjson i "$i" '[.rejections[] | select(.index == $i)] | if length == 1 then "rejected \(.[0].reason)" else "accepted" end' "$WORK/hostile-result.json" 2>/dev/null || echo "?")
+  msg=$(jq -r --argjson i "$i" '.rejections[] | select(.index == $i) | .message' "$WORK/hostile-result.json" 2>/dev/null | cut -c1-110)
   if [[ "$got" == "rejected ${expect[$i]}" ]]; then
     pass "${labels[$i]} → rejected: ${expect[$i]} (${msg})"
   else

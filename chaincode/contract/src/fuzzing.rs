@@ -158,9 +158,21 @@ pub fn call(data: &[u8]) {
     }
 }
 
-/// The `status` of the first result of a `SubmitReadings` input, for the corpus test.
+/// Whether the first element of a `SubmitReadings` input was `accepted` or `rejected`, for the
+/// corpus test.
 pub fn submit_status(data: &[u8]) -> Option<String> {
     let (_, result) = run(data)?;
     let response: serde_json::Value = serde_json::from_slice(&result.ok()?).ok()?;
-    response["results"][0]["status"].as_str().map(str::to_owned)
+    let first_rejected = response["rejections"]
+        .as_array()?
+        .iter()
+        .any(|r| r["index"] == 0);
+    Some(
+        if first_rejected {
+            "rejected"
+        } else {
+            "accepted"
+        }
+        .to_owned(),
+    )
 }

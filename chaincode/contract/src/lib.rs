@@ -24,7 +24,7 @@ pub use contract::{
 };
 pub use error::Error;
 pub use readings::{
-    Accepted, BatchOutcome, EventReading, Outcome, READINGS_EVENT, ReadingResult, ReadingsEvent,
-    RejectReason, Rejection, SubmitResponse, validate_batch,
+    Accepted, BatchOutcome, EventReading, READINGS_EVENT, ReadingsEvent, RejectReason,
+    RejectedReading, Rejection, SubmitResponse, validate_batch,
 };
 pub use verify::{PreparedKey, Verifier, VerifierKind};

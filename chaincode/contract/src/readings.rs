@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::{Hid, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -75,24 +73,14 @@ impl Rejection {
     }
 }
 
-/// Accepted or rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Stored.
-    Accepted,
-    /// Not stored; see `reason`.
-    Rejected,
-}
-
-/// The result for one batch element, in the `SubmitReadings` response.
+/// One rejected batch element, in the `SubmitReadings` response. Accepted elements are not
+/// listed: every index not here was stored. (At 500 readings a batch, a result per accepted
+/// reading would add ~55 KB to a transaction the BFT orderers cap at 500 KiB.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReadingResult {
+pub struct RejectedReading {
     /// Position in the batch, from 0.
     pub index: usize,
-    /// Accepted or rejected.
-    pub status: Outcome,
     /// The meter, if the reading decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hid: Option<String>,
@@ -100,11 +88,9 @@ pub struct ReadingResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<u64>,
     /// Why it was rejected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<RejectReason>,
+    pub reason: RejectReason,
     /// Explanation of the rejection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: String,
 }
 
 /// The `SubmitReadings` response.
@@ -115,11 +101,14 @@ pub struct SubmitResponse {
     pub accepted: usize,
     /// How many were not.
     pub rejected: usize,
-    /// One per batch element, in batch order.
-    pub results: Vec<ReadingResult>,
+    /// The rejected elements, in batch order.
+    pub rejections: Vec<RejectedReading>,
 }
 
-/// One accepted reading in the `ReadingsAccepted` event.
+/// One accepted reading in the `ReadingsAccepted` event: its ledger key, not its bytes. The
+/// event is stored in the block, so carrying the reading would store every reading twice and
+/// push a 500-reading batch over the orderers' request limit; the MDMS fetches the bytes with
+/// `GetReadings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventReading {
@@ -128,8 +117,6 @@ pub struct EventReading {
     pub hid: Hid,
     /// The reading's timestamp, Unix ms.
     pub timestamp: u64,
-    /// The reading transaction, standard base64 (decode with `Transaction::decode`).
-    pub reading: String,
 }
 
 /// Payload of the `ReadingsAccepted` chaincode event (one per `SubmitReadings` transaction).
@@ -159,8 +146,8 @@ pub struct Accepted {
 /// What validating a batch decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
-    /// One per element, in order.
-    pub results: Vec<ReadingResult>,
+    /// The rejected elements, in batch order.
+    pub rejections: Vec<RejectedReading>,
     /// Accepted readings, in batch order.
     pub accepted: Vec<Accepted>,
     /// Meter records changed by accepted readings, by HID.
@@ -172,8 +159,8 @@ impl BatchOutcome {
     pub fn response(&self) -> SubmitResponse {
         SubmitResponse {
             accepted: self.accepted.len(),
-            rejected: self.results.len() - self.accepted.len(),
-            results: self.results.clone(),
+            rejected: self.rejections.len(),
+            rejections: self.rejections.clone(),
         }
     }
 
@@ -186,10 +173,9 @@ impl BatchOutcome {
                 .map(|a| EventReading {
                     hid: a.hid,
                     timestamp: a.timestamp,
-                    reading: STANDARD.encode(&a.bytes),
                 })
                 .collect(),
-            rejected: self.results.len() - self.accepted.len(),
+            rejected: self.rejections.len(),
         }
     }
 }
@@ -212,12 +198,12 @@ pub fn validate_batch(
     verifier: &Verifier,
 ) -> BatchOutcome {
     let mut working: BTreeMap<Hid, Working> = BTreeMap::new();
-    let mut results = Vec::with_capacity(inputs.len());
-    let mut accepted = Vec::new();
+    let mut rejections = Vec::new();
+    let mut accepted = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.into_iter().enumerate() {
         let tx = match input {
             ReadingInput::Rejected(r) => {
-                results.push(rejected(index, None, r));
+                rejections.push(rejected(index, None, r));
                 continue;
             }
             ReadingInput::Decoded(tx) => tx,
@@ -236,21 +222,13 @@ pub fn validate_batch(
         };
         match check(&tx, entry, tx_millis, window, verifier) {
             Ok(()) => {
-                results.push(ReadingResult {
-                    index,
-                    status: Outcome::Accepted,
-                    hid: Some(hid.to_string()),
-                    timestamp: Some(tx.timestamp().unix_millis()),
-                    reason: None,
-                    message: None,
-                });
                 accepted.push(Accepted {
                     hid,
                     timestamp: tx.timestamp().unix_millis(),
                     bytes: tx.encode(),
                 });
             }
-            Err(r) => results.push(rejected(index, Some(&tx), r)),
+            Err(r) => rejections.push(rejected(index, Some(&tx), r)),
         }
     }
     let meters = working
@@ -259,20 +237,19 @@ pub fn validate_batch(
         .map(|(h, w)| (h, w.record))
         .collect();
     BatchOutcome {
-        results,
+        rejections,
         accepted,
         meters,
     }
 }
 
-fn rejected(index: usize, tx: Option<&Transaction>, r: Rejection) -> ReadingResult {
-    ReadingResult {
+fn rejected(index: usize, tx: Option<&Transaction>, r: Rejection) -> RejectedReading {
+    RejectedReading {
         index,
-        status: Outcome::Rejected,
         hid: tx.map(|t| t.hid().to_string()),
         timestamp: tx.map(|t| t.timestamp().unix_millis()),
-        reason: Some(r.reason),
-        message: Some(r.message),
+        reason: r.reason,
+        message: r.message,
     }
 }
 

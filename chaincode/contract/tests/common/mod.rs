@@ -252,12 +252,15 @@ pub fn assert_error(e: &ContractError, status: u16, code: &str) {
     );
 }
 
-/// The reasons of each result (None = accepted).
+/// The reason for each batch element, in batch order (None = accepted), rebuilt from the
+/// response's counts and its list of rejections.
 pub fn reasons(response: &Value) -> Vec<Option<String>> {
-    response["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().map(str::to_owned))
-        .collect()
+    let len = response["accepted"].as_u64().unwrap() + response["rejected"].as_u64().unwrap();
+    let mut reasons = vec![None; usize::try_from(len).unwrap()];
+    for r in response["rejections"].as_array().unwrap() {
+        let index = usize::try_from(r["index"].as_u64().unwrap()).unwrap();
+        assert!(reasons[index].is_none(), "index {index} rejected twice");
+        reasons[index] = Some(r["reason"].as_str().unwrap().to_owned());
+    }
+    reasons
 }
