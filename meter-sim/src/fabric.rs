@@ -6,15 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use std::time::Duration;
 
-use fabric_gateway_client::{Contract, Gateway, Stage, load_msp};
+use fabric_gateway_client::{Contract, Gateway, load_msp};
 
 use crate::ledger::{Ledger, Outcome, Rejection, Role};
-
-/// Endorsement attempts when the endorsers disagree or are unavailable (nothing is ordered
-/// before endorsement succeeds, so trying again is always safe).
-const ENDORSE_ATTEMPTS: u32 = 4;
 
 /// One organisation's peer and identities.
 #[derive(Clone, Debug)]
@@ -244,24 +239,8 @@ impl Ledger for Fabric {
             .proposal(function)
             .args(args)
             .idempotent(true);
-        let mut attempt = 1;
-        loop {
-            let result = proposal.submit().await;
-            // Commit status comes from one peer; the other endorser may not have committed the
-            // previous block yet, and then the endorsements differ ("ProposalResponsePayloads do
-            // not match"). Nothing was ordered: endorse again shortly.
-            if let Err(error) = &result {
-                if error.chaincode_error().is_none()
-                    && error.stage() == Some(Stage::Endorse)
-                    && attempt < ENDORSE_ATTEMPTS
-                {
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                    attempt += 1;
-                    continue;
-                }
-            }
-            return outcome(result, |committed| committed.result);
-        }
+        // Mismatched endorsements and unreachable nodes are retried inside the client.
+        outcome(proposal.submit().await, |committed| committed.result)
     }
 
     async fn evaluate(

@@ -144,10 +144,25 @@ impl StageError {
             .or_else(|| messages().find_map(parse_failure))
     }
 
-    /// Whether trying the same call again may succeed (the node or its orderers were
-    /// unreachable). A submit the orderers already hold is not retried: it was delivered.
+    /// Whether trying the same call again may succeed: the node or its orderers were
+    /// unreachable, or the endorsers simulated against different ledger heights. A submit the
+    /// orderers already hold is not retried: it was delivered.
     pub fn is_retryable(&self) -> bool {
-        self.code == tonic::Code::Unavailable && !self.orderers_already_have_transaction()
+        (self.code == tonic::Code::Unavailable && !self.orderers_already_have_transaction())
+            || self.is_endorsement_mismatch()
+    }
+
+    /// Whether endorsement failed because the endorsers' results differ ("ProposalResponsePayloads
+    /// do not match"). With deterministic chaincode that means one peer had not yet committed the
+    /// block the other had (commit status comes from one peer only), so a moment later they agree.
+    /// Nothing was ordered, so endorsing again is safe for any transaction.
+    pub fn is_endorsement_mismatch(&self) -> bool {
+        self.stage == Stage::Endorse
+            && self.code == tonic::Code::Aborted
+            && self
+                .details
+                .iter()
+                .any(|d| d.message.contains("ProposalResponsePayloads do not match"))
     }
 
     /// Whether a failed submit was in fact delivered: some orderer answered that it already
@@ -567,6 +582,29 @@ mod tests {
         assert_eq!(err.chaincode_error(), None);
         assert!(err.details().is_empty());
         assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn mismatched_endorsements_are_retryable_only_at_endorse() {
+        let status = status_with(
+            tonic::Code::Aborted,
+            "failed to collect enough transaction endorsements, see attached details for more info",
+            &[detail("p2", "M2", "ProposalResponsePayloads do not match")],
+        );
+        let err = StageError::from_status(Stage::Endorse, Some("t"), "e", &status);
+        assert!(err.is_endorsement_mismatch());
+        assert!(err.is_retryable());
+        assert_eq!(err.chaincode_error(), None);
+        let err = StageError::from_status(Stage::Evaluate, Some("t"), "e", &status);
+        assert!(!err.is_retryable());
+        // A chaincode rejection at endorsement is final.
+        let refused = status_with(
+            tonic::Code::Aborted,
+            "failed to endorse transaction, see attached details for more info",
+            &[detail("p", "M", "chaincode response 403, forbidden")],
+        );
+        let err = StageError::from_status(Stage::Endorse, Some("t"), "e", &refused);
+        assert!(!err.is_retryable());
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl RetryPolicy {
             .map_or(self.max_backoff, |d| d.min(self.max_backoff))
     }
 
-    pub(crate) fn attempts(&self) -> u32 {
+    /// How many times a call is tried in all (at least once).
+    pub fn attempts(&self) -> u32 {
         self.max_attempts.max(1)
     }
 }
@@ -303,25 +304,20 @@ impl Inner {
         })
     }
 
-    /// One unary call with a deadline; `UNAVAILABLE` is retried per the policy when
-    /// `retry_unavailable`.
+    /// One unary call with a deadline; what [`StageError::is_retryable`] allows (an unreachable
+    /// node, mismatched endorsements) is tried again per the retry policy.
     pub(crate) async fn call<T, F, Fut>(
         &self,
         stage: Stage,
         transaction_id: Option<&str>,
         deadline: Duration,
-        retry_unavailable: bool,
         mut call: F,
     ) -> Result<T, Error>
     where
         F: FnMut(GatewayClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let attempts = if retry_unavailable {
-            self.retry.attempts()
-        } else {
-            1
-        };
+        let attempts = self.retry.attempts();
         let mut attempt = 1;
         loop {
             let status =

@@ -259,7 +259,6 @@ impl Proposal {
                 Stage::Evaluate,
                 Some(&self.transaction_id),
                 inner.deadlines.evaluate,
-                true,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -288,7 +287,6 @@ impl Proposal {
                 Stage::Endorse,
                 Some(&self.transaction_id),
                 inner.deadlines.endorse,
-                true,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -380,7 +378,6 @@ impl Transaction {
                 Stage::Submit,
                 Some(&self.transaction_id),
                 inner.deadlines.submit,
-                true,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -529,7 +526,6 @@ impl Commit {
                 Stage::CommitStatus,
                 Some(&self.transaction_id),
                 inner.deadlines.commit_status,
-                true,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);

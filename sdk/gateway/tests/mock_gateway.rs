@@ -557,6 +557,46 @@ async fn unavailable_is_retried_on_evaluate_endorse_and_submit() {
     );
 }
 
+#[tokio::test]
+async fn mismatched_endorsements_are_endorsed_again_for_any_transaction() {
+    let h = start_mock(false).await;
+    let mismatch = || {
+        let text =
+            "failed to collect enough transaction endorsements, see attached details for more info";
+        let details = [ErrorDetail {
+            address: "127.0.0.1:7041".into(),
+            msp_id: "OperatorMSP".into(),
+            message: "ProposalResponsePayloads do not match".into(),
+        }];
+        tonic::Status::with_details(
+            tonic::Code::Aborted,
+            text,
+            encode_details(tonic::Code::Aborted, text, &details).into(),
+        )
+    };
+    h.script().endorse.push_back(mismatch());
+    let contract = h.gateway().await.network("ami").contract("bcami");
+    // Not marked idempotent: nothing was ordered, so endorsing again is safe regardless.
+    let committed = contract.submit("Put", ["k"]).await.unwrap();
+    assert_eq!(committed.result, b"k");
+    {
+        let s = h.script();
+        assert_eq!(s.seen_endorse.len(), 2);
+        assert_eq!(s.seen_submit.len(), 1);
+    }
+    // Bounded: a mismatch that persists fails at Endorse, naming the endorser that disagreed.
+    for _ in 0..RetryPolicy::default().attempts() {
+        h.script().endorse.push_back(mismatch());
+    }
+    let err = contract.submit("Put", ["k"]).await.unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::Endorse), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ProposalResponsePayloads do not match"),
+        "{err}"
+    );
+}
+
 fn orderers_said(code: tonic::Code, info: &str) -> tonic::Status {
     let details: Vec<ErrorDetail> = (1..=2)
         .map(|n| ErrorDetail {
