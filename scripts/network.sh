@@ -10,7 +10,8 @@
 #   deploy [OPTIONS]         build, package, install, approve, commit and start a chaincode
 #   env                      print the path of network.env (source it)
 #   stop-node NAME           stop one node (orderer1..orderer4, utility-peer, operator-peer)
-#   start-node NAME          start a node stopped with stop-node (or that crashed)
+#   start-node NAME          start a node stopped with stop-node (or that crashed); a peer is
+#                            ready when gossip shows it the other org's peer again
 #   stop-chaincode NAME [ORG]     stop a chaincode's server(s)
 #   restart-chaincode NAME [ORG]  (re)start a chaincode's server(s), same package id
 #   help
@@ -493,6 +494,7 @@ cmd_up() {
     wait_until "$org-peer: channel '$CHANNEL' at height >= 1" "$TIMEOUT" peer_has_channel "$org" ||
       die "$org-peer did not report channel '$CHANNEL' (log: $(log_file "$org-peer"))"
   done
+  for org in "${ORGS[@]}"; do wait_gossip "$org-peer" 0; done
 
   write_network_env
   UP_STARTED=0
@@ -505,6 +507,16 @@ cmd_up() {
 }
 
 orderer_active() { [[ "$(orderer_channel_state "$1")" == "active consenter" ]]; }
+# A peer's Gateway can plan an endorsement by both orgs only once gossip has shown it the other
+# org's peer (~30 s after joining, or after a restart); until then every submit fails with "no
+# combination of peers can be derived". peer_sees_other NODE FROM_LINE: the log says so after
+# line FROM_LINE.
+peer_sees_other() { tail -n +"$(($2 + 1))" "$(log_file "$1")" 2>/dev/null | grep -q 'peers went online'; }
+log_length() { if [[ -f "$(log_file "$1")" ]]; then wc -l <"$(log_file "$1")"; else echo 0; fi; }
+wait_gossip() { # NODE FROM_LINE
+  wait_until "$1: sees the other org's peer (gossip; its Gateway can endorse with both orgs)" "$TIMEOUT" \
+    peer_sees_other "$1" "$2" || die "$1 did not see the other org's peer within $TIMEOUT s (log: $(log_file "$1"))"
+}
 peer_has_channel() { local h; h=$(node_height "$1-peer"); [[ "$h" =~ ^[0-9]+$ ]] && ((h >= 1)); }
 
 # export NAME="VALUE" lines, readable by bash, sh and simple parsers (values are
@@ -870,8 +882,11 @@ main() {
         live_pid "$1" >/dev/null || say "$1 is not running"
         stop_pid_of "$1"
       else
+        local from=-1
+        live_pid "$1" >/dev/null || from=$(log_length "$1")
         start_node "$1"
         wait_healthy "$1"
+        [[ $1 != *-peer ]] || ((from < 0)) || wait_gossip "$1" "$from"
       fi
       ;;
     stop-chaincode | restart-chaincode)
