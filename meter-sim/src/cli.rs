@@ -88,6 +88,11 @@ struct RunCli {
     /// Transactions in flight at once (default: 4 per concentrator). Each has its own meters.
     #[arg(long)]
     in_flight: Option<usize>,
+    /// Times a concentrator resends a batch whose transaction failed as a whole (peer or
+    /// orderers unreachable, commit not seen), after 1, 2, 4, 8, 15, 15… s. Readings an earlier
+    /// attempt stored come back `replayed` and count as committed. 0: report the failure at once.
+    #[arg(long, default_value_t = 6)]
+    retries: u32,
     /// Seed of the synthetic household profiles.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -464,6 +469,7 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
         verify: !args.no_verify,
         fresh_ledger: false,
         progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        retries: args.retries,
     })
 }
 

@@ -88,6 +88,8 @@ pub struct RunConfig {
     pub fresh_ledger: bool,
     /// Draw progress bars (only on a terminal).
     pub progress: bool,
+    /// Times a concentrator resends a batch whose transaction failed (see [`resend_wait`]).
+    pub retries: u32,
 }
 
 fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
@@ -132,6 +134,7 @@ struct LaneResult {
     latencies: Vec<Duration>,
     transactions: u64,
     failed: u64,
+    resent: u64,
     error: Option<String>,
     accepted: Vec<SentReading>,
 }
@@ -399,6 +402,7 @@ pub async fn run<L: Ledger>(
         scheduled: Mutex::new(0),
     });
     let progress = bar(cfg.progress, total as u64, "readings");
+    let retries = cfg.retries;
     let mut lanes = JoinSet::new();
     for (lane_index, batches) in plan.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -411,7 +415,10 @@ pub async fn run<L: Ledger>(
             .collect();
         let role = Role::Concentrator(lane_index % k);
         lanes.spawn(async move {
-            run_lane(&*ledger, &shared, role, batches, &tampered, &progress).await
+            run_lane(
+                &*ledger, &shared, role, batches, &tampered, &progress, retries,
+            )
+            .await
         });
     }
     let mut report = RunReport {
@@ -446,6 +453,7 @@ pub async fn run<L: Ledger>(
         report.committed += lane.committed;
         report.transactions += lane.transactions;
         report.failed_transactions += lane.failed;
+        report.resent_transactions += lane.resent;
         for (reason, count) in lane.rejected {
             *report.rejected.entry(reason).or_default() += count;
         }
@@ -500,6 +508,44 @@ pub async fn run<L: Ledger>(
     Ok(report)
 }
 
+/// How long a concentrator waits before resending a failed batch the `attempt`-th time: 1, 2,
+/// 4, 8, then 15 s, so the default retries span a peer restart (~30 s until its gossip is back).
+pub fn resend_wait(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.saturating_sub(1).min(4)).min(15))
+}
+
+/// Sends one batch; a transaction that fails as a whole (a node unreachable, the commit not
+/// seen) is resent with the same readings up to `retries` times. Resending is safe: a reading is
+/// stored once by HID + timestamp, so if an earlier attempt did commit, the contract answers
+/// `replayed` for its readings. Returns the outcome and how many resends it took.
+async fn submit_with_resends<L: Ledger>(
+    ledger: &L,
+    role: Role,
+    readings: &[Vec<u8>],
+    retries: u32,
+) -> (
+    anyhow::Result<Result<Vec<api::ReadingResult>, crate::ledger::Rejection>>,
+    u32,
+) {
+    let mut resends = 0;
+    loop {
+        let outcome = api::submit_readings(ledger, role, readings).await;
+        match &outcome {
+            Err(e) if resends < retries => {
+                resends += 1;
+                let wait = resend_wait(resends);
+                eprintln!(
+                    "{role}: transaction failed; resending the same {} readings in {} s (resend {resends} of {retries}): {e:#}",
+                    readings.len(),
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            _ => return (outcome, resends),
+        }
+    }
+}
+
 async fn run_lane<L: Ledger>(
     ledger: &L,
     shared: &Shared,
@@ -507,6 +553,7 @@ async fn run_lane<L: Ledger>(
     batches: Vec<Vec<Slot>>,
     tampered: &[(usize, usize)],
     progress: &ProgressBar,
+    retries: u32,
 ) -> LaneResult {
     let mut result = LaneResult::default();
     let mut consecutive_failures = 0;
@@ -534,7 +581,8 @@ async fn run_lane<L: Ledger>(
         result.submitted += count;
         result.transactions += 1;
         let started = Instant::now();
-        let outcome = api::submit_readings(ledger, role, &readings).await;
+        let (outcome, resends) = submit_with_resends(ledger, role, &readings, retries).await;
+        result.resent += u64::from(resends);
         let latency = started.elapsed();
         match outcome {
             Ok(Ok(results)) => {
@@ -542,7 +590,13 @@ async fn run_lane<L: Ledger>(
                 result.latencies.push(latency);
                 let mut accepted = Vec::new();
                 for (r, s) in results.iter().zip(sent) {
-                    if r.accepted() {
+                    // After a resend, `replayed` means an earlier attempt of this very batch
+                    // committed the reading: this lane alone sends its meters' readings, in
+                    // timestamp order, and this batch holds the newest. The MDMS read-back
+                    // checks it.
+                    let stored_by_earlier_attempt =
+                        resends > 0 && r.reason.as_deref() == Some("replayed");
+                    if r.accepted() || stored_by_earlier_attempt {
                         accepted.push(s);
                     } else {
                         let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());

@@ -74,6 +74,8 @@ pub struct RunReport {
     pub transactions: u64,
     /// Transactions that failed as a whole (all their readings count as rejected).
     pub failed_transactions: u64,
+    /// Resends of transactions that had failed as a whole (same readings, a new transaction).
+    pub resent_transactions: u64,
     /// Wall time of the submission phase, seconds.
     pub elapsed_s: f64,
     /// Committed readings per second over the submission phase.
@@ -123,8 +125,8 @@ impl RunReport {
             (
                 "transactions".into(),
                 format!(
-                    "{} ({} failed)",
-                    self.transactions, self.failed_transactions
+                    "{} ({} failed, {} resent after a failure)",
+                    self.transactions, self.failed_transactions, self.resent_transactions
                 ),
             ),
             ("submitted".into(), self.submitted.to_string()),

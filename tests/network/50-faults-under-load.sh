@@ -11,8 +11,9 @@
 #      resubmitting the very same batch leaves each reading on the ledger exactly once (accepted
 #      now, or rejected as `replayed` if the pending transaction was ordered after the restart).
 #   3. stop the Operator peer (the concentrators' gateway) during a live run and start it again:
-#      the client reports the failed transactions, loses nothing it was told is committed; a
-#      resumed run afterwards commits everything; both peers' heights converge.
+#      the concentrators resend what failed meanwhile (meter-sim --retries) and lose nothing they
+#      were told is committed; a resumed run afterwards commits everything; both peers' heights
+#      converge.
 #   4. kill the Operator's chaincode server (frozen with SIGSTOP while a 144-reading batch is sent
 #      to it, then SIGKILL): the transaction fails as a whole (nothing ordered); restart the
 #      server; the retried batch commits exactly once, and a second retry is rejected reading by

@@ -94,6 +94,7 @@ fn config(source: Source, batch: usize, in_flight: usize, tamper: usize) -> RunC
         verify: true,
         fresh_ledger: false,
         progress: false,
+        retries: 6,
     }
 }
 

@@ -286,22 +286,30 @@ impl ChaincodeEventStream {
                 }
                 Err(status) => return Some(Err(self.fail(&status))),
             };
-            let block_number = response.block_number;
-            let events = response
-                .events
-                .into_iter()
-                .map(|event| ChaincodeEvent {
-                    block_number,
-                    transaction_id: event.tx_id,
-                    chaincode_name: event.chaincode_id,
-                    event_name: event.event_name,
-                    payload: event.payload,
-                })
-                .collect();
+            let (block_number, events) = block_events(response);
             self.buffered
                 .extend(self.filter.admit_block(block_number, events));
         }
     }
+}
+
+/// The events of one `ChaincodeEventsResponse` (one block), with their block number.
+pub(crate) fn block_events(
+    response: fabric_protos::gateway::ChaincodeEventsResponse,
+) -> (u64, Vec<ChaincodeEvent>) {
+    let block_number = response.block_number;
+    let events = response
+        .events
+        .into_iter()
+        .map(|event| ChaincodeEvent {
+            block_number,
+            transaction_id: event.tx_id,
+            chaincode_name: event.chaincode_id,
+            event_name: event.event_name,
+            payload: event.payload,
+        })
+        .collect();
+    (block_number, events)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod identity;
 mod transaction;
