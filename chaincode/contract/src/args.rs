@@ -1,7 +1,7 @@
 //! Parsing the string arguments of every function into typed requests, once, at the edge.
 //! Everything here is pure (bytes in, values out) and is what the fuzz target exercises.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -9,9 +9,11 @@ use bcami_sdk::{
     DecodeError, Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest, Transaction,
 };
 use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::config::{ConfigUpdate, RoleRule, Window};
 use crate::readings::{RejectReason, Rejection};
+use crate::state::KeyHash;
 
 /// Most readings in one `SubmitReadings` call.
 pub const MAX_BATCH: usize = 1_000;
@@ -153,6 +155,18 @@ pub enum ArgError {
         /// The text (truncated).
         text: String,
     },
+    /// A key hash is not 64 hex digits.
+    #[error(
+        "{function}: {what} is not a key hash (64 hex digits: SHA-256 of the 33-byte compressed public key): {text:?}"
+    )]
+    KeyHash {
+        /// The function.
+        function: &'static str,
+        /// Which value.
+        what: String,
+        /// The text (truncated).
+        text: String,
+    },
     /// A binary message is not standard base64.
     #[error("{function}: argument is not standard base64 (RFC 4648 §4, with padding)")]
     Base64 {
@@ -219,10 +233,16 @@ pub enum Call {
     Configure(ConfigUpdate),
     /// Read the configuration.
     GetConfig,
-    /// Provision meters (deduplicated, sorted).
-    ProvisionMeters(BTreeSet<Hid>),
-    /// Provision the MDMS.
-    ProvisionMdms(Hid),
+    /// Provision meters (deduplicated, sorted), each with the hash of the key it must register,
+    /// if the administrator bound one.
+    ProvisionMeters(BTreeMap<Hid, Option<KeyHash>>),
+    /// Provision the MDMS, with the hash of the key it must register, if bound.
+    ProvisionMdms {
+        /// The MDMS.
+        hid: Hid,
+        /// The bound key hash.
+        key_hash: Option<KeyHash>,
+    },
     /// Register a meter key.
     RegisterMeter(Box<RegistrationRequest>),
     /// Register the MDMS key.
@@ -290,6 +310,48 @@ impl<'a> Input<'a> {
         })
     }
 
+    fn key_hash(&self, value: &serde_json::Value, what: &str) -> Result<KeyHash, ArgError> {
+        let parsed = match value {
+            serde_json::Value::String(text) => text.parse().ok(),
+            _ => None,
+        };
+        parsed.ok_or_else(|| ArgError::KeyHash {
+            function: self.function,
+            what: what.to_owned(),
+            text: shown(value),
+        })
+    }
+
+    /// One provisioning entry (`meters[i]` of `ProvisionMeters`, or `ProvisionMdms`'s object).
+    fn provision_entry(
+        &self,
+        entry: EntryWire,
+        what: &str,
+    ) -> Result<(Hid, Option<KeyHash>), ArgError> {
+        match entry {
+            EntryWire::Plain(text) => Ok((self.hid(&text, what)?, None)),
+            EntryWire::Bound { hid, key_hash } => {
+                let hid = match hid {
+                    None => return Err(self.invalid(format!("{what} has no \"hid\""))),
+                    Some(serde_json::Value::String(text)) => {
+                        self.hid(&text, &format!("{what}.hid"))?
+                    }
+                    Some(other) => self.hid(&shown(&other), &format!("{what}.hid"))?,
+                };
+                let key_hash = key_hash.ok_or_else(|| {
+                    self.invalid(format!(
+                        "{what} has no \"keyHash\": an object binds a key (write the plain HID string to provision without one)"
+                    ))
+                })?;
+                Ok((
+                    hid,
+                    Some(self.key_hash(&key_hash, &format!("{what}.keyHash"))?),
+                ))
+            }
+            EntryWire::Bad(why) => Err(self.invalid(format!("{what} {why}"))),
+        }
+    }
+
     fn base64(&self, i: usize) -> Result<Vec<u8>, ArgError> {
         let text = self.text(i)?;
         // Registration-type messages are at most a few hundred bytes.
@@ -324,10 +386,118 @@ pub fn parse_hid(text: &str) -> Option<Hid> {
     text.parse().ok()
 }
 
+/// A JSON value for an error message: strings as they are, anything else as JSON; truncated.
+fn shown(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    text.chars().take(80).collect()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProvisionWire {
-    meters: Vec<String>,
+    meters: Vec<EntryWire>,
+}
+
+/// One provisioning entry as written: `"<hid>"` or `{"hid":"<hid>","keyHash":"<64 hex>"}`.
+/// Deserializing it never fails on the element's own shape, so that a bad element is reported
+/// with its index (serde's untagged enums only say "did not match any variant").
+enum EntryWire {
+    /// A HID string: trust on first use.
+    Plain(String),
+    /// An object; its fields are checked when converted.
+    Bound {
+        hid: Option<serde_json::Value>,
+        key_hash: Option<serde_json::Value>,
+    },
+    /// Neither: what is wrong with it.
+    Bad(String),
+}
+
+impl<'de> Deserialize<'de> for EntryWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+const ENTRY_SHAPE: &str = r#"a HID string or an object {"hid","keyHash"}"#;
+
+struct EntryVisitor;
+
+impl EntryVisitor {
+    fn wrong<E>(got: &str) -> Result<EntryWire, E> {
+        Ok(EntryWire::Bad(format!("must be {ENTRY_SHAPE}, got {got}")))
+    }
+}
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = EntryWire;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(ENTRY_SHAPE)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EntryWire, E> {
+        Ok(EntryWire::Plain(v.to_owned()))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<EntryWire, E> {
+        Self::wrong("a boolean")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<EntryWire, E> {
+        Self::wrong("a number")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<EntryWire, E> {
+        Self::wrong("a number")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<EntryWire, E> {
+        Self::wrong("a number")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<EntryWire, E> {
+        Self::wrong("null")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EntryWire, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Self::wrong("an array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryWire, A::Error> {
+        let mut hid = None;
+        let mut key_hash = None;
+        let mut problem = None;
+        while let Some(field) = map.next_key::<String>()? {
+            let slot = match field.as_str() {
+                "hid" => &mut hid,
+                "keyHash" => &mut key_hash,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    problem.get_or_insert_with(|| {
+                        format!(
+                            "has an unknown field {:?}; an object entry is {{\"hid\",\"keyHash\"}}",
+                            field.chars().take(40).collect::<String>()
+                        )
+                    });
+                    continue;
+                }
+            };
+            let value: serde_json::Value = map.next_value()?;
+            if slot.is_some() {
+                problem.get_or_insert_with(|| format!("has {field:?} twice"));
+            }
+            *slot = Some(value);
+        }
+        Ok(match problem {
+            Some(why) => EntryWire::Bad(why),
+            None => EntryWire::Bound { hid, key_hash },
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -378,19 +548,36 @@ impl Call {
                         wire.meters.len()
                     )));
                 }
-                let hids = wire
-                    .meters
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| input.hid(h, &format!("meters[{i}]")))
-                    .collect::<Result<BTreeSet<Hid>, _>>()?;
-                Ok(Call::ProvisionMeters(hids))
+                // HID → (first index, key hash): a HID may repeat, but only identically.
+                let mut meters: BTreeMap<Hid, (usize, Option<KeyHash>)> = BTreeMap::new();
+                for (i, entry) in wire.meters.into_iter().enumerate() {
+                    let (hid, key_hash) = input.provision_entry(entry, &format!("meters[{i}]"))?;
+                    let (first, earlier) = *meters.entry(hid).or_insert((i, key_hash));
+                    if earlier != key_hash {
+                        return Err(input.invalid(format!(
+                            "meters[{i}] repeats the HID of meters[{first}] with {}",
+                            if earlier.is_some() && key_hash.is_some() {
+                                "a different key hash"
+                            } else {
+                                "a key hash in one and not the other"
+                            }
+                        )));
+                    }
+                }
+                Ok(Call::ProvisionMeters(
+                    meters.into_iter().map(|(h, (_, k))| (h, k)).collect(),
+                ))
             }
             Function::ProvisionMdms => {
                 input.exactly(1, "1")?;
-                Ok(Call::ProvisionMdms(
-                    input.hid(input.text(0)?, "argument 1")?,
-                ))
+                let text = input.text(0)?;
+                let entry = if text.trim_start().starts_with('{') {
+                    input.json(0)?
+                } else {
+                    EntryWire::Plain(text.to_owned())
+                };
+                let (hid, key_hash) = input.provision_entry(entry, "argument 1")?;
+                Ok(Call::ProvisionMdms { hid, key_hash })
             }
             Function::RegisterMeter => {
                 input.exactly(1, "1")?;
@@ -640,6 +827,47 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn provisioning_entries_are_hids_or_bound_objects() {
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let hash = "0f".repeat(32);
+        let arg = format!(r#"{{"meters":["{b}",{{"keyHash":"{hash}","hid":"{a}"}},"{b}"]}}"#);
+        let Ok(Call::ProvisionMeters(meters)) =
+            Call::parse(Function::ProvisionMeters, &args(&[&arg]))
+        else {
+            panic!("{arg}");
+        };
+        let got: Vec<(String, Option<String>)> = meters
+            .iter()
+            .map(|(h, k)| (h.to_string(), k.map(|k| k.to_string())))
+            .collect();
+        assert_eq!(got, vec![(a.clone(), Some(hash.clone())), (b, None)]);
+
+        let mdms = |arg: &str| Call::parse(Function::ProvisionMdms, &args(&[arg]));
+        assert_eq!(
+            mdms(&a),
+            Ok(Call::ProvisionMdms {
+                hid: a.parse().unwrap(),
+                key_hash: None
+            })
+        );
+        assert_eq!(
+            mdms(&format!(r#"{{"hid":"{a}","keyHash":"{hash}"}}"#)),
+            Ok(Call::ProvisionMdms {
+                hid: a.parse().unwrap(),
+                key_hash: Some(hash.parse().unwrap())
+            })
+        );
+        assert!(matches!(
+            mdms(&format!(r#"{{"hid":"{a}","keyHash":"{hash}"}} x"#)),
+            Err(ArgError::Json { .. })
+        ));
+        assert!(matches!(
+            mdms(&format!(r#"{{"hid":"{a}","keyHash":"{a}1"}}"#)),
+            Err(ArgError::KeyHash { .. })
+        ));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigUpdate, Placement, Role, describe_creator};
 use crate::error::Error;
 use crate::readings::{READINGS_EVENT, validate_batch};
 use crate::state::{
-    self, KeyVersionRecord, MDMS_KEY, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
+    self, KeyHash, KeyVersionRecord, MDMS_KEY, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
 };
 use crate::verify::{Verifier, VerifierKind};
 
@@ -107,6 +107,10 @@ fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), E
 pub struct ProvisionResponse {
     /// HIDs newly provisioned, sorted.
     pub provisioned: Vec<String>,
+    /// HIDs already provisioned (and not yet bound) whose key hash this call bound, sorted.
+    /// Absent when empty, so a call without key hashes answers as before bindings existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound: Vec<String>,
     /// How many were already provisioned (no-op).
     pub unchanged: usize,
 }
@@ -192,8 +196,8 @@ impl BcAmi {
         match call {
             Call::Configure(update) => configure(stub, &config, update),
             Call::GetConfig => json(&config),
-            Call::ProvisionMeters(hids) => provision_meters(stub, &hids),
-            Call::ProvisionMdms(hid) => provision_mdms(stub, hid),
+            Call::ProvisionMeters(meters) => provision_meters(stub, &meters),
+            Call::ProvisionMdms { hid, key_hash } => provision_mdms(stub, hid, key_hash),
             Call::RegisterMeter(req) => register_meter(stub, &config, &req),
             Call::RegisterMdmsKey(req) => register_mdms(stub, &config, &req),
             Call::RotateMeterKey(req) => rotate(stub, &config, &req),
@@ -263,43 +267,60 @@ fn configure(stub: &mut dyn Stub, config: &Config, update: ConfigUpdate) -> Resu
 
 fn provision_meters(
     stub: &mut dyn Stub,
-    hids: &std::collections::BTreeSet<Hid>,
+    meters: &BTreeMap<Hid, Option<KeyHash>>,
 ) -> Result<Vec<u8>, Error> {
     let mdms: Option<MdmsRecord> = state::load(stub, MDMS_KEY)?;
-    if let Some(m) = mdms.filter(|m| hids.contains(&m.hid)) {
+    if let Some(m) = mdms.filter(|m| meters.contains_key(&m.hid)) {
         return Err(Error::ProvisionConflict(format!(
             "HID {} is the MDMS's, not a meter's",
             m.hid
         )));
     }
-    let keys = hids
-        .iter()
+    let keys = meters
+        .keys()
         .map(state::meter_key)
         .collect::<Result<Vec<_>, _>>()?;
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let existing = stub.states(&key_refs)?;
     let mut fresh = Vec::new();
+    let mut bound = Vec::new();
     let mut unchanged = 0;
-    for ((hid, key), value) in hids.iter().zip(&keys).zip(existing) {
-        match value {
-            None => fresh.push((hid, key)),
-            Some(bytes) => {
-                let record: MeterRecord = state::parse(key, &bytes)?;
-                if record.status == MeterStatus::Revoked {
-                    return Err(Error::ProvisionConflict(format!(
-                        "meter {hid} is revoked; a revoked HID cannot be provisioned again (nothing was provisioned)"
-                    )));
+    for (((hid, wanted), key), value) in meters.iter().zip(&keys).zip(existing) {
+        let Some(bytes) = value else {
+            fresh.push((hid, key, *wanted));
+            continue;
+        };
+        let mut record: MeterRecord = state::parse(key, &bytes)?;
+        if record.status == MeterStatus::Revoked {
+            return Err(Error::ProvisionConflict(format!(
+                "meter {hid} is revoked; a revoked HID cannot be provisioned again (nothing was provisioned)"
+            )));
+        }
+        match (record.key_hash, *wanted) {
+            // A plain HID never removes a binding; the same binding again is a no-op.
+            (_, None) => unchanged += 1,
+            (Some(have), Some(want)) if have == want => unchanged += 1,
+            (Some(have), Some(_)) => {
+                return Err(Error::ProvisionConflict(format!(
+                    "meter {hid} is already bound to the key with hash {have}; a binding cannot be changed (nothing was provisioned)"
+                )));
+            }
+            (None, Some(want)) => {
+                if record.status == MeterStatus::Active {
+                    check_registered_key(stub, hid, want)?;
                 }
-                unchanged += 1;
+                record.key_hash = Some(want);
+                bound.push((key, record));
             }
         }
     }
     let tx_id = stub.tx().tx_id().to_owned();
-    for (hid, key) in &fresh {
+    for (hid, key, key_hash) in &fresh {
         let record = MeterRecord {
             hid: **hid,
             status: MeterStatus::Provisioned,
             public_key: None,
+            key_hash: *key_hash,
             key_version: 0,
             last_timestamp: None,
             readings: 0,
@@ -308,21 +329,72 @@ fn provision_meters(
         };
         state::store(stub, key, &record)?;
     }
+    for (key, record) in &bound {
+        state::store(stub, key, record)?;
+    }
     json(&ProvisionResponse {
-        provisioned: fresh.iter().map(|(h, _)| h.to_string()).collect(),
+        provisioned: fresh.iter().map(|(h, _, _)| h.to_string()).collect(),
+        bound: bound.iter().map(|(_, r)| r.hid.to_string()).collect(),
         unchanged,
     })
 }
 
-fn provision_mdms(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
-    if let Some(existing) = state::load::<MdmsRecord>(stub, MDMS_KEY)? {
-        if existing.hid == hid {
-            return json(&existing);
+/// Binding a key hash to a meter that registered without one (trust on first use): allowed only
+/// if the key it registered (version 1; later rotations do not matter) has that hash. A mismatch
+/// is the trace of a hijacked registration, or of a wrong hash; either way the administrator
+/// must look, so it is refused.
+fn check_registered_key(stub: &dyn Stub, hid: &Hid, want: KeyHash) -> Result<(), Error> {
+    let key = state::meter_key_version_key(hid, 1)?;
+    let registered: KeyVersionRecord =
+        state::load(stub, &key)?.ok_or_else(|| Error::CorruptState {
+            key: key.escape_debug().to_string(),
+            detail: format!("active meter {hid} has no key version 1"),
+        })?;
+    let have = KeyHash::of_meter_key(&registered.public_key);
+    if have == want {
+        Ok(())
+    } else {
+        Err(Error::ProvisionConflict(format!(
+            "meter {hid} registered without a bound key, and the key it registered has hash {have}, not {want}; if that registration was not the meter's, revoke it (nothing was provisioned)"
+        )))
+    }
+}
+
+fn provision_mdms(
+    stub: &mut dyn Stub,
+    hid: Hid,
+    wanted: Option<KeyHash>,
+) -> Result<Vec<u8>, Error> {
+    if let Some(mut existing) = state::load::<MdmsRecord>(stub, MDMS_KEY)? {
+        if existing.hid != hid {
+            return Err(Error::ProvisionConflict(format!(
+                "the MDMS is already provisioned as {}; only one MDMS is supported",
+                existing.hid
+            )));
         }
-        return Err(Error::ProvisionConflict(format!(
-            "the MDMS is already provisioned as {}; only one MDMS is supported",
-            existing.hid
-        )));
+        // The same rules as for meters: a plain HID or the same binding is a no-op.
+        match (existing.key_hash, wanted) {
+            (_, None) => return json(&existing),
+            (Some(have), Some(want)) if have == want => return json(&existing),
+            (Some(have), Some(_)) => {
+                return Err(Error::ProvisionConflict(format!(
+                    "the MDMS {hid} is already bound to the key with hash {have}; a binding cannot be changed"
+                )));
+            }
+            (None, Some(want)) => {
+                if let Some(registered) = &existing.public_key {
+                    let have = KeyHash::of_mdms_key(registered);
+                    if have != want {
+                        return Err(Error::ProvisionConflict(format!(
+                            "the MDMS {hid} registered without a bound key, and the key it registered has hash {have}, not {want}"
+                        )));
+                    }
+                }
+                existing.key_hash = Some(want);
+                state::store(stub, MDMS_KEY, &existing)?;
+                return json(&existing);
+            }
+        }
     }
     if stub.state(&state::meter_key(&hid)?)?.is_some() {
         return Err(Error::ProvisionConflict(format!(
@@ -333,10 +405,21 @@ fn provision_mdms(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
         hid,
         status: MdmsStatus::Provisioned,
         public_key: None,
+        key_hash: wanted,
         registered_at: None,
     };
     state::store(stub, MDMS_KEY, &record)?;
     json(&record)
+}
+
+/// A registration for a HID with a bound key must carry that key.
+fn check_bound_key(who: &str, bound: Option<KeyHash>, offered: KeyHash) -> Result<(), Error> {
+    match bound {
+        Some(bound) if bound != offered => Err(Error::KeyNotProvisioned(format!(
+            "{who} was provisioned for the key with hash {bound}; this registration carries a key with hash {offered}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn load_meter(stub: &dyn Stub, hid: &Hid) -> Result<(String, MeterRecord), Error> {
@@ -357,6 +440,11 @@ fn register_meter(
         MeterStatus::Active => return Err(Error::AlreadyRegistered(format!("meter {hid}"))),
         MeterStatus::Provisioned => {}
     }
+    check_bound_key(
+        &format!("meter {hid}"),
+        record.key_hash,
+        KeyHash::of_meter_key(req.public_key()),
+    )?;
     let timestamp = req.timestamp().unix_millis();
     check_window(config, timestamp, tx_millis(stub))?;
     req.verify().map_err(Error::Signature)?;
@@ -403,6 +491,11 @@ fn register_mdms(
     if record.status == MdmsStatus::Registered {
         return Err(Error::AlreadyRegistered(format!("the MDMS {}", record.hid)));
     }
+    check_bound_key(
+        &format!("the MDMS {}", record.hid),
+        record.key_hash,
+        KeyHash::of_mdms_key(req.public_key()),
+    )?;
     let timestamp = req.timestamp().unix_millis();
     check_window(config, timestamp, tx_millis(stub))?;
     req.verify().map_err(Error::Signature)?;

@@ -47,6 +47,9 @@ pub enum Error {
     /// The meter (or MDMS) already has a key.
     #[error("{0} is already registered")]
     AlreadyRegistered(String),
+    /// The key offered for registration is not the one bound at provisioning.
+    #[error("{0}")]
+    KeyNotProvisioned(String),
     /// The meter is revoked.
     #[error("meter {0} is revoked")]
     Revoked(Hid),
@@ -113,6 +116,7 @@ impl Error {
             Error::MdmsNotRegistered => "mdms_not_registered",
             Error::ProvisionConflict(_) => "provision_conflict",
             Error::AlreadyRegistered(_) => "already_registered",
+            Error::KeyNotProvisioned(_) => "key_not_provisioned",
             Error::Revoked(_) => "revoked",
             Error::NotRegistered(_) => "not_registered",
             Error::Signature(_) => "bad_signature",
@@ -139,6 +143,7 @@ impl Error {
             }
             Error::ProvisionConflict(_)
             | Error::AlreadyRegistered(_)
+            | Error::KeyNotProvisioned(_)
             | Error::Revoked(_)
             | Error::NotRegistered(_)
             | Error::Replayed { .. } => ErrorStatus::CONFLICT,

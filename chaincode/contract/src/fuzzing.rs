@@ -4,7 +4,8 @@
 //! Input: byte 0 picks the function, byte 1 the caller (administrator, data concentrator, MDMS,
 //! Operator admin, a stranger); the rest, split at NUL bytes, are the arguments. The harness
 //! parses them and runs the contract against a ledger with the SDK's test-vector meter and MDMS
-//! registered, without committing. Properties: nothing panics; every answer is JSON or an error
+//! registered, one meter provisioned without a key binding and one bound to the vector meter's
+//! key, without committing. Properties: nothing panics; every answer is JSON or an error
 //! with a 4xx status (a 500 would mean the contract failed on input, not on the ledger).
 
 use std::sync::OnceLock;
@@ -17,6 +18,7 @@ use fabric_shim::{Contract, Creator, TxContext, X509Identity};
 
 use crate::args::{Call, Function, MAX_BATCH};
 use crate::contract::{BcAmi, contract};
+use crate::state::KeyHash;
 
 /// `sdk/core/tests/vectors/v1.json` inputs: the meter's and the MDMS's secret keys and IDs, and
 /// the registration and reading timestamps.
@@ -24,6 +26,8 @@ const METER_SECRET: &str = "6f0ffa5c1b35a2a3f9c0e7d4b8a1c2d3e4f5061728394a5b6c7d
 const MDMS_SECRET: &str = "3b1c5a7d9e2f4a6b8c0d1e3f5a7b9c2d4e6f8a0b1c3d5e7f9a2b4c6d8e0f1a3b";
 const METER_ID: &str = "SM-0001";
 const MDMS_ID: &str = "MDMS-UTILITY-1";
+/// Provisioned with the hash of the vector meter's key bound.
+const BOUND_METER_ID: &str = "SM-0003";
 const REGISTRATION_MS: u64 = 1_700_000_000_000;
 /// One second after the vector reading's timestamp, so the vector reading is accepted.
 const CALL_MS: u64 = 1_700_001_802_234;
@@ -59,8 +63,9 @@ fn secret<const N: usize>(hex: &str) -> [u8; N] {
     crate::state::from_hex(hex).unwrap_or([1; N])
 }
 
-/// A ledger with the vector meter provisioned and registered, a second meter only provisioned,
-/// and the vector MDMS registered. Built once.
+/// A ledger with the vector meter provisioned and registered, a second meter only provisioned, a
+/// third provisioned with the vector meter key's hash bound (`SM-0003`), and the vector MDMS
+/// registered. Built once.
 fn ledger() -> &'static (MemoryLedger, BcAmi) {
     static LEDGER: OnceLock<(MemoryLedger, BcAmi)> = OnceLock::new();
     LEDGER.get_or_init(|| {
@@ -69,17 +74,25 @@ fn ledger() -> &'static (MemoryLedger, BcAmi) {
         let admin = who("UtilityMSP", "admin");
         let meter = Hid::from_meter_id(METER_ID);
         let other = Hid::from_meter_id("SM-0002");
+        let bound = Hid::from_meter_id(BOUND_METER_ID);
         let mdms = Hid::from_meter_id(MDMS_ID);
         let at = Timestamp::from_unix_millis(REGISTRATION_MS);
+        let meter_key = MeterSecretKey::from_bytes(&secret(METER_SECRET));
+        let binding = meter_key
+            .as_ref()
+            .map(|k| KeyHash::of_meter_key(&k.public_key()).to_string())
+            .unwrap_or_default();
         let mut steps: Vec<(Creator, &str, String)> = vec![
             (admin.clone(), "ProvisionMdms", mdms.to_string()),
             (
                 admin,
                 "ProvisionMeters",
-                format!(r#"{{"meters":["{meter}","{other}"]}}"#),
+                format!(
+                    r#"{{"meters":["{meter}","{other}",{{"hid":"{bound}","keyHash":"{binding}"}}]}}"#
+                ),
             ),
         ];
-        if let Ok(key) = MeterSecretKey::from_bytes(&secret(METER_SECRET)) {
+        if let Ok(key) = meter_key {
             if let Ok(r) = RegistrationRequest::build(&key, meter, at) {
                 steps.push((
                     who("OperatorMSP", "client"),
@@ -156,6 +169,16 @@ pub fn call(data: &[u8]) {
             assert!((400..500).contains(&code), "{function:?}: {e}");
         }
     }
+}
+
+/// The error code (`key_not_provisioned`, …) the contract answers an input with, `ok` if it
+/// succeeds: for the corpus test.
+pub fn outcome(data: &[u8]) -> Option<String> {
+    let (_, result) = run(data)?;
+    Some(match result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.message().split(':').next().unwrap_or_default().to_owned(),
+    })
 }
 
 /// Whether the first element of a `SubmitReadings` input was `accepted` or `rejected`, for the

@@ -4,6 +4,7 @@
 use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
 use fabric_shim::{KeyRange, State, composite_key, split_composite_key};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -69,6 +70,70 @@ pub fn meter_hid(key: &str) -> Result<Hid, Error> {
         })
 }
 
+/// `SHA-256(compressed SEC1 public key)`: the fingerprint of a device key, made when the device
+/// generated it (at manufacture) and bound by the administrator at provisioning, so that only
+/// that key can register the HID. 64 hex digits on the wire and in the ledger.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyHash([u8; 32]);
+
+impl KeyHash {
+    /// The hash of a meter key.
+    pub fn of_meter_key(key: &MeterPublicKey) -> Self {
+        Self::of_sec1(&key.to_bytes())
+    }
+
+    /// The hash of an MDMS key.
+    pub fn of_mdms_key(key: &MdmsPublicKey) -> Self {
+        Self::of_sec1(&key.to_bytes())
+    }
+
+    fn of_sec1(bytes: &[u8; 33]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+
+    /// The 32 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for KeyHash {
+    type Err = &'static str;
+
+    /// Exactly 64 hex digits, either case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        from_hex(text)
+            .map(Self)
+            .ok_or("a key hash is 64 hex digits (SHA-256 of the 33-byte compressed public key)")
+    }
+}
+
+impl std::fmt::Display for KeyHash {
+    /// Lower-case hex.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&to_hex(&self.0))
+    }
+}
+
+impl std::fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyHash({self})")
+    }
+}
+
+impl Serialize for KeyHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Lifecycle of a meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +158,10 @@ pub struct MeterRecord {
     /// The current public key (compressed SEC1, hex), once registered.
     #[serde(default, with = "opt_key_hex", skip_serializing_if = "Option::is_none")]
     pub public_key: Option<MeterPublicKey>,
+    /// The key bound at provisioning, if any: registration accepts only a key with this hash.
+    /// Absent = trust on first use (and in records written before bindings existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hash: Option<KeyHash>,
     /// 0 until registered, 1 after registration, +1 per rotation.
     pub key_version: u32,
     /// Timestamp of the last accepted message of this meter (registration, rotation or
@@ -150,6 +219,10 @@ pub struct MdmsRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub public_key: Option<MdmsPublicKey>,
+    /// The key bound at provisioning, if any: `RegisterMdmsKey` accepts only a key with this
+    /// hash. Absent = trust on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hash: Option<KeyHash>,
     /// Timestamp of the registration, Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<u64>,
@@ -303,6 +376,52 @@ mod tests {
         }
         assert_eq!(meter_hid(&meter_key(&hid).unwrap()).unwrap(), hid);
         assert!(reading_timestamp(&meter_key(&hid).unwrap()).is_err());
+    }
+
+    #[test]
+    fn key_hash_is_sha256_of_the_compressed_key() {
+        // The secp256k1 generator G (SEC 2 §2.4.1), compressed; the hash computed independently
+        // with `printf 0279be…f81798 | xxd -r -p | sha256sum`.
+        let g =
+            from_hex::<33>("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+                .unwrap();
+        let expected = "0f715baf5d4c2ed329785cef29e562f73488c8a2bb9dbc5700b361d54b9b0554";
+        let meter = KeyHash::of_meter_key(&MeterPublicKey::from_sec1_bytes(&g).unwrap());
+        let mdms = KeyHash::of_mdms_key(&MdmsPublicKey::from_sec1_bytes(&g).unwrap());
+        assert_eq!(meter.to_string(), expected);
+        assert_eq!(mdms, meter);
+        assert_eq!(expected.to_uppercase().parse::<KeyHash>(), Ok(meter));
+        let mut flipped = g;
+        flipped[32] ^= 1;
+        if let Ok(other) = MeterPublicKey::from_sec1_bytes(&flipped) {
+            assert_ne!(KeyHash::of_meter_key(&other), meter);
+        }
+        for bad in [
+            &expected[1..],
+            &format!("{expected}0"),
+            &format!("{}g", &expected[1..]),
+            "",
+        ] {
+            assert!(bad.parse::<KeyHash>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&meter).unwrap();
+        assert_eq!(json, format!("\"{expected}\""));
+        assert_eq!(serde_json::from_str::<KeyHash>(&json).unwrap(), meter);
+    }
+
+    #[test]
+    fn records_written_before_key_bindings_still_parse_and_serialize_the_same() {
+        let hid = Hid::from_meter_id("SM-1");
+        let meter = format!(
+            r#"{{"hid":"{hid}","status":"provisioned","keyVersion":0,"readings":0,"provisionedTx":"tx1"}}"#
+        );
+        let record: MeterRecord = parse("k", meter.as_bytes()).unwrap();
+        assert_eq!(record.key_hash, None);
+        assert_eq!(to_json(&record).unwrap(), meter.as_bytes());
+        let mdms = format!(r#"{{"hid":"{hid}","status":"provisioned"}}"#);
+        let record: MdmsRecord = parse("k", mdms.as_bytes()).unwrap();
+        assert_eq!(record.key_hash, None);
+        assert_eq!(to_json(&record).unwrap(), mdms.as_bytes());
     }
 
     #[test]

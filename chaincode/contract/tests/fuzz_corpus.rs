@@ -34,3 +34,25 @@ fn the_vector_reading_seed_is_accepted() {
         Some("accepted".to_owned())
     );
 }
+
+#[test]
+fn the_key_binding_seeds_reach_their_paths() {
+    // The harness's ledger holds SM-0003 bound to the vector meter's key hash; these seeds reach
+    // the binding checks, not only argument parsing.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/call");
+    for (seed, expected) in [
+        ("seed-register-bound", "ok"),
+        ("seed-register-bound-wrong-key", "key_not_provisioned"),
+        ("seed-provision-bound", "ok"),
+        ("seed-provision-rebind", "provision_conflict"),
+        ("seed-provision-bad-keyhash", "bad_argument"),
+        ("seed-provision-mdms-bound", "ok"),
+    ] {
+        let bytes = std::fs::read(dir.join(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        assert_eq!(
+            bcami_contract::fuzzing::outcome(&bytes).as_deref(),
+            Some(expected),
+            "{seed}"
+        );
+    }
+}
