@@ -12,6 +12,10 @@
 #   missing/extra arguments, an unknown function, a garbage registration, a registration replay) →
 #   refused at endorsement with 400/409, never ordered.
 # Then: GetCounts, GetReadings and GetMeter on BOTH peers are byte-identical to before.
+# Finally, a meter K provisioned with its key hash bound (SHA-256 of its compressed public key):
+# the DC registers K with a key of its own → 409 key_not_provisioned, GetMeter of K unchanged on
+# both peers; re-binding K to the DC's key → 409 provision_conflict; K's own registration
+# commits, and its readings are accepted.
 #
 # usage: tests/e2e/31-hostile-concentrator.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
 # Environment: BCAMI_METER_SIM (a prebuilt meter-sim; default: build it with cargo).
@@ -252,5 +256,57 @@ if [[ -s "$WORK/before-utility.txt" ]] && cmp -s "$WORK/before-utility.txt" "$WO
   pass "GetCounts, GetMeter and GetReadings of A, B, C, P identical before/after, on both peers"
 else
   fail "state unchanged" "diff: $(diff "$WORK/before-utility.txt" "$WORK/after-utility.txt" | head -n 5 | tr '\n' ' ') $(diff "$WORK/after-utility.txt" "$WORK/after-operator.txt" | head -n 5 | tr '\n' ' ')"
+fi
+
+# --- a meter provisioned with its key hash: a registration with another key is refused -----------
+# (After the snapshot above: provisioning K changes GetCounts.) The meter's key pair is made "at
+# manufacture" (`tx keygen` prints the compressed public key); the administrator binds its
+# SHA-256 to the HID. The hostile DC holds its own key for the same meter ID, in its own folder.
+key_hash() { xxd -r -p <<<"$1" | sha256sum | cut -d' ' -f1; } # HEX public key → 64 hex digits
+ID[K]=SM-hostile-K-$TAG
+HID[K]=$(ms tx hid --meter-id "${ID[K]}")
+K_PUB=$(ms tx keygen --meter-id "${ID[K]}" --state "$STATE")
+K_HASH=$(key_hash "$K_PUB")
+HIJACK=$WORK/hijack
+mkdir -p "$HIJACK"
+H_HASH=$(key_hash "$(ms tx keygen --meter-id "${ID[K]}" --state "$HIJACK")")
+meter_k() { # ORG → GetMeter of K
+  query admin "$1" GetMeter "${HID[K]}" 2>>"$LOGS/meter-K.err"
+}
+invoke provision-K admin ProvisionMeters "{\"meters\":[{\"hid\":\"${HID[K]}\",\"keyHash\":\"$K_HASH\"}]}" || true
+k_bound=$(meter_k utility | jq -r '"\(.meter.status) \(.meter.keyHash)"' || true)
+if valid provision-K && [[ "$k_bound" == "provisioned $K_HASH" ]]; then
+  pass "meter K provisioned with its key hash bound; GetMeter shows keyHash ${K_HASH:0:16}…"
+else
+  fail "provision K with a key hash" "GetMeter: '$k_bound'; see $LOGS/provision-K.log"
+fi
+meter_k utility >"$WORK/K-before-utility.json" || true
+meter_k operator >"$WORK/K-before-operator.json" || true
+refused "RegisterMeter of bound meter K with the DC's own key (hash ${H_HASH:0:16}…)" 409 key_not_provisioned \
+  dc RegisterMeter "$(ms tx register --meter-id "${ID[K]}" --state "$HIJACK")"
+refused "ProvisionMeters re-binding K to the DC's key hash" 409 provision_conflict \
+  admin ProvisionMeters "{\"meters\":[{\"hid\":\"${HID[K]}\",\"keyHash\":\"$H_HASH\"}]}"
+meter_k utility >"$WORK/K-after-utility.json" || true
+meter_k operator >"$WORK/K-after-operator.json" || true
+if [[ "$(jq -r '"\(.meter.status) \(.meter.keyVersion) \(.keys | length)"' "$WORK/K-after-utility.json" 2>/dev/null)" == "provisioned 0 0" ]] &&
+  cmp -s "$WORK/K-before-utility.json" "$WORK/K-after-utility.json" &&
+  cmp -s "$WORK/K-before-operator.json" "$WORK/K-after-operator.json" &&
+  cmp -s "$WORK/K-after-utility.json" "$WORK/K-after-operator.json"; then
+  pass "GetMeter of K identical before/after on both peers: still provisioned, no key, binding unchanged"
+else
+  fail "K unchanged" "diff: $(diff "$WORK/K-before-utility.json" "$WORK/K-after-utility.json" | head -n 4 | tr '\n' ' ')"
+fi
+invoke register-K dc RegisterMeter "$(ms tx register --meter-id "${ID[K]}" --state "$STATE")" || true
+k_active=$(meter_k operator | jq -r '"\(.meter.status) \(.meter.keyVersion) \(.meter.keyHash) \(.keys[0].publicKey)"' || true)
+if valid register-K && [[ "$k_active" == "active 1 $K_HASH $K_PUB" ]]; then
+  pass "K's own registration committed VALID: active, key version 1 is the key whose hash was bound"
+else
+  fail "genuine registration of K" "GetMeter: '$k_active'; $(tail -n 2 "$LOGS/register-K.log" | tr '\n' ' ' | cut -c1-300)"
+fi
+k_reading=$(query dc operator SubmitReadings "[\"$(reading K)\"]" 2>"$LOGS/reading-K.err" | jq -r '"\(.accepted),\(.rejected)"' || true)
+if [[ "$k_reading" == "1,0" ]]; then
+  pass "a reading of K signed with its bound key is accepted (simulated)"
+else
+  fail "reading of K" "expected 1 accepted, got '$k_reading'; see $LOGS/reading-K.err"
 fi
 finish
