@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bcami_contract::state::KeyHash;
 use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
 use serde::Deserialize;
 
@@ -16,11 +17,24 @@ pub const MAX_BATCH: usize = 1_000;
 /// Page size for `GetReadings` and `ListMeters`.
 pub const PAGE_SIZE: u32 = 1_000;
 
-/// Provisions meters (administrator), in calls of at most [`MAX_PROVISION`].
-pub async fn provision_meters<L: Ledger>(ledger: &L, hids: &[Hid]) -> Result<()> {
-    for chunk in hids.chunks(MAX_PROVISION) {
-        let meters: Vec<String> = chunk.iter().map(Hid::to_string).collect();
-        let arg = serde_json::json!({ "meters": meters }).to_string();
+/// Provisions meters (administrator), in calls of at most [`MAX_PROVISION`], each bound to the
+/// hash of the key it was made with ("at manufacture"): only that key can then register the
+/// meter, so a concentrator cannot register it first with a key of its own.
+pub async fn provision_meters<L: Ledger>(
+    ledger: &L,
+    meters: &[(Hid, MeterPublicKey)],
+) -> Result<()> {
+    for chunk in meters.chunks(MAX_PROVISION) {
+        let entries: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(hid, key)| {
+                serde_json::json!({
+                    "hid": hid.to_string(),
+                    "keyHash": KeyHash::of_meter_key(key).to_string(),
+                })
+            })
+            .collect();
+        let arg = serde_json::json!({ "meters": entries }).to_string();
         ledger
             .submit(Role::Administrator, "ProvisionMeters", vec![arg])
             .await?
@@ -29,10 +43,15 @@ pub async fn provision_meters<L: Ledger>(ledger: &L, hids: &[Hid]) -> Result<()>
     Ok(())
 }
 
-/// Provisions the MDMS HID (administrator).
-pub async fn provision_mdms<L: Ledger>(ledger: &L, hid: Hid) -> Result<()> {
+/// Provisions the MDMS HID (administrator), bound to the hash of its key.
+pub async fn provision_mdms<L: Ledger>(ledger: &L, hid: Hid, key: &MdmsPublicKey) -> Result<()> {
+    let arg = serde_json::json!({
+        "hid": hid.to_string(),
+        "keyHash": KeyHash::of_mdms_key(key).to_string(),
+    })
+    .to_string();
     ledger
-        .submit(Role::Administrator, "ProvisionMdms", vec![hid.to_string()])
+        .submit(Role::Administrator, "ProvisionMdms", vec![arg])
         .await?
         .map_err(|r| anyhow!("ProvisionMdms: {r}"))?;
     Ok(())

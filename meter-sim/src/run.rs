@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bcami_sdk::{
-    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterSecretKey, QualityFlags,
-    RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
+    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
+    QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::OsRng;
@@ -204,10 +204,10 @@ pub async fn run<L: Ledger>(
     }
 
     // --- phase 1: provision (administrator) ---
-    let unprovisioned: Vec<Hid> = meters
+    let unprovisioned: Vec<(Hid, MeterPublicKey)> = meters
         .iter()
         .filter(|m| !m.provisioned)
-        .map(|m| m.hid)
+        .map(|m| (m.hid, m.key.public_key()))
         .collect();
     if !unprovisioned.is_empty() {
         eprintln!(
@@ -220,7 +220,7 @@ pub async fn run<L: Ledger>(
         }
     }
     if !mdms.provisioned {
-        api::provision_mdms(&*ledger, mdms.hid).await?;
+        api::provision_mdms(&*ledger, mdms.hid, &mdms.key.public_key()).await?;
         mdms.provisioned = true;
     }
     mdms_state.save_mdms(&mdms)?;
