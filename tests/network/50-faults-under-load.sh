@@ -186,7 +186,7 @@ start_run() {
   local try
   for try in 1 2 3 4 5 6; do
     ms run --network-env "$ENV" --state "$STATE" --meters 12 --concentrators 2 --days "$2" --batch 12 \
-      --rate "$RATE" --json --quiet >"$WORK/$1.json" 2>"$WORK/$1.err" &
+      --rate "$RATE" --retries 8 --json --quiet >"$WORK/$1.json" 2>"$WORK/$1.err" &
     RUN_PID=$!
     log "meter-sim $1 started (pid $RUN_PID, 12 meters, $2 day(s), batch 12, $RATE readings/s; report $WORK/$1.json)"
     sleep 5
@@ -214,12 +214,13 @@ finish_run() { # NAME TIMEOUT → sets RC; report fields in R_*
   R_COMMITTED=$(jq -r .committed "$WORK/$name.json" 2>/dev/null || echo 0)
   R_FAILED_TX=$(jq -r .failed_transactions "$WORK/$name.json" 2>/dev/null || echo "?")
   R_TX=$(jq -r .transactions "$WORK/$name.json" 2>/dev/null || echo "?")
+  R_RESENT=$(jq -r '.resent_transactions // 0' "$WORK/$name.json" 2>/dev/null || echo "?")
   R_MISMATCH=$(jq -r '.mismatches // 0' "$WORK/$name.json" 2>/dev/null || echo "?")
   [[ "$R_SUBMITTED" =~ ^[0-9]+$ ]] || R_SUBMITTED=0
   [[ "$R_COMMITTED" =~ ^[0-9]+$ ]] || R_COMMITTED=0
   SUBMITTED=$((SUBMITTED + R_SUBMITTED))
   CONFIRMED=$((CONFIRMED + R_COMMITTED))
-  log "meter-sim $name: exit $RC, submitted $R_SUBMITTED, committed $R_COMMITTED, transactions $R_TX (failed $R_FAILED_TX), MDMS mismatches $R_MISMATCH"
+  log "meter-sim $name: exit $RC, submitted $R_SUBMITTED, committed $R_COMMITTED, transactions $R_TX (failed $R_FAILED_TX, resent $R_RESENT), MDMS mismatches $R_MISMATCH"
   grep -v '^\s*$' "$WORK/$name.err" | grep -iE 'fail|error|stopped' | head -n 5 | sed 's/^/    meter-sim: /' || true
 }
 # ledger_check LABEL: everything in sent.csv is on both peers (verified + decrypted by the MDMS),
@@ -282,7 +283,7 @@ finish_run run1 400
 assert_eq "$RC" 0 "meter-sim run 1 finished (exit 0) through a follower crash and a leader crash"
 assert_eq "$R_MISMATCH" 0 "run 1: meter-sim's own MDMS read-back found no mismatch or missing reading"
 ((R_COMMITTED > 0)) || fail "run 1 committed nothing"
-RUN1="| 1. orderer3 (follower) crashed 12 s, then orderer1 (leader) crashed 25 s, during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX |"
+RUN1="| 1. orderer3 (follower) crashed 12 s, then orderer1 (leader) crashed 25 s, during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
 wait_converged 180 || fail "heights did not converge after run 1"
 ledger_check run1
 log "phase 1 took $((SECONDS - T1)) s"
@@ -355,9 +356,11 @@ lo=$(log_lines operator-peer)
 net start-node operator-peer >/dev/null
 log "restarted operator-peer"
 finish_run run2 400
-log "run 2 (peer restart): exit $RC; the client reported $R_FAILED_TX failed transaction(s)"
+log "run 2 (peer restart): exit $RC; $R_RESENT resend(s), $R_FAILED_TX transaction(s) failed for good"
 assert_eq "$R_MISMATCH" 0 "run 2: meter-sim's MDMS read-back: nothing it was told is committed is missing"
-RUN3A="| 3a. operator-peer (the DCs' gateway) stopped 8 s during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX |"
+# --retries 8 resends for up to 75 s: longer than the peer's outage plus its gossip (~40 s).
+assert_eq "$R_FAILED_TX/$R_COMMITTED" "0/$R_SUBMITTED" "run 2: the concentrators resent what failed during the outage until every reading committed"
+RUN3A="| 3a. operator-peer (the DCs' gateway) stopped 8 s during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
 wait_peers_equal 120 || fail "peer heights did not converge after the peer restart"
 pass "both peers' heights converged after the peer restart"
 wait_gossip "$lu" "$lo" 120
