@@ -2,10 +2,15 @@
 
 use std::collections::VecDeque;
 use std::fs;
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use fabric_protos::gateway::ChaincodeEventsResponse;
 use fabric_protos::gateway::gateway_client::GatewayClient;
+use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
@@ -203,16 +208,30 @@ impl ResumeFilter {
     }
 }
 
+type Opening = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    tonic::Response<tonic::Streaming<ChaincodeEventsResponse>>,
+                    tonic::Status,
+                >,
+            > + Send,
+    >,
+>;
+
 enum StreamState {
     Pending(
         GatewayClient<Channel>,
         fabric_protos::gateway::SignedChaincodeEventsRequest,
     ),
-    Open(tonic::Streaming<fabric_protos::gateway::ChaincodeEventsResponse>),
+    Opening(Opening),
+    Open(tonic::Streaming<ChaincodeEventsResponse>),
     Done,
 }
 
-/// A live stream of chaincode events, in block order. Dropping it cancels the server stream.
+/// A live stream of chaincode events, in block order: read it with [`next`](Self::next), or use
+/// it as a [`Stream`] (e.g. with `tokio_stream::StreamExt`). Dropping it cancels the server
+/// stream.
 pub struct ChaincodeEventStream {
     state: StreamState,
     endpoint: String,
@@ -260,36 +279,57 @@ impl ChaincodeEventStream {
     /// # Errors
     /// [`Error::ChaincodeEvents`] when the stream cannot be opened or fails.
     pub async fn next(&mut self) -> Option<Result<ChaincodeEvent, Error>> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<ChaincodeEvent, Error>>> {
         loop {
             if let Some(event) = self.buffered.pop_front() {
-                return Some(Ok(event));
+                return Poll::Ready(Some(Ok(event)));
             }
-            let stream = match &mut self.state {
-                StreamState::Done => return None,
-                StreamState::Open(stream) => stream,
+            let response = match &mut self.state {
+                StreamState::Done => return Poll::Ready(None),
                 StreamState::Pending(client, request) => {
                     let mut client = client.clone();
-                    match client.chaincode_events(request.clone()).await {
-                        Ok(response) => {
-                            self.state = StreamState::Open(response.into_inner());
-                            continue;
-                        }
-                        Err(status) => return Some(Err(self.fail(&status))),
+                    let request = request.clone();
+                    self.state = StreamState::Opening(Box::pin(async move {
+                        client.chaincode_events(request).await
+                    }));
+                    continue;
+                }
+                StreamState::Opening(opening) => match opening.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(response)) => {
+                        self.state = StreamState::Open(response.into_inner());
+                        continue;
                     }
-                }
-            };
-            let response = match stream.message().await {
-                Ok(Some(response)) => response,
-                Ok(None) => {
-                    self.state = StreamState::Done;
-                    return None;
-                }
-                Err(status) => return Some(Err(self.fail(&status))),
+                    Poll::Ready(Err(status)) => return Poll::Ready(Some(Err(self.fail(&status)))),
+                },
+                StreamState::Open(stream) => match Pin::new(stream).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(response))) => response,
+                    Poll::Ready(None) => {
+                        self.state = StreamState::Done;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Some(Err(status))) => {
+                        return Poll::Ready(Some(Err(self.fail(&status))));
+                    }
+                },
             };
             let (block_number, events) = block_events(response);
             self.buffered
                 .extend(self.filter.admit_block(block_number, events));
         }
+    }
+}
+
+impl Stream for ChaincodeEventStream {
+    type Item = Result<ChaincodeEvent, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Every field is Unpin, so the stream is too.
+        self.get_mut().poll_event(cx)
     }
 }
 

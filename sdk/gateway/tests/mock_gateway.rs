@@ -905,6 +905,33 @@ async fn events_resume_from_a_persisted_checkpoint_exactly_once() {
 }
 
 #[tokio::test]
+async fn the_event_stream_is_a_stream_for_stream_combinators() {
+    use tokio_stream::StreamExt as _;
+    let h = start_mock(false).await;
+    h.script().blocks = vec![block(3, &["a", "b"]), block(4, &["c"]), block(5, &["d"])];
+    let network = h.gateway().await.network("ami");
+    let stream = network
+        .chaincode_events("bcami", StartAt::Block(4), None)
+        .unwrap();
+    let ids: Vec<String> = stream
+        .map(|e| e.unwrap().transaction_id)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(ids, ["c", "d"]);
+    // An error arrives as an item, then the stream ends.
+    let mut req = network
+        .chaincode_events_request("bcami", StartAt::NextCommit)
+        .unwrap();
+    req.set_signature(vec![0x30, 0x00]);
+    let items: Vec<_> = req.open().unwrap().collect::<Vec<_>>().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].as_ref().unwrap_err().stage(),
+        Some(Stage::ChaincodeEvents)
+    );
+}
+
+#[tokio::test]
 async fn event_stream_errors_are_typed() {
     let h = start_mock(false).await;
     let network = h.gateway().await.network("ami");
