@@ -508,6 +508,27 @@ pub async fn run<L: Ledger>(
     Ok(report)
 }
 
+impl RunConfig {
+    /// `source` and the MDMS `mdms_id` with the CLI's defaults: 2 concentrators, batches of
+    /// 100, 4 transactions in flight per concentrator, no rate cap, no tampering, the MDMS
+    /// read-back on, no progress bars, 6 resends.
+    pub fn new(source: Source, mdms_id: DeviceId) -> RunConfig {
+        RunConfig {
+            source,
+            concentrators: 2,
+            batch: 100,
+            in_flight: 8,
+            rate: None,
+            tamper: 0,
+            mdms_id,
+            verify: true,
+            fresh_ledger: false,
+            progress: false,
+            retries: 6,
+        }
+    }
+}
+
 /// How long a concentrator waits before resending a failed batch the `attempt`-th time: 1, 2,
 /// 4, 8, then 15 s, so the default retries span a peer restart (~30 s until its gossip is back).
 pub fn resend_wait(attempt: u32) -> Duration {

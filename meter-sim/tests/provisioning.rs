@@ -28,25 +28,20 @@ async fn meters_and_the_mdms_are_provisioned_bound_to_their_keys() {
     let state = StateDir::open(&dir.path().join("meters")).unwrap();
     let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
     let ledger = Arc::new(Embedded::new());
+    let source = Source::Synthetic {
+        prefix: "BOUND".into(),
+        meters: 3,
+        intervals: 2,
+        interval: IntervalLength::HALF_HOUR,
+        seed: 5,
+        start_ms: 1_704_067_200_000,
+    };
     let config = RunConfig {
-        source: Source::Synthetic {
-            prefix: "BOUND".into(),
-            meters: 3,
-            intervals: 2,
-            interval: IntervalLength::HALF_HOUR,
-            seed: 5,
-            start_ms: 1_704_067_200_000,
-        },
         concentrators: 1,
         batch: 6,
         in_flight: 1,
-        rate: None,
-        tamper: 0,
-        mdms_id: "MDMS-1".parse().unwrap(),
-        verify: true,
         fresh_ledger: true,
-        progress: false,
-        retries: 0,
+        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
     };
     let report = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &config)
         .await

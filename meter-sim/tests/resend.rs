@@ -79,25 +79,21 @@ impl Ledger for Flaky {
 }
 
 fn config(retries: u32) -> RunConfig {
+    let source = Source::Synthetic {
+        prefix: "RESEND".into(),
+        meters: 4,
+        intervals: 6,
+        interval: IntervalLength::HALF_HOUR,
+        seed: 3,
+        start_ms: 1_704_067_200_000,
+    };
     RunConfig {
-        source: Source::Synthetic {
-            prefix: "RESEND".into(),
-            meters: 4,
-            intervals: 6,
-            interval: IntervalLength::HALF_HOUR,
-            seed: 3,
-            start_ms: 1_704_067_200_000,
-        },
         concentrators: 1,
         batch: 6,
         in_flight: 1,
-        rate: None,
-        tamper: 0,
-        mdms_id: "MDMS-1".parse().unwrap(),
-        verify: true,
         fresh_ledger: true,
-        progress: false,
         retries,
+        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
     }
 }
 

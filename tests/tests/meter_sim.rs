@@ -84,17 +84,10 @@ fn unique_prefix(label: &str) -> String {
 
 fn config(source: Source, batch: usize, in_flight: usize, tamper: usize) -> RunConfig {
     RunConfig {
-        source,
-        concentrators: 2,
         batch,
         in_flight,
-        rate: None,
         tamper,
-        mdms_id: "MDMS-1".parse().unwrap(),
-        verify: true,
-        fresh_ledger: false,
-        progress: false,
-        retries: 6,
+        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
     }
 }
 
