@@ -71,13 +71,6 @@ READINGS=$((RATE * 60 * MINUTES))
 DAYS=$(awk -v r="$READINGS" -v m="$METERS" 'BEGIN { printf "%.4f", r / m / 48 }')
 say "$MINUTES min at $RATE readings/s: $READINGS readings, $METERS meters × $DAYS days, batches of $BATCH"
 say "network $RUN; output in $OUT (rss.csv, summary.md, meter-sim.json, meter-sim.err)"
-# The Gateway endorses across orgs only once gossip has shown each peer the other.
-for org in utility operator; do
-  for ((i = 0; i < 120; i++)); do
-    grep -q 'peers went online' "$RUN/logs/$org-peer.log" 2>/dev/null && break
-    sleep 1
-  done
-done
 start_meter_sim() {
   "$METER_SIM" run --network-env "$RUN/network.env" --state "$STATE" --meters "$METERS" --concentrators 2 \
     --days "$DAYS" --batch "$BATCH" --rate "$RATE" --json --quiet >"$OUT/meter-sim.json" 2>>"$OUT/meter-sim.err" &

@@ -81,6 +81,17 @@ invoke_batch() {
     -c "$(jq -cn --arg a "$4" '{Args: ["SubmitReadings", $a]}')" --waitForEvent --waitForEventTimeout "$3" \
     >"$WORK/$1.log" 2>&1
 }
+# invoke_until_committed LOG WAIT JSON_ARRAY: invoke_batch through orderer1, up to 5 attempts
+# 3 s apart, until one commits VALID; each failure is logged with its reason.
+invoke_until_committed() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    invoke_batch "$1" "$O1" "$2" "$3" && return 0
+    log "retry $attempt: $(grep -m1 -oE 'committed with status \([A-Z_]+\)|Error:.*' "$WORK/$1.log" | cut -c1-200); again in 3 s"
+    sleep 3
+  done
+  return 1
+}
 payload_of() { sed -n 's/.*result: status:200 payload:"\(.*\)" *$/\1/p' "$WORK/$1.log" | tail -n1 | sed 's/\\"/"/g'; }
 meter_ids() { for f in "$STATE"/meters/*.json; do basename "$f" .json; done; }
 MDMS_PUB() { jq -r .public_key "$MDMS_DIR/mdms.json"; }
@@ -254,7 +265,6 @@ ledger_check() {
 }
 
 # --- 1. one orderer down under load, twice: a follower, then the leader ------------------------
-wait_gossip 0 0 120
 T0=$SECONDS
 if want 1; then
 T1=$SECONDS
@@ -320,16 +330,7 @@ log "readings on the ledger after the restart: $after_restart (before the outage
 # The client retries until its transaction commits VALID. A retry may race the pending
 # transaction, which the restarted orderers may order only now: then the retry is invalidated
 # as a whole (MVCC_READ_CONFLICT) and tried again — never applied twice.
-ok=0
-for attempt in 1 2 3 4 5; do
-  if invoke_batch retry-x "$O1" 120s "$X"; then
-    ok=1
-    break
-  fi
-  log "retry $attempt: $(grep -m1 -oE 'committed with status \([A-Z_]+\)|Error:.*' "$WORK/retry-x.log" | cut -c1-200); again in 3 s"
-  sleep 3
-done
-((ok)) || fail "retrying the batch after the restart failed: $(tail -n 2 "$WORK/retry-x.log")"
+invoke_until_committed retry-x 120s "$X" || fail "retrying the batch after the restart failed: $(tail -n 2 "$WORK/retry-x.log")"
 p=$(payload_of retry-x)
 acc=$(jq -r .accepted <<<"$p")
 rep=$(jq -r '[.rejections[] | select(.reason == "replayed")] | length' <<<"$p")
@@ -404,16 +405,7 @@ net restart-chaincode bcami operator >/dev/null
 log "restarted the Operator's chaincode server"
 sleep 2
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$cu/$co" "nothing of the killed batch is on either peer"
-ok=0
-for attempt in 1 2 3 4 5; do
-  if invoke_batch retry-y "$O1" 60s "$Y"; then
-    ok=1
-    break
-  fi
-  log "retry $attempt: $(grep -m1 -o 'Error:.*' "$WORK/retry-y.log" | cut -c1-200); again in 3 s"
-  sleep 3
-done
-((ok)) || fail "the retried batch did not commit"
+invoke_until_committed retry-y 60s "$Y" || fail "the retried batch did not commit: $(tail -n 2 "$WORK/retry-y.log")"
 p=$(payload_of retry-y)
 assert_eq "$(jq -r .accepted <<<"$p")" "$NY" "the retried batch committed: all $NY readings accepted"
 CONFIRMED=$((CONFIRMED + NY))

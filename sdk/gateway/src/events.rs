@@ -220,12 +220,8 @@ type Opening = Pin<
 >;
 
 enum StreamState {
-    Pending(
-        GatewayClient<Channel>,
-        fabric_protos::gateway::SignedChaincodeEventsRequest,
-    ),
     Opening(Opening),
-    Open(tonic::Streaming<ChaincodeEventsResponse>),
+    Open(Box<tonic::Streaming<ChaincodeEventsResponse>>),
     Done,
 }
 
@@ -250,13 +246,16 @@ impl std::fmt::Debug for ChaincodeEventStream {
 
 impl ChaincodeEventStream {
     pub(crate) fn new(
-        client: GatewayClient<Channel>,
+        mut client: GatewayClient<Channel>,
         request: fabric_protos::gateway::SignedChaincodeEventsRequest,
         endpoint: String,
         start: &StartAt,
     ) -> Self {
         Self {
-            state: StreamState::Pending(client, request),
+            // Lazy: nothing is sent until the stream is first polled.
+            state: StreamState::Opening(Box::pin(
+                async move { client.chaincode_events(request).await },
+            )),
             endpoint,
             filter: ResumeFilter::new(start),
             buffered: VecDeque::new(),
@@ -289,18 +288,10 @@ impl ChaincodeEventStream {
             }
             let response = match &mut self.state {
                 StreamState::Done => return Poll::Ready(None),
-                StreamState::Pending(client, request) => {
-                    let mut client = client.clone();
-                    let request = request.clone();
-                    self.state = StreamState::Opening(Box::pin(async move {
-                        client.chaincode_events(request).await
-                    }));
-                    continue;
-                }
                 StreamState::Opening(opening) => match opening.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(response)) => {
-                        self.state = StreamState::Open(response.into_inner());
+                        self.state = StreamState::Open(Box::new(response.into_inner()));
                         continue;
                     }
                     Poll::Ready(Err(status)) => return Poll::Ready(Some(Err(self.fail(&status)))),
