@@ -64,6 +64,17 @@ pub async fn register_mdms<L: Ledger>(ledger: &L, request: &[u8]) -> Result<Outc
         .await
 }
 
+/// Replaces the MDMS key (administrator); `request` is the new key's registration request.
+pub async fn rotate_mdms_key<L: Ledger>(ledger: &L, request: &[u8]) -> Result<Outcome> {
+    ledger
+        .submit(
+            Role::Administrator,
+            "RotateMdmsKey",
+            vec![BASE64.encode(request)],
+        )
+        .await
+}
+
 /// Registers a meter, relayed by a concentrator.
 pub async fn register_meter<L: Ledger>(ledger: &L, role: Role, request: &[u8]) -> Result<Outcome> {
     ledger
@@ -169,6 +180,8 @@ pub async fn submit_readings<L: Ledger>(
 struct KeyWire {
     #[serde(default)]
     public_key: Option<String>,
+    #[serde(default)]
+    key_version: u32,
 }
 
 #[derive(Deserialize)]
@@ -226,18 +239,30 @@ pub async fn meter<L: Ledger>(ledger: &L, role: Role, hid: Hid) -> Result<Option
 
 /// `GetMdmsKey`; `None` if no MDMS key is registered.
 pub async fn mdms_key<L: Ledger>(ledger: &L, role: Role) -> Result<Option<MdmsPublicKey>> {
+    Ok(mdms_record(ledger, role).await?.map(|(key, _)| key))
+}
+
+/// The version of the MDMS key on the ledger: 1 once registered, +1 per rotation.
+pub async fn mdms_key_version<L: Ledger>(ledger: &L) -> Result<u32> {
+    mdms_record(ledger, Role::Mdms)
+        .await?
+        .map(|(_, version)| version)
+        .ok_or_else(|| anyhow!("the ledger has no MDMS key"))
+}
+
+async fn mdms_record<L: Ledger>(ledger: &L, role: Role) -> Result<Option<(MdmsPublicKey, u32)>> {
     match ledger.evaluate(role, "GetMdmsKey", Vec::new()).await? {
         Ok(bytes) => {
             let wire: KeyWire =
                 serde_json::from_slice(&bytes).context("GetMdmsKey returned unexpected JSON")?;
-            wire.public_key
-                .map(|k| {
-                    hex::decode(&k)
-                        .ok()
-                        .and_then(|b| MdmsPublicKey::from_sec1_bytes(&b).ok())
-                        .ok_or_else(|| anyhow!("GetMdmsKey returned a bad public key {k:?}"))
-                })
-                .transpose()
+            let Some(k) = wire.public_key else {
+                return Ok(None);
+            };
+            let key = hex::decode(&k)
+                .ok()
+                .and_then(|b| MdmsPublicKey::from_sec1_bytes(&b).ok())
+                .ok_or_else(|| anyhow!("GetMdmsKey returned a bad public key {k:?}"))?;
+            Ok(Some((key, wire.key_version.max(1))))
         }
         Err(r) if r.status == Some(404) => Ok(None),
         Err(r) => Err(anyhow!("GetMdmsKey: {r}")),

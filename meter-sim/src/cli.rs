@@ -125,6 +125,20 @@ enum MdmsCli {
     /// Fetch committed readings, verify each signature against the registered key, decrypt,
     /// write CSV, and compare with what the meters in the state folder sent.
     Export(ExportCli),
+    /// Replace the MDMS encryption key (e.g. after a leak), submitted as the administrator.
+    /// The new key is saved (pending) before the ledger hears of it; the old one is kept as
+    /// retired, so readings made for it still decrypt. A call interrupted mid-way is resumed
+    /// by the next one.
+    RotateKey(RotateKeyCli),
+}
+
+#[derive(Debug, Args)]
+struct RotateKeyCli {
+    #[command(flatten)]
+    network: NetworkCli,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -244,18 +258,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Mdms(MdmsCli::Export(args)) => {
             let config = export_config(&args)?;
-            let network = match network_choice(&args.network, false)? {
-                Network::Fabric(settings) => *settings,
-                Network::Embedded { reason } => {
-                    return Err(usage(format!(
-                        "{}; mdms export needs a network (the embedded ledger lives only inside \
-                         `meter-sim run --embedded`, which checks its own readings)",
-                        reason.unwrap_or_default()
-                    )));
-                }
-            };
+            let network = fabric_only(&args.network, "mdms export")?;
             let runtime = runtime()?;
             runtime.block_on(crate::commands::export(config, network, &cli.state))
+        }
+        Command::Mdms(MdmsCli::RotateKey(args)) => {
+            let network = fabric_only(&args.network, "mdms rotate-key")?;
+            let runtime = runtime()?;
+            runtime.block_on(crate::commands::rotate_mdms_key(network, now()?, args.json))
         }
         Command::Tx(command) => {
             let command = tx_command(command)?;
@@ -339,6 +349,18 @@ pub enum Network {
     },
     /// A Fabric network.
     Fabric(Box<crate::fabric::Settings>),
+}
+
+/// The network for a command that cannot run embedded.
+fn fabric_only(args: &NetworkCli, command: &str) -> Result<crate::fabric::Settings> {
+    match network_choice(args, false)? {
+        Network::Fabric(settings) => Ok(*settings),
+        Network::Embedded { reason } => Err(usage(format!(
+            "{}; {command} needs a network (the embedded ledger lives only inside \
+             `meter-sim run --embedded`, which checks its own readings)",
+            reason.unwrap_or_default()
+        ))),
+    }
 }
 
 fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bcami_sdk::Hid;
+use bcami_sdk::{Hid, Timestamp};
 use indicatif::{ProgressBar, ProgressDrawTarget};
+use rand_core::OsRng;
 use serde::Serialize;
 
 use crate::civil::format_datetime_ms;
@@ -142,7 +143,15 @@ pub async fn export(
         ProgressDrawTarget::hidden()
     };
     let progress = ProgressBar::with_draw_target(Some(hids.len() as u64), target);
-    let export = mdms::export(&fabric, &hids, config.from, config.to, &mdms.key, &progress).await?;
+    let export = mdms::export(
+        &fabric,
+        &hids,
+        config.from,
+        config.to,
+        &mdms.keyring(),
+        &progress,
+    )
+    .await?;
     progress.finish_and_clear();
     std::fs::write(&config.out, mdms::to_csv(&export.readings, &names))
         .with_context(|| format!("cannot write {}", config.out.display()))?;
@@ -173,6 +182,31 @@ pub async fn export(
     } else {
         EXIT_OK
     }))
+}
+
+/// `meter-sim mdms rotate-key`.
+pub async fn rotate_mdms_key(settings: Settings, now: Timestamp, json: bool) -> Result<ExitCode> {
+    let mdms_state = StateDir::open(&settings.mdms_state)?;
+    let fabric = Fabric::connect(&settings).await?;
+    let rotation = mdms::rotate_key(&fabric, &mdms_state, now, &mut OsRng).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rotation)?);
+    } else {
+        println!(
+            "MDMS key rotated{}: version {}\n  old (retired, kept to read older readings)  {}\n  new (meters encrypt to it from their next run)  {}\n  retired keys kept in {}: {}",
+            if rotation.resumed {
+                " (resumed an earlier attempt)"
+            } else {
+                ""
+            },
+            rotation.key_version,
+            rotation.old_public_key,
+            rotation.new_public_key,
+            mdms_state.root().display(),
+            rotation.retired_keys
+        );
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn export_table(s: &ExportSummary) -> String {

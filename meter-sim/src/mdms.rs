@@ -4,13 +4,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
-use bcami_sdk::{Hid, MdmsSecretKey, MeterPublicKey, Transaction, UsageReport};
+use anyhow::{Result, anyhow, bail};
+use bcami_sdk::{
+    Hid, MdmsRegistrationRequest, MdmsSecretKey, MeterPublicKey, Timestamp, Transaction,
+    UsageReport,
+};
+use rand_core::{CryptoRng, RngCore};
 use serde::Serialize;
 
 use crate::api;
 use crate::ledger::{Ledger, Role};
-use crate::state::{SentReading, reading_csv};
+use crate::state::{SentReading, StateDir, reading_csv};
 
 /// A reading that verified and decrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,12 +39,13 @@ pub struct Failure {
 }
 
 /// Verifies one committed reading of meter `hid` against the meter's registered keys (current
-/// and, after rotations, earlier ones) and decrypts it.
+/// and, after rotations, earlier ones) and decrypts it with the first of `mdms_keys` (the
+/// MDMS's current key, then the keys it rotated away from) that opens it.
 pub fn open(
     hid: Hid,
     meter_keys: &[MeterPublicKey],
     bytes: &[u8],
-    mdms_key: &MdmsSecretKey,
+    mdms_keys: &[MdmsSecretKey],
 ) -> Result<Exported, Failure> {
     let fail = |timestamp_ms, reason: String| Failure {
         hid: hid.to_string(),
@@ -70,14 +75,30 @@ pub fn open(
         let reason = error.map_or_else(|| "does not verify".to_owned(), |e| e.to_string());
         return Err(fail(Some(ts), format!("signature: {reason}")));
     }
-    let report = tx
-        .decrypt(mdms_key)
-        .map_err(|e| fail(Some(ts), format!("decrypt: {e}")))?;
+    let report =
+        decrypt_any(&tx, mdms_keys).map_err(|e| fail(Some(ts), format!("decrypt: {e}")))?;
     Ok(Exported {
         hid,
         timestamp_ms: ts,
         report,
     })
+}
+
+/// Decrypts `tx` with the first of `keys` that opens it; else the first key's error. A wrong key
+/// fails AES-GCM's tag check, so trying each in turn is safe.
+pub fn decrypt_any(tx: &Transaction, keys: &[MdmsSecretKey]) -> Result<UsageReport, String> {
+    let mut first_error = None;
+    keys.iter()
+        .find_map(|key| match tx.decrypt(key) {
+            Ok(report) => Some(report),
+            Err(e) => {
+                first_error.get_or_insert(e);
+                None
+            }
+        })
+        .ok_or_else(|| {
+            first_error.map_or_else(|| "the MDMS holds no key".to_owned(), |e| e.to_string())
+        })
 }
 
 /// How the export compares with the meters' own log of accepted readings.
@@ -143,7 +164,7 @@ pub async fn export<L: Ledger>(
     hids: &[Hid],
     from: u64,
     to: u64,
-    mdms_key: &MdmsSecretKey,
+    mdms_keys: &[MdmsSecretKey],
     progress: &indicatif::ProgressBar,
 ) -> Result<Export> {
     let mut out = Export {
@@ -157,7 +178,7 @@ pub async fn export<L: Ledger>(
             None => Vec::new(),
         };
         for bytes in api::readings(ledger, hid, from, to).await? {
-            match open(hid, &keys, &bytes, mdms_key) {
+            match open(hid, &keys, &bytes, mdms_keys) {
                 Ok(reading) => out.readings.push(reading),
                 Err(failure) => out.failures.push(failure),
             }
@@ -165,6 +186,90 @@ pub async fn export<L: Ledger>(
         progress.inc(1);
     }
     Ok(out)
+}
+
+/// What `rotate_key` did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rotation {
+    /// The key meters encrypted to before, hex.
+    pub old_public_key: String,
+    /// The key meters encrypt to from now on, hex.
+    pub new_public_key: String,
+    /// The key's version on the ledger.
+    pub key_version: u32,
+    /// Keys the MDMS keeps for readings made for them (retired), after this rotation.
+    pub retired_keys: usize,
+    /// The rotation was started by an earlier call (its key was already saved) and completed now.
+    pub resumed: bool,
+}
+
+/// The MDMS rotates its encryption key, as the administrator submits it (`RotateMdmsKey`): a new
+/// key is made and saved in `mdms_state` as pending BEFORE the ledger hears of it, so a crash or
+/// a lost commit status never leaves the ledger naming a key nobody holds; a later call resumes
+/// it. Once the ledger names the new key, the old one is kept as retired (readings already made
+/// for it stay readable) and meters encrypt to the new one from their next run.
+pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
+    ledger: &L,
+    mdms_state: &StateDir,
+    now: Timestamp,
+    rng: &mut R,
+) -> Result<Rotation> {
+    let mut mdms = mdms_state.mdms()?.ok_or_else(|| {
+        crate::usage(format!(
+            "no MDMS key in {}; register one first (`meter-sim run`)",
+            mdms_state.root().display()
+        ))
+    })?;
+    let on_ledger = api::mdms_key(ledger, Role::Mdms)
+        .await?
+        .ok_or_else(|| anyhow!("the ledger has no MDMS key: register one before rotating it"))?;
+    let old = mdms.public_key();
+    let resumed = mdms.pending.is_some();
+    let pending_public = mdms.pending.as_ref().map(MdmsSecretKey::public_key);
+    if on_ledger != old && Some(on_ledger) != pending_public {
+        bail!(
+            "the ledger's MDMS key {} is not this folder's ({}); rotate from the folder that \
+             holds the registered key",
+            hex::encode(on_ledger.to_bytes()),
+            mdms_state.root().display()
+        );
+    }
+    let next = match &mdms.pending {
+        Some(pending) => pending.clone(),
+        None => {
+            let key = MdmsSecretKey::generate(rng).map_err(|e| anyhow!("{e}"))?;
+            mdms.pending = Some(key.clone());
+            mdms_state.save_mdms(&mdms)?;
+            key
+        }
+    };
+    // An earlier call's transaction may have committed after its caller gave up on it.
+    if on_ledger != next.public_key() {
+        let ts = mdms.next_timestamp(now);
+        mdms_state.save_mdms(&mdms)?;
+        let request = MdmsRegistrationRequest::build(&next, mdms.hid, ts)
+            .map_err(|e| anyhow!("MDMS key request: {e}"))?;
+        let outcome = api::rotate_mdms_key(ledger, &request.encode()).await?;
+        if let Err(rejection) = outcome {
+            if api::mdms_key(ledger, Role::Mdms).await? != Some(next.public_key()) {
+                bail!(
+                    "RotateMdmsKey: {rejection}; the new key stays pending in {} and the next \
+                     `mdms rotate-key` retries it",
+                    mdms_state.root().display()
+                );
+            }
+        }
+    }
+    mdms.promote_pending();
+    mdms_state.save_mdms(&mdms)?;
+    let key_version = api::mdms_key_version(ledger).await?;
+    Ok(Rotation {
+        old_public_key: hex::encode(old.to_bytes()),
+        new_public_key: hex::encode(mdms.public_key().to_bytes()),
+        key_version,
+        retired_keys: mdms.retired.len(),
+        resumed,
+    })
 }
 
 /// The export as CSV (header + one line per reading); `names` maps HIDs to meter IDs.
@@ -214,39 +319,57 @@ mod tests {
         let mdms = MdmsSecretKey::from_entropy(&[3; 32]).unwrap();
         let hid = Hid::from_meter_id("SM-1");
         let bytes = reading(&meter, &mdms, 10, 42);
-        let ok = open(hid, &[meter.public_key()], &bytes, &mdms).unwrap();
+        let ring = [mdms.clone()];
+        let ok = open(hid, &[meter.public_key()], &bytes, &ring).unwrap();
         // After a rotation the old key still verifies old readings.
         let rotated = open(
             hid,
             &[meter.public_key(), other.public_key()],
             &bytes,
-            &mdms,
+            &ring,
         )
         .unwrap();
         assert_eq!(rotated, ok);
         assert_eq!((ok.timestamp_ms, ok.report), (10, report(42)));
 
-        let err = open(hid, &[other.public_key()], &bytes, &mdms).unwrap_err();
+        let err = open(hid, &[other.public_key()], &bytes, &ring).unwrap_err();
         assert!(err.reason.starts_with("signature"), "{err:?}");
-        let err = open(hid, &[], &bytes, &mdms).unwrap_err();
+        let err = open(hid, &[], &bytes, &ring).unwrap_err();
         assert!(err.reason.contains("no registered key"));
         let err = open(
             Hid::from_meter_id("SM-2"),
             &[meter.public_key()],
             &bytes,
-            &mdms,
+            &ring,
         )
         .unwrap_err();
         assert!(err.reason.contains("stored under"));
         let mut tampered = bytes.clone();
         tampered[80] ^= 1; // inside the AES-GCM ciphertext
-        let err = open(hid, &[meter.public_key()], &tampered, &mdms).unwrap_err();
+        let err = open(hid, &[meter.public_key()], &tampered, &ring).unwrap_err();
         assert!(err.reason.starts_with("signature"), "{err:?}");
         let wrong_mdms = MdmsSecretKey::from_entropy(&[4; 32]).unwrap();
-        let err = open(hid, &[meter.public_key()], &bytes, &wrong_mdms).unwrap_err();
+        let err = open(
+            hid,
+            &[meter.public_key()],
+            &bytes,
+            std::slice::from_ref(&wrong_mdms),
+        )
+        .unwrap_err();
         assert!(err.reason.starts_with("decrypt"), "{err:?}");
+        let err = open(hid, &[meter.public_key()], &bytes, &[]).unwrap_err();
+        assert!(err.reason.contains("holds no key"), "{err:?}");
+        // After an MDMS key rotation: the new key first, the retired one still opens old readings.
+        let both = open(
+            hid,
+            &[meter.public_key()],
+            &bytes,
+            &[wrong_mdms, mdms.clone()],
+        )
+        .unwrap();
+        assert_eq!(both, ok);
         assert!(
-            open(hid, &[], &bytes[1..], &mdms)
+            open(hid, &[], &bytes[1..], &ring)
                 .unwrap_err()
                 .reason
                 .starts_with("malformed")

@@ -244,7 +244,17 @@ pub async fn run<L: Ledger>(
         mdms.registered = true;
         mdms_state.save_mdms(&mdms)?;
     }
-    let mdms_key = match api::mdms_key(&*ledger, Role::Mdms).await? {
+    let on_ledger = api::mdms_key(&*ledger, Role::Mdms).await?;
+    // A rotation whose commit status was lost: the ledger names the key saved as pending.
+    if on_ledger.is_some() && on_ledger == mdms.pending.as_ref().map(|k| k.public_key()) {
+        mdms.promote_pending();
+        mdms_state.save_mdms(&mdms)?;
+        eprintln!(
+            "completed the MDMS key rotation found pending in {}",
+            mdms_state.root().display()
+        );
+    }
+    let mdms_key = match on_ledger {
         Some(key) if key == mdms.public_key() => key,
         Some(_) => bail!(
             "the ledger's MDMS key is not the one in {}/mdms.json; pass --mdms-state with the \
@@ -482,7 +492,15 @@ pub async fn run<L: Ledger>(
         eprintln!("reading back {} meters as the MDMS", hids.len());
         let progress = bar(cfg.progress, hids.len() as u64, "MDMS export");
         let to = now()?.unix_millis() + 3_600_000;
-        let export = mdms::export(&*ledger, &hids, run_start_ms, to, &mdms.key, &progress).await?;
+        let export = mdms::export(
+            &*ledger,
+            &hids,
+            run_start_ms,
+            to,
+            &mdms.keyring(),
+            &progress,
+        )
+        .await?;
         progress.finish_and_clear();
         let comparison = mdms::compare(&export.readings, &accepted, run_start_ms, to);
         for line in export

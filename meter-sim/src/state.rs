@@ -4,7 +4,8 @@
 //! Layout (format version 1; every file is plain text):
 //! ```text
 //! STATE/
-//!   mdms.json            the MDMS identity and its ECIES secret key
+//!   mdms.json            the MDMS identity, its ECIES secret key, the keys it retired
+//!                        (to read readings made for them) and a rotation in progress
 //!   meters/<ID>.json     one meter: identity, device secret key, register, flags
 //!   sent.csv             append-only log of every reading a meter handed to a concentrator
 //! ```
@@ -168,14 +169,47 @@ struct MdmsFile {
     version: u32,
     mdms_id: String,
     hid: String,
-    secret_key: String,
-    public_key: String,
+    #[serde(flatten)]
+    key: KeyPairFile,
     #[serde(default)]
     provisioned: bool,
     #[serde(default)]
     registered: bool,
     #[serde(default)]
     last_timestamp_ms: u64,
+    /// Keys replaced by `mdms rotate-key`, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired_keys: Vec<KeyPairFile>,
+    /// A key made for a rotation that has not been seen on the ledger yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_key: Option<KeyPairFile>,
+}
+
+/// An MDMS key pair on disk.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyPairFile {
+    secret_key: String,
+    public_key: String,
+}
+
+impl KeyPairFile {
+    fn of(key: &MdmsSecretKey) -> KeyPairFile {
+        KeyPairFile {
+            secret_key: hex::encode(key.to_bytes()),
+            public_key: hex::encode(key.public_key().to_bytes()),
+        }
+    }
+
+    /// The key, checked against its public key; errors name it as `what`.
+    fn key(&self, what: &str) -> Result<MdmsSecretKey> {
+        let bytes = hex32(&self.secret_key, "secret_key").with_context(|| what.to_owned())?;
+        let key =
+            MdmsSecretKey::from_bytes(&bytes).map_err(|e| anyhow!("{what}: secret_key: {e}"))?;
+        if hex::encode(key.public_key().to_bytes()) != self.public_key {
+            bail!("{what}: public_key does not match secret_key");
+        }
+        Ok(key)
+    }
 }
 
 /// The MDMS: its identity and ECIES key.
@@ -193,6 +227,12 @@ pub struct Mdms {
     pub registered: bool,
     /// Timestamp of the last message the MDMS built.
     pub last_timestamp_ms: u64,
+    /// Keys it used before (`mdms rotate-key`), newest first: readings made for them stay on
+    /// the ledger encrypted to them.
+    pub retired: Vec<MdmsSecretKey>,
+    /// The next key, saved before the rotation is submitted so that a crash cannot leave the
+    /// ledger naming a key nobody holds.
+    pub pending: Option<MdmsSecretKey>,
 }
 
 impl Mdms {
@@ -205,6 +245,31 @@ impl Mdms {
             provisioned: false,
             registered: false,
             last_timestamp_ms: 0,
+            retired: Vec::new(),
+            pending: None,
+        }
+    }
+
+    /// Every secret key a committed reading may have been encrypted to: the current key first,
+    /// then a pending one, then the retired ones, newest first.
+    pub fn keyring(&self) -> Vec<MdmsSecretKey> {
+        std::iter::once(&self.key)
+            .chain(&self.pending)
+            .chain(&self.retired)
+            .cloned()
+            .collect()
+    }
+
+    /// The pending key becomes the current one; the current one is retired. False if none was
+    /// pending.
+    pub fn promote_pending(&mut self) -> bool {
+        match self.pending.take() {
+            Some(next) => {
+                let old = std::mem::replace(&mut self.key, next);
+                self.retired.insert(0, old);
+                true
+            }
+            None => false,
         }
     }
 
@@ -223,11 +288,12 @@ impl Mdms {
             version: STATE_VERSION,
             mdms_id: self.id.0.clone(),
             hid: self.hid.to_string(),
-            secret_key: hex::encode(self.key.to_bytes()),
-            public_key: hex::encode(self.key.public_key().to_bytes()),
+            key: KeyPairFile::of(&self.key),
             provisioned: self.provisioned,
             registered: self.registered,
             last_timestamp_ms: self.last_timestamp_ms,
+            retired_keys: self.retired.iter().map(KeyPairFile::of).collect(),
+            pending_key: self.pending.as_ref().map(KeyPairFile::of),
         };
         Ok(serde_json::to_string_pretty(&file)? + "\n")
     }
@@ -235,11 +301,18 @@ impl Mdms {
     fn from_json(text: &str) -> Result<Mdms> {
         let file: MdmsFile = serde_json::from_str(text)?;
         let (id, hid) = checked_identity(file.version, &file.mdms_id, &file.hid, "MDMS")?;
-        let key = MdmsSecretKey::from_bytes(&hex32(&file.secret_key, "secret_key")?)
-            .map_err(|e| anyhow!("secret_key: {e}"))?;
-        if hex::encode(key.public_key().to_bytes()) != file.public_key {
-            bail!("public_key does not match secret_key");
-        }
+        let key = file.key.key("the MDMS key")?;
+        let retired = file
+            .retired_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| k.key(&format!("retired_keys[{i}]")))
+            .collect::<Result<_>>()?;
+        let pending = file
+            .pending_key
+            .as_ref()
+            .map(|k| k.key("pending_key"))
+            .transpose()?;
         Ok(Mdms {
             id,
             hid,
@@ -247,6 +320,8 @@ impl Mdms {
             provisioned: file.provisioned,
             registered: file.registered,
             last_timestamp_ms: file.last_timestamp_ms,
+            retired,
+            pending,
         })
     }
 }
@@ -609,6 +684,47 @@ mod tests {
         assert!(SentReading::from_csv("a,b").is_err());
         let bad_quality = sent.to_csv().rsplit_once(',').unwrap().0.to_owned() + ",64";
         assert!(SentReading::from_csv(&bad_quality).is_err());
+    }
+
+    #[test]
+    fn mdms_json_keeps_retired_and_pending_keys_through_a_rotation() {
+        let key = |n: u8| MdmsSecretKey::from_entropy(&[n; 32]).unwrap();
+        let mut mdms = Mdms::new("MDMS-1".parse().unwrap(), key(1));
+        let plain = mdms.to_json().unwrap();
+        assert!(
+            !plain.contains("retired_keys") && !plain.contains("pending_key"),
+            "{plain}"
+        );
+        assert!(!mdms.promote_pending());
+        mdms.pending = Some(key(2));
+        let during = Mdms::from_json(&mdms.to_json().unwrap()).unwrap();
+        assert_eq!(during.public_key(), key(1).public_key());
+        let ring: Vec<_> = during.keyring().iter().map(|k| k.public_key()).collect();
+        assert_eq!(ring, [key(1).public_key(), key(2).public_key()]);
+
+        assert!(mdms.promote_pending());
+        mdms.pending = Some(key(3));
+        assert!(mdms.promote_pending());
+        let after = Mdms::from_json(&mdms.to_json().unwrap()).unwrap();
+        assert_eq!(after.public_key(), key(3).public_key());
+        assert!(after.pending.is_none());
+        let ring: Vec<_> = after.keyring().iter().map(|k| k.public_key()).collect();
+        assert_eq!(
+            ring,
+            [
+                key(3).public_key(),
+                key(2).public_key(),
+                key(1).public_key()
+            ]
+        );
+
+        // A retired key that does not match its public key is refused, naming which one.
+        let text = mdms.to_json().unwrap().replace(
+            &hex::encode(key(1).public_key().to_bytes()),
+            &hex::encode(key(4).public_key().to_bytes()),
+        );
+        let err = Mdms::from_json(&text).unwrap_err();
+        assert!(err.to_string().contains("retired_keys[1]"), "{err:#}");
     }
 
     #[test]

@@ -186,8 +186,7 @@ pub fn execute(state: &StateDir, command: TxCommand, now: Timestamp) -> Result<S
             let mdms = load_mdms(state)?;
             let tx = Transaction::decode(&reading)
                 .map_err(|e| usage(format!("not a reading transaction: {e}")))?;
-            let report = tx
-                .decrypt(&mdms.key)
+            let report = crate::mdms::decrypt_any(&tx, &mdms.keyring())
                 .map_err(|e| anyhow!("cannot decrypt: {e}"))?;
             Ok(serde_json::json!({
                 "hid": tx.hid().to_string(),

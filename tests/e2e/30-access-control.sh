@@ -183,7 +183,7 @@ ms tx mdms-keygen --mdms-id "$MDMS_ID" --state "$MDMS_STATE" >/dev/null
 REG_MDMS=$(ms tx mdms-register --mdms-id "$MDMS_ID" --state "$MDMS_STATE")
 
 FUNCS=(Configure GetConfig ProvisionMeters ProvisionMdms RegisterMeter RegisterMdmsKey RotateMeterKey
-  RevokeMeter SubmitReadings GetMeter GetMdmsKey GetReadings ListMeters GetCounts)
+  RotateMdmsKey RevokeMeter SubmitReadings GetMeter GetMdmsKey GetReadings ListMeters GetCounts)
 declare -A ARGS
 ARGS=(
   [Configure]='{"window":{"pastMs":300000,"futureMs":60000}}'
@@ -193,6 +193,7 @@ ARGS=(
   [RegisterMeter]=$REG_P
   [RegisterMdmsKey]=$REG_MDMS
   [RotateMeterKey]=$ROTATE
+  [RotateMdmsKey]=$REG_MDMS
   [RevokeMeter]=$HID_A
   [SubmitReadings]="[\"$READING\"]"
   [GetMeter]=$HID_A
@@ -207,6 +208,7 @@ ARGS=(
 declare -A EXPECT_ROLES
 EXPECT_ROLES=(
   [Configure]=uadmin [ProvisionMeters]=uadmin [ProvisionMdms]=uadmin [RevokeMeter]=uadmin
+  [RotateMdmsKey]=uadmin
   [RegisterMeter]=oclient [RotateMeterKey]=oclient [SubmitReadings]=oclient
   [RegisterMdmsKey]=uclient [GetReadings]="uclient uadmin"
   [GetConfig]="uadmin oclient uclient" [GetMeter]="uadmin oclient uclient"

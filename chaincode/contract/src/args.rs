@@ -63,11 +63,13 @@ pub enum Function {
     ListMeters,
     /// `GetCounts`
     GetCounts,
+    /// `RotateMdmsKey`
+    RotateMdmsKey,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 14] = [
+    pub const ALL: [Function; 15] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -82,6 +84,8 @@ impl Function {
         Function::GetReadings,
         Function::ListMeters,
         Function::GetCounts,
+        // Last, so the fuzz corpus's function bytes (an index into this list) keep their meaning.
+        Function::RotateMdmsKey,
     ];
 
     /// The name the peer CLI uses.
@@ -94,6 +98,7 @@ impl Function {
             Function::RegisterMeter => "RegisterMeter",
             Function::RegisterMdmsKey => "RegisterMdmsKey",
             Function::RotateMeterKey => "RotateMeterKey",
+            Function::RotateMdmsKey => "RotateMdmsKey",
             Function::RevokeMeter => "RevokeMeter",
             Function::SubmitReadings => "SubmitReadings",
             Function::GetMeter => "GetMeter",
@@ -249,6 +254,8 @@ pub enum Call {
     RegisterMdmsKey(Box<MdmsRegistrationRequest>),
     /// Rotate a meter key.
     RotateMeterKey(Box<KeyRotationRequest>),
+    /// Replace the MDMS key: the new key's registration request (its proof of possession).
+    RotateMdmsKey(Box<MdmsRegistrationRequest>),
     /// Revoke a meter.
     RevokeMeter(Hid),
     /// Submit readings, in batch order.
@@ -586,12 +593,14 @@ impl Call {
                     &bytes,
                 )?)))
             }
-            Function::RegisterMdmsKey => {
+            Function::RegisterMdmsKey | Function::RotateMdmsKey => {
                 input.exactly(1, "1")?;
-                let bytes = input.base64(0)?;
-                Ok(Call::RegisterMdmsKey(Box::new(
-                    MdmsRegistrationRequest::decode(&bytes)?,
-                )))
+                let request = Box::new(MdmsRegistrationRequest::decode(&input.base64(0)?)?);
+                Ok(if function == Function::RegisterMdmsKey {
+                    Call::RegisterMdmsKey(request)
+                } else {
+                    Call::RotateMdmsKey(request)
+                })
             }
             Function::RotateMeterKey => {
                 input.exactly(1, "1")?;

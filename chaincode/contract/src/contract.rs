@@ -12,7 +12,8 @@ use crate::config::{Config, ConfigUpdate, Placement, Role, describe_creator};
 use crate::error::Error;
 use crate::readings::{READINGS_EVENT, validate_batch};
 use crate::state::{
-    self, KeyHash, KeyVersionRecord, MDMS_KEY, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
+    self, KeyHash, KeyVersionRecord, MDMS_KEY, MdmsKeyVersionRecord, MdmsRecord, MdmsStatus,
+    MeterRecord, MeterStatus,
 };
 use crate::verify::{Verifier, VerifierKind};
 
@@ -54,6 +55,9 @@ pub fn allowed_roles(function: Function) -> &'static [Role] {
             &[Role::Concentrator]
         }
         Function::RegisterMdmsKey => &[Role::Mdms],
+        // Not the MDMS itself: the point of rotating is that its key may be in a thief's hands,
+        // and the thief holds the MDMS's identity too if the MDMS host is compromised.
+        Function::RotateMdmsKey => &[Role::Administrator],
         Function::GetReadings => &[Role::Mdms, Role::Administrator],
         Function::GetConfig
         | Function::GetMeter
@@ -113,6 +117,17 @@ pub struct ProvisionResponse {
     pub bound: Vec<String>,
     /// How many were already provisioned (no-op).
     pub unchanged: usize,
+}
+
+/// `GetMdmsKey` response: the record (the current key) and every key the MDMS has held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MdmsView {
+    /// The record.
+    #[serde(flatten)]
+    pub mdms: MdmsRecord,
+    /// Its keys, version 1 first.
+    pub keys: Vec<MdmsKeyVersionRecord>,
 }
 
 /// `GetMeter` response: the record and every key the meter has held, oldest first.
@@ -201,6 +216,7 @@ impl BcAmi {
             Call::RegisterMeter(req) => register_meter(stub, &config, &req),
             Call::RegisterMdmsKey(req) => register_mdms(stub, &config, &req),
             Call::RotateMeterKey(req) => rotate(stub, &config, &req),
+            Call::RotateMdmsKey(req) => rotate_mdms(stub, &config, &req),
             Call::RevokeMeter(hid) => revoke(stub, hid),
             Call::SubmitReadings(inputs) => self.submit(stub, &config, inputs),
             Call::GetMeter(hid) => get_meter(stub, hid),
@@ -407,6 +423,8 @@ fn provision_mdms(
         public_key: None,
         key_hash: wanted,
         registered_at: None,
+        key_version: 0,
+        key_since: None,
     };
     state::store(stub, MDMS_KEY, &record)?;
     json(&record)
@@ -502,6 +520,108 @@ fn register_mdms(
     record.status = MdmsStatus::Registered;
     record.public_key = Some(*req.public_key());
     record.registered_at = Some(timestamp);
+    record.key_version = 1;
+    record.key_since = Some(timestamp);
+    bind_mdms_key(stub, &record)?;
+    state::store(stub, MDMS_KEY, &record)?;
+    json(&record)
+}
+
+/// Every key the MDMS has held, version 1 first. A record registered before key versions existed
+/// has no `mdmskey~1`; its current key is added from the record.
+fn mdms_keys(stub: &dyn Stub, record: &MdmsRecord) -> Result<Vec<MdmsKeyVersionRecord>, Error> {
+    let range = KeyRange::composite_prefix(state::MDMS_KEY_VERSION, &[])?;
+    let mut keys = Vec::new();
+    for kv in stub.range(&range)? {
+        let kv = kv?;
+        keys.push(state::parse::<MdmsKeyVersionRecord>(&kv.key, &kv.value)?);
+    }
+    if let (Some(public_key), true) = (record.public_key, keys.is_empty()) {
+        keys.push(MdmsKeyVersionRecord {
+            version: record.current_key_version(),
+            public_key,
+            since: record.current_key_since().unwrap_or(0),
+            tx_id: String::new(),
+        });
+    }
+    Ok(keys)
+}
+
+fn bind_mdms_key(stub: &mut dyn Stub, record: &MdmsRecord) -> Result<(), Error> {
+    let (Some(public_key), Some(since)) = (record.public_key, record.key_since) else {
+        return Err(Error::Internal("binding an MDMS key without a key".into()));
+    };
+    let version = MdmsKeyVersionRecord {
+        version: record.key_version,
+        public_key,
+        since,
+        tx_id: stub.tx().tx_id().to_owned(),
+    };
+    state::store(
+        stub,
+        &state::mdms_key_version_key(record.key_version)?,
+        &version,
+    )
+}
+
+/// The administrator replaces the MDMS encryption key, e.g. after a leak. The request is a
+/// registration request made with the NEW key (its proof of possession), newer than the request
+/// that bound the current key. Readings already on the ledger stay encrypted to the key they were
+/// made for; the MDMS keeps its retired secret keys to read them.
+fn rotate_mdms(
+    stub: &mut dyn Stub,
+    config: &Config,
+    req: &MdmsRegistrationRequest,
+) -> Result<Vec<u8>, Error> {
+    let mut record: MdmsRecord = state::load(stub, MDMS_KEY)?
+        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
+    if record.hid != req.hid() {
+        return Err(Error::UnknownMdms(format!(
+            "HID {} is not the provisioned MDMS ({})",
+            req.hid(),
+            record.hid
+        )));
+    }
+    if record.status != MdmsStatus::Registered {
+        return Err(Error::MdmsNotRegistered);
+    }
+    let timestamp = req.timestamp().unix_millis();
+    check_window(config, timestamp, tx_millis(stub))?;
+    if let Some(last) = record.current_key_since() {
+        if timestamp <= last {
+            return Err(Error::MdmsReplayed { timestamp, last });
+        }
+    }
+    req.verify().map_err(Error::Signature)?;
+    let current_version = record.current_key_version();
+    for held in mdms_keys(stub, &record)? {
+        if held.public_key == *req.public_key() {
+            return Err(Error::KeyReused {
+                version: held.version,
+                status: if held.version == current_version {
+                    "holds now"
+                } else {
+                    "held before"
+                },
+            });
+        }
+    }
+    if record.key_version == 0 {
+        // Registered before key versions existed: keep version 1 in the history.
+        record.key_version = current_version;
+        record.key_since = record.current_key_since();
+        bind_mdms_key(stub, &record)?;
+    }
+    record.key_version = current_version
+        .checked_add(1)
+        .ok_or_else(|| Error::Internal("MDMS key version overflow".into()))?;
+    record.public_key = Some(*req.public_key());
+    record.key_since = Some(timestamp);
+    // A binding made at provisioning named the old key; the administrator has now named this one.
+    if record.key_hash.is_some() {
+        record.key_hash = Some(KeyHash::of_mdms_key(req.public_key()));
+    }
+    bind_mdms_key(stub, &record)?;
     state::store(stub, MDMS_KEY, &record)?;
     json(&record)
 }
@@ -575,7 +695,8 @@ fn get_mdms(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
     if record.status != MdmsStatus::Registered {
         return Err(Error::MdmsNotRegistered);
     }
-    json(&record)
+    let keys = mdms_keys(stub, &record)?;
+    json(&MdmsView { mdms: record, keys })
 }
 
 fn get_readings(stub: &mut dyn Stub, q: &ReadingsQuery) -> Result<Vec<u8>, Error> {

@@ -88,6 +88,26 @@ pub enum Error {
     /// A key rotation to the key already in use.
     #[error("the new key of meter {0} is its current key")]
     SameKey(Hid),
+    /// An MDMS key request is not newer than the request that bound the current key.
+    #[error(
+        "timestamp {timestamp} is not after {last}, the timestamp of the request that bound the current MDMS key (replay?)"
+    )]
+    MdmsReplayed {
+        /// The request's timestamp.
+        timestamp: u64,
+        /// Timestamp of the request that bound the current key.
+        last: u64,
+    },
+    /// An MDMS key rotation to a key the MDMS holds or held: a replaced key never returns.
+    #[error(
+        "the new MDMS key is key version {version}, which the MDMS {status}; rotate to a fresh key"
+    )]
+    KeyReused {
+        /// The version it had.
+        version: u32,
+        /// "holds now" or "held before".
+        status: &'static str,
+    },
     /// Ledger data that should have been written by this contract does not parse.
     #[error("ledger value at {key} is corrupt: {detail}")]
     CorruptState {
@@ -123,6 +143,8 @@ impl Error {
             Error::OutsideWindow { .. } => "outside_window",
             Error::Replayed { .. } => "replayed",
             Error::SameKey(_) => "same_key",
+            Error::MdmsReplayed { .. } => "replayed",
+            Error::KeyReused { .. } => "key_reused",
             Error::CorruptState { .. } => "corrupt_state",
             Error::Stub(_) => "stub",
             Error::Internal(_) => "internal",
@@ -146,7 +168,9 @@ impl Error {
             | Error::KeyNotProvisioned(_)
             | Error::Revoked(_)
             | Error::NotRegistered(_)
-            | Error::Replayed { .. } => ErrorStatus::CONFLICT,
+            | Error::Replayed { .. }
+            | Error::MdmsReplayed { .. }
+            | Error::KeyReused { .. } => ErrorStatus::CONFLICT,
             Error::CorruptState { .. } | Error::Stub(_) | Error::Internal(_) => {
                 ErrorStatus::INTERNAL
             }

@@ -19,7 +19,7 @@ pub use args::{
 };
 pub use config::{Config, ConfigUpdate, NodeOu, Placement, Role, RoleRule, Window};
 pub use contract::{
-    BcAmi, Counts, MeterCounts, MeterView, MetersPage, ProvisionResponse, ReadingsPage,
+    BcAmi, Counts, MdmsView, MeterCounts, MeterView, MetersPage, ProvisionResponse, ReadingsPage,
     StoredReading, allowed_roles, contract,
 };
 pub use error::Error;

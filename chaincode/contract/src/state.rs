@@ -19,6 +19,8 @@ pub const METER: &str = "meter";
 pub const METER_KEY: &str = "meterkey";
 /// Object type of readings: `reading~HID~TIMESTAMP` (20 digits of Unix ms).
 pub const READING: &str = "reading";
+/// Object type of MDMS key versions: `mdmskey~VERSION` (10 digits).
+pub const MDMS_KEY_VERSION: &str = "mdmskey";
 
 /// `meter~HID`.
 pub fn meter_key(hid: &Hid) -> Result<String, Error> {
@@ -30,6 +32,14 @@ pub fn meter_key_version_key(hid: &Hid, version: u32) -> Result<String, Error> {
     Ok(composite_key(
         METER_KEY,
         &[&hid.to_string(), &format!("{version:010}")],
+    )?)
+}
+
+/// `mdmskey~VERSION`.
+pub fn mdms_key_version_key(version: u32) -> Result<String, Error> {
+    Ok(composite_key(
+        MDMS_KEY_VERSION,
+        &[&format!("{version:010}")],
     )?)
 }
 
@@ -226,6 +236,51 @@ pub struct MdmsRecord {
     /// Timestamp of the registration, Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<u64>,
+    /// Version of `public_key`: 1 once registered, +1 per `RotateMdmsKey`. Records written
+    /// before rotation existed have none; read it through [`MdmsRecord::current_key_version`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub key_version: u32,
+    /// Timestamp of the request that bound the current key (registration or latest rotation),
+    /// Unix ms: a rotation request must be newer, so an old request cannot bring back an old key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_since: Option<u64>,
+}
+
+impl MdmsRecord {
+    /// Version of the current key: 0 before registration.
+    pub fn current_key_version(&self) -> u32 {
+        match (self.public_key, self.key_version) {
+            (None, _) => 0,
+            (Some(_), 0) => 1,
+            (Some(_), v) => v,
+        }
+    }
+
+    /// Timestamp of the request that bound the current key.
+    pub fn current_key_since(&self) -> Option<u64> {
+        self.key_since.or(self.registered_at)
+    }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// `mdmskey~VERSION`: one encryption key the MDMS has held. Meters encrypt to the current one;
+/// the history says which key was current when, so the MDMS knows which secret key it needs
+/// for readings committed in any period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MdmsKeyVersionRecord {
+    /// 1 for the registered key, +1 per rotation.
+    pub version: u32,
+    /// The key (compressed SEC1, hex).
+    #[serde(with = "mdms_key_hex")]
+    pub public_key: MdmsPublicKey,
+    /// Timestamp of the request that bound it, Unix ms.
+    pub since: u64,
+    /// Transaction that bound it.
+    pub tx_id: String,
 }
 
 fn corrupt(key: &str, e: impl std::fmt::Display) -> Error {

@@ -7,7 +7,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_contract::{Function, ReadingsEvent, VerifierKind, allowed_roles, contract};
-use bcami_sdk::{MeterSecretKey, Transaction, domain};
+use bcami_sdk::{Hid, MdmsSecretKey, MeterSecretKey, Transaction, domain};
 use common::*;
 use fabric_shim::Contract;
 use k256::ecdsa::signature::DigestSigner;
@@ -362,6 +362,198 @@ fn mdms_key_registration_and_release() {
     assert_eq!(key["hid"], mdms_hid().to_string());
     let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS + 1)]);
     assert_error(&e, 409, "already_registered");
+}
+
+fn mdms_request(key: &MdmsSecretKey, hid: Hid, ts: u64) -> String {
+    b64(&bcami_sdk::MdmsRegistrationRequest::build(
+        key,
+        hid,
+        bcami_sdk::Timestamp::from_unix_millis(ts),
+    )
+    .unwrap()
+    .encode())
+}
+
+#[test]
+fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
+    let mut env = Env::new();
+    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&mdms_key(), mdms_hid(), T0_MS)],
+    );
+    assert_error(&e, 404, "mdms_not_registered");
+    let registered_at = env.now_ms - 1000;
+    env.ok(
+        mdms(),
+        "RegisterMdmsKey",
+        &[&mdms_registration(registered_at)],
+    );
+    env.now_ms += 10_000;
+    let v1 = env.ok(dc(), "GetMdmsKey", &[]);
+    assert_eq!(v1["keyVersion"], 1);
+    assert_eq!(v1["keys"].as_array().unwrap().len(), 1);
+
+    let k2 = MdmsSecretKey::from_entropy(&[0x29; 32]).unwrap();
+    let rotation = mdms_request(&k2, mdms_hid(), env.now_ms);
+    let before = env.dump();
+    // Only the administrator: not the MDMS (whose identity a thief of its key may hold), not a DC.
+    for who in [mdms(), dc(), operator_admin()] {
+        let e = env.err(who, "RotateMdmsKey", &[&rotation]);
+        assert_error(&e, 403, "forbidden");
+    }
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k2, Meter::new(5).hid, env.now_ms)],
+    );
+    assert_error(&e, 404, "unknown_mdms");
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k2, mdms_hid(), env.now_ms - 400_000)],
+    );
+    assert_error(&e, 400, "outside_window");
+    // Inside the window but not newer than the registration: an old request replayed.
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k2, mdms_hid(), registered_at)],
+    );
+    assert_error(&e, 409, "replayed");
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&mdms_key(), mdms_hid(), env.now_ms)],
+    );
+    assert_error(&e, 409, "key_reused");
+    assert!(e.message().contains("holds now"), "{e}");
+    // The new key's proof of possession is checked: a request whose key was swapped fails.
+    let mut spliced = STANDARD.decode(&rotation).unwrap();
+    spliced[42..75].copy_from_slice(&mdms_key().public_key().to_bytes());
+    let e = env.err(admin(), "RotateMdmsKey", &[&b64(&spliced)]);
+    assert_error(&e, 400, "bad_signature");
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&Meter::new(1).registration(env.now_ms)],
+    );
+    assert_error(&e, 400, "bad_argument");
+    assert_eq!(env.dump(), before, "a refused rotation changed the ledger");
+
+    let out = env.ok(admin(), "RotateMdmsKey", &[&rotation]);
+    assert_eq!(out["keyVersion"], 2);
+    assert_eq!(out["keySince"], env.now_ms);
+    assert_eq!(out["registeredAt"], registered_at);
+    let v2 = env.ok(dc(), "GetMdmsKey", &[]);
+    let hex = |k: &MdmsSecretKey| bcami_contract::state::to_hex(&k.public_key().to_bytes());
+    assert_eq!(v2["publicKey"], hex(&k2).as_str());
+    let keys = v2["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (
+            &keys[0]["version"],
+            &keys[0]["publicKey"],
+            &keys[0]["since"]
+        ),
+        (&1.into(), &hex(&mdms_key()).into(), &registered_at.into())
+    );
+    assert_eq!(
+        (
+            &keys[1]["version"],
+            &keys[1]["publicKey"],
+            &keys[1]["since"]
+        ),
+        (&2.into(), &hex(&k2).into(), &env.now_ms.into())
+    );
+    assert_ne!(keys[0]["txId"], keys[1]["txId"]);
+
+    // The same request again is a replay; the first key, even in a fresh request, never returns.
+    env.now_ms += 1000;
+    let e = env.err(admin(), "RotateMdmsKey", &[&rotation]);
+    assert_error(&e, 409, "replayed");
+    let e = env.err(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&mdms_key(), mdms_hid(), env.now_ms)],
+    );
+    assert_error(&e, 409, "key_reused");
+    assert!(
+        e.message()
+            .contains("key version 1, which the MDMS held before"),
+        "{e}"
+    );
+    let k3 = MdmsSecretKey::from_entropy(&[0x31; 32]).unwrap();
+    let out = env.ok(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k3, mdms_hid(), env.now_ms)],
+    );
+    assert_eq!(out["keyVersion"], 3);
+    // RegisterMdmsKey stays a one-time call.
+    let e = env.err(
+        mdms(),
+        "RegisterMdmsKey",
+        &[&mdms_request(&k3, mdms_hid(), env.now_ms + 1)],
+    );
+    assert_error(&e, 409, "already_registered");
+}
+
+#[test]
+fn an_mdms_record_from_before_key_versions_rotates_with_its_key_kept_as_version_1() {
+    let mut env = Env::new();
+    // The record as a contract without rotation wrote it: no keyVersion, no keySince, no
+    // mdmskey~ history.
+    let old = format!(
+        r#"{{"hid":"{}","status":"registered","publicKey":"{}","registeredAt":{}}}"#,
+        mdms_hid(),
+        bcami_contract::state::to_hex(&mdms_key().public_key().to_bytes()),
+        env.now_ms - 1000
+    );
+    env.ledger.seed("mdms", old.as_bytes());
+    let view = env.ok(dc(), "GetMdmsKey", &[]);
+    assert_eq!(view["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(view["keys"][0]["version"], 1);
+
+    env.now_ms += 5_000;
+    let k2 = MdmsSecretKey::from_entropy(&[0x29; 32]).unwrap();
+    let out = env.ok(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k2, mdms_hid(), env.now_ms)],
+    );
+    assert_eq!(out["keyVersion"], 2);
+    let keys = env.ok(dc(), "GetMdmsKey", &[])["keys"].clone();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(keys[0]["since"], env.now_ms - 6_000);
+}
+
+#[test]
+fn rotating_a_bound_mdms_key_moves_the_binding_to_the_new_key() {
+    use bcami_contract::state::KeyHash;
+    let mut env = Env::new();
+    let bound = KeyHash::of_mdms_key(&mdms_key().public_key());
+    let entry = serde_json::json!({ "hid": mdms_hid().to_string(), "keyHash": bound.to_string() });
+    env.ok(admin(), "ProvisionMdms", &[&entry.to_string()]);
+    env.ok(
+        mdms(),
+        "RegisterMdmsKey",
+        &[&mdms_registration(env.now_ms - 1000)],
+    );
+    let k2 = MdmsSecretKey::from_entropy(&[0x29; 32]).unwrap();
+    let out = env.ok(
+        admin(),
+        "RotateMdmsKey",
+        &[&mdms_request(&k2, mdms_hid(), env.now_ms)],
+    );
+    let new = KeyHash::of_mdms_key(&k2.public_key());
+    assert_eq!(out["keyHash"], new.to_string());
+    // Re-provisioning with the old binding is now a conflict; with the new one, a no-op.
+    let e = env.err(admin(), "ProvisionMdms", &[&entry.to_string()]);
+    assert_error(&e, 409, "provision_conflict");
+    let entry = serde_json::json!({ "hid": mdms_hid().to_string(), "keyHash": new.to_string() });
+    env.ok(admin(), "ProvisionMdms", &[&entry.to_string()]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ fn the_vector_reading_seed_is_accepted() {
 #[test]
 fn the_key_binding_seeds_reach_their_paths() {
     // The harness's ledger holds SM-0003 bound to the vector meter's key hash; these seeds reach
-    // the binding checks, not only argument parsing.
+    // the binding checks, not only argument parsing (and the MDMS key rotation its success path).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/call");
     for (seed, expected) in [
         ("seed-register-bound", "ok"),
@@ -47,6 +47,7 @@ fn the_key_binding_seeds_reach_their_paths() {
         ("seed-provision-rebind", "provision_conflict"),
         ("seed-provision-bad-keyhash", "bad_argument"),
         ("seed-provision-mdms-bound", "ok"),
+        ("seed-rotate-mdms", "ok"),
     ] {
         let bytes = std::fs::read(dir.join(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
         assert_eq!(

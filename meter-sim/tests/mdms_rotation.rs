@@ -1,0 +1,195 @@
+//! The MDMS rotates its encryption key between two runs: meters encrypt to the new key from the
+//! next run, and the MDMS still reads every reading, old and new, with the key each was made
+//! for. A rotation whose commit status is lost is completed by the next call, not repeated.
+//! The contract runs on the in-process ledger.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, anyhow};
+use bcami_sdk::{IntervalLength, Timestamp};
+use indicatif::ProgressBar;
+use meter_sim::embedded::Embedded;
+use meter_sim::ledger::{Ledger, Outcome, Role};
+use meter_sim::mdms::{self, rotate_key};
+use meter_sim::run::{RunConfig, Source};
+use meter_sim::state::StateDir;
+use rand_core::OsRng;
+
+/// The embedded ledger; with `lose_rotation_status` set, the next `RotateMdmsKey` commits but
+/// its caller hears an error (a commit status lost on the way back).
+struct Ledgerish {
+    inner: Embedded,
+    lose_rotation_status: AtomicBool,
+}
+
+impl Ledger for Ledgerish {
+    fn mode(&self) -> &'static str {
+        self.inner.mode()
+    }
+
+    fn concentrator_identities(&self) -> usize {
+        self.inner.concentrator_identities()
+    }
+
+    async fn submit(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> Result<Outcome> {
+        let outcome = self.inner.submit(role, function, args).await?;
+        if function == "RotateMdmsKey" && self.lose_rotation_status.swap(false, Ordering::SeqCst) {
+            assert!(outcome.is_ok(), "the rotation was refused: {outcome:?}");
+            return Err(anyhow!("commit status not seen within the deadline"));
+        }
+        Ok(outcome)
+    }
+
+    async fn evaluate(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> Result<Outcome> {
+        self.inner.evaluate(role, function, args).await
+    }
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    Timestamp::from_unix_millis(u64::try_from(ms).unwrap())
+}
+
+fn config(fresh_ledger: bool) -> RunConfig {
+    let source = Source::Synthetic {
+        prefix: "ROT".into(),
+        meters: 3,
+        intervals: 4,
+        interval: IntervalLength::HALF_HOUR,
+        seed: 9,
+        start_ms: 1_704_067_200_000,
+    };
+    RunConfig {
+        concentrators: 1,
+        batch: 6,
+        in_flight: 1,
+        fresh_ledger,
+        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(&dir.path().join("meters")).unwrap();
+    let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
+    let ledger = Arc::new(Ledgerish {
+        inner: Embedded::new(),
+        lose_rotation_status: AtomicBool::new(false),
+    });
+
+    // Nothing to rotate before the MDMS exists.
+    let err = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no MDMS key"), "{err:#}");
+
+    let first = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &config(true))
+        .await
+        .unwrap();
+    assert_eq!((first.committed, first.mismatches), (12, Some(0)));
+    let key_v1 = mdms_state.mdms().unwrap().unwrap().key;
+
+    let rotation = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
+        .await
+        .unwrap();
+    assert_eq!(rotation.key_version, 2);
+    assert_eq!(rotation.retired_keys, 1);
+    assert!(!rotation.resumed);
+    let mdms = mdms_state.mdms().unwrap().unwrap();
+    assert_eq!(
+        rotation.old_public_key,
+        hex::encode(key_v1.public_key().to_bytes())
+    );
+    assert_eq!(
+        rotation.new_public_key,
+        hex::encode(mdms.public_key().to_bytes())
+    );
+    assert!(mdms.pending.is_none());
+    let key_v2 = mdms.key.clone();
+
+    // The next run's meters encrypt to key 2; its own read-back checks them.
+    let second = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &config(false))
+        .await
+        .unwrap();
+    assert_eq!((second.committed, second.mismatches), (12, Some(0)));
+
+    // The MDMS exports everything: 24 readings, each decrypted with the key it was made for.
+    let hids: Vec<_> = state.meters().unwrap().iter().map(|m| m.hid).collect();
+    let to = now().unix_millis() + 3_600_000;
+    let export = |keys: Vec<bcami_sdk::MdmsSecretKey>| {
+        let ledger = Arc::clone(&ledger);
+        let hids = hids.clone();
+        async move {
+            mdms::export(&*ledger, &hids, 0, to, &keys, &ProgressBar::hidden())
+                .await
+                .unwrap()
+        }
+    };
+    let all = export(mdms.keyring()).await;
+    assert_eq!(
+        (all.readings.len(), all.failures.len()),
+        (24, 0),
+        "{:?}",
+        all.failures
+    );
+    let comparison = mdms::compare(&all.readings, &state.sent().unwrap(), 0, to);
+    assert_eq!(comparison.matched, 24);
+    assert!(comparison.mismatched.is_empty() && comparison.missing.is_empty());
+    // Both keys were needed: each alone opens exactly one run's readings.
+    for key in [key_v1.clone(), key_v2.clone()] {
+        let one = export(vec![key]).await;
+        assert_eq!((one.readings.len(), one.failures.len()), (12, 12));
+        assert!(one.failures.iter().all(|f| f.reason.starts_with("decrypt")));
+    }
+
+    // A rotation whose commit status is lost: the call fails, the new key stays pending (the
+    // ledger already names it), and the next call completes it without a second transaction.
+    ledger.lose_rotation_status.store(true, Ordering::SeqCst);
+    let err = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("commit status"), "{err:#}");
+    let interrupted = mdms_state.mdms().unwrap().unwrap();
+    let pending = interrupted
+        .pending
+        .clone()
+        .expect("the new key was saved before submitting");
+    assert_eq!(interrupted.public_key(), key_v2.public_key());
+    let resumed = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
+        .await
+        .unwrap();
+    assert!(resumed.resumed);
+    assert_eq!(
+        resumed.key_version, 3,
+        "the resumed call must not rotate again"
+    );
+    assert_eq!(
+        resumed.new_public_key,
+        hex::encode(pending.public_key().to_bytes())
+    );
+    let done = mdms_state.mdms().unwrap().unwrap();
+    assert!(done.pending.is_none());
+    assert_eq!(done.retired.len(), 2);
+    let third = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &config(false))
+        .await
+        .unwrap();
+    assert_eq!((third.committed, third.mismatches), (12, Some(0)));
+}
