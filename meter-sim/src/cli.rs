@@ -413,12 +413,12 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
             crate::api::MAX_BATCH
         )));
     }
-    if let Some(rate) = args.rate {
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(usage(
-                "--rate must be a positive number of readings per second",
-            ));
-        }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(usage(
+            "--rate must be a positive number of readings per second",
+        ));
     }
     if args.in_flight == Some(0) {
         return Err(usage("--in-flight must be at least 1"));

@@ -47,14 +47,14 @@ pub async fn run(
             // A network brought up again has fresh crypto material and an empty ledger: the
             // meters' registrations in the state folder belong to the old one.
             let network_id = settings.network_id()?;
-            if let Some(previous) = state.network()? {
-                if previous != network_id {
-                    eprintln!(
-                        "{} was used with another network instance; provisioning and registering its meters again",
-                        state.root().display()
-                    );
-                    config.fresh_ledger = true;
-                }
+            if let Some(previous) = state.network()?
+                && previous != network_id
+            {
+                eprintln!(
+                    "{} was used with another network instance; provisioning and registering its meters again",
+                    state.root().display()
+                );
+                config.fresh_ledger = true;
             }
             state.set_network(&network_id)?;
             let fabric = Fabric::connect(&settings).await?;

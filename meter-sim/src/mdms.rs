@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::api;
 use crate::ledger::{Ledger, Role};
-use crate::state::{SentReading, StateDir, reading_csv};
+use crate::state::{MdmsLock, SentReading, StateDir, reading_csv};
 
 /// A reading that verified and decrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +188,26 @@ pub async fn export<L: Ledger>(
     Ok(out)
 }
 
+/// Waits for the MDMS folder's lock (see [`StateDir::try_lock_mdms`]), saying so once if
+/// another meter-sim holds it for more than a second.
+pub async fn lock_folder(mdms_state: &StateDir) -> Result<MdmsLock> {
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(50);
+    loop {
+        if let Some(lock) = mdms_state.try_lock_mdms()? {
+            return Ok(lock);
+        }
+        if waited == std::time::Duration::from_secs(1) {
+            eprintln!(
+                "waiting for {}: another meter-sim is using the MDMS folder",
+                mdms_state.root().display()
+            );
+        }
+        tokio::time::sleep(step).await;
+        waited += step;
+    }
+}
+
 /// What `rotate_key` did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rotation {
@@ -214,6 +234,7 @@ pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
     now: Timestamp,
     rng: &mut R,
 ) -> Result<Rotation> {
+    let _lock = lock_folder(mdms_state).await?;
     let mut mdms = mdms_state.mdms()?.ok_or_else(|| {
         crate::usage(format!(
             "no MDMS key in {}; register one first (`meter-sim run`)",
@@ -250,14 +271,14 @@ pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
         let request = MdmsRegistrationRequest::build(&next, mdms.hid, ts)
             .map_err(|e| anyhow!("MDMS key request: {e}"))?;
         let outcome = api::rotate_mdms_key(ledger, &request.encode()).await?;
-        if let Err(rejection) = outcome {
-            if api::mdms_key(ledger, Role::Mdms).await? != Some(next.public_key()) {
-                bail!(
-                    "RotateMdmsKey: {rejection}; the new key stays pending in {} and the next \
+        if let Err(rejection) = outcome
+            && api::mdms_key(ledger, Role::Mdms).await? != Some(next.public_key())
+        {
+            bail!(
+                "RotateMdmsKey: {rejection}; the new key stays pending in {} and the next \
                      `mdms rotate-key` retries it",
-                    mdms_state.root().display()
-                );
-            }
+                mdms_state.root().display()
+            );
         }
     }
     mdms.promote_pending();

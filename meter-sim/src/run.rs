@@ -158,21 +158,19 @@ pub async fn run<L: Ledger>(
     };
 
     // --- identities (made on the "devices", kept in the state folder) ---
-    let mut mdms = match mdms_state.mdms()? {
-        Some(m) if m.id == cfg.mdms_id => m,
-        Some(m) => {
-            return Err(usage(format!(
-                "{} holds MDMS {}, not {}",
-                mdms_state.root().display(),
-                m.id,
-                cfg.mdms_id
-            )));
-        }
-        None => Mdms::new(
-            cfg.mdms_id.clone(),
-            bcami_sdk::MdmsSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
-        ),
-    };
+    // The MDMS folder is shared by everyone using the network; it is read and written under its
+    // lock, in `prepare_mdms`. This early look only refuses a folder of another MDMS before any
+    // work is done.
+    if let Some(m) = mdms_state.mdms()?
+        && m.id != cfg.mdms_id
+    {
+        return Err(usage(format!(
+            "{} holds MDMS {}, not {}",
+            mdms_state.root().display(),
+            m.id,
+            cfg.mdms_id
+        )));
+    }
     let ids: Vec<DeviceId> = match &cfg.source {
         Source::Synthetic { prefix, meters, .. } => (1..=*meters)
             .map(|i| {
@@ -195,8 +193,6 @@ pub async fn run<L: Ledger>(
         meters.push(meter);
     }
     if cfg.fresh_ledger {
-        mdms.provisioned = false;
-        mdms.registered = false;
         for m in &mut meters {
             m.provisioned = false;
             m.registered = false;
@@ -219,50 +215,12 @@ pub async fn run<L: Ledger>(
             m.provisioned = true;
         }
     }
-    if !mdms.provisioned {
-        api::provision_mdms(&*ledger, mdms.hid, &mdms.key.public_key()).await?;
-        mdms.provisioned = true;
-    }
-    mdms_state.save_mdms(&mdms)?;
     for m in &meters {
         state.save_meter(m)?;
     }
 
-    // --- phase 2: register the MDMS key and the meters' keys ---
-    if !mdms.registered {
-        let ts = mdms.next_timestamp(now()?);
-        let request = MdmsRegistrationRequest::build(&mdms.key, mdms.hid, ts)
-            .map_err(|e| anyhow!("MDMS registration: {e}"))?;
-        match api::register_mdms(&*ledger, &request.encode()).await? {
-            Ok(_) => {}
-            Err(rejection) => {
-                if api::mdms_key(&*ledger, Role::Mdms).await? != Some(mdms.public_key()) {
-                    bail!("RegisterMdmsKey: {rejection}");
-                }
-            }
-        }
-        mdms.registered = true;
-        mdms_state.save_mdms(&mdms)?;
-    }
-    let on_ledger = api::mdms_key(&*ledger, Role::Mdms).await?;
-    // A rotation whose commit status was lost: the ledger names the key saved as pending.
-    if on_ledger.is_some() && on_ledger == mdms.pending.as_ref().map(|k| k.public_key()) {
-        mdms.promote_pending();
-        mdms_state.save_mdms(&mdms)?;
-        eprintln!(
-            "completed the MDMS key rotation found pending in {}",
-            mdms_state.root().display()
-        );
-    }
-    let mdms_key = match on_ledger {
-        Some(key) if key == mdms.public_key() => key,
-        Some(_) => bail!(
-            "the ledger's MDMS key is not the one in {}/mdms.json; pass --mdms-state with the \
-             folder that registered it (the contract accepts one MDMS key per network)",
-            mdms_state.root().display()
-        ),
-        None => bail!("the ledger has no MDMS key after registration"),
-    };
+    // --- phase 2: the MDMS (provisioned and registered if new), then the meters' keys ---
+    let (mdms, mdms_key) = prepare_mdms(&*ledger, mdms_state, cfg).await?;
 
     let k = cfg.concentrators.max(1);
     let to_register: Vec<usize> = (0..meters.len())
@@ -518,12 +476,83 @@ pub async fn run<L: Ledger>(
             (export.failures.len() + comparison.mismatched.len() + comparison.missing.len()) as u64,
         );
     }
-    if report.transactions > 0 && report.failed_transactions == report.transactions {
-        if let Some(error) = lane_errors.first() {
-            bail!("every transaction failed; first: {error}");
-        }
+    if report.transactions > 0
+        && report.failed_transactions == report.transactions
+        && let Some(error) = lane_errors.first()
+    {
+        bail!("every transaction failed; first: {error}");
     }
     Ok(report)
+}
+
+/// The MDMS side of phases 1 and 2, under the MDMS folder's lock (another meter-sim may be
+/// running on the same network, or rotating its key): load or make the MDMS, provision and
+/// register it if this ledger does not know it, complete a rotation found pending, and check
+/// that the ledger names its key. Returns it and the key meters encrypt to.
+async fn prepare_mdms<L: Ledger>(
+    ledger: &L,
+    mdms_state: &StateDir,
+    cfg: &RunConfig,
+) -> Result<(Mdms, MdmsPublicKey)> {
+    let _lock = mdms::lock_folder(mdms_state).await?;
+    let mut mdms = match mdms_state.mdms()? {
+        Some(m) if m.id == cfg.mdms_id => m,
+        Some(m) => {
+            return Err(usage(format!(
+                "{} holds MDMS {}, not {}",
+                mdms_state.root().display(),
+                m.id,
+                cfg.mdms_id
+            )));
+        }
+        None => Mdms::new(
+            cfg.mdms_id.clone(),
+            bcami_sdk::MdmsSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+        ),
+    };
+    if cfg.fresh_ledger {
+        mdms.provisioned = false;
+        mdms.registered = false;
+    }
+    if !mdms.provisioned {
+        api::provision_mdms(ledger, mdms.hid, &mdms.key.public_key()).await?;
+        mdms.provisioned = true;
+    }
+    mdms_state.save_mdms(&mdms)?;
+    if !mdms.registered {
+        let ts = mdms.next_timestamp(now()?);
+        let request = MdmsRegistrationRequest::build(&mdms.key, mdms.hid, ts)
+            .map_err(|e| anyhow!("MDMS registration: {e}"))?;
+        match api::register_mdms(ledger, &request.encode()).await? {
+            Ok(_) => {}
+            Err(rejection) => {
+                if api::mdms_key(ledger, Role::Mdms).await? != Some(mdms.public_key()) {
+                    bail!("RegisterMdmsKey: {rejection}");
+                }
+            }
+        }
+        mdms.registered = true;
+        mdms_state.save_mdms(&mdms)?;
+    }
+    let on_ledger = api::mdms_key(ledger, Role::Mdms).await?;
+    // A rotation whose commit status was lost: the ledger names the key saved as pending.
+    if on_ledger.is_some() && on_ledger == mdms.pending.as_ref().map(|k| k.public_key()) {
+        mdms.promote_pending();
+        mdms_state.save_mdms(&mdms)?;
+        eprintln!(
+            "completed the MDMS key rotation found pending in {}",
+            mdms_state.root().display()
+        );
+    }
+    match on_ledger {
+        Some(key) if key == mdms.public_key() => Ok((mdms, key)),
+        Some(_) => bail!(
+            "the ledger's MDMS key is not the one in {}/mdms.json; pass --mdms-state with the \
+             folder that registered it (the contract accepts one MDMS key per network)",
+            mdms_state.root().display()
+        ),
+        None => bail!("the ledger has no MDMS key after registration"),
+    }
 }
 
 impl RunConfig {

@@ -326,6 +326,12 @@ impl Mdms {
     }
 }
 
+/// Holds the MDMS folder's lock until dropped.
+#[derive(Debug)]
+pub struct MdmsLock {
+    _file: fs::File,
+}
+
 /// `now`, or 1 ms after `last` if that is later; records it in `last`.
 fn next_after(last: &mut u64, now: Timestamp) -> Timestamp {
     let millis = now.unix_millis().max(last.saturating_add(1));
@@ -531,6 +537,26 @@ impl StateDir {
         write_private(&self.mdms_path(), &mdms.to_json()?)
     }
 
+    /// The MDMS folder's lock (`mdms.lock`, an advisory lock the OS releases when the holder
+    /// exits), if no other process holds it. Whoever loads, changes and saves `mdms.json` holds
+    /// it, so a run and a key rotation on one network never overwrite each other's key.
+    pub fn try_lock_mdms(&self) -> Result<Option<MdmsLock>> {
+        let path = self.root.join("mdms.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(MdmsLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
     /// Appends readings to `sent.csv` (writing the header first if the file is new).
     pub fn append_sent(&self, readings: &[SentReading]) -> Result<()> {
         let path = self.sent_path();
@@ -725,6 +751,25 @@ mod tests {
         );
         let err = Mdms::from_json(&text).unwrap_err();
         assert!(err.to_string().contains("retired_keys[1]"), "{err:#}");
+    }
+
+    #[test]
+    fn the_mdms_folder_lock_is_held_by_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let held = state
+            .try_lock_mdms()
+            .unwrap()
+            .expect("a free lock is taken");
+        assert!(
+            state.try_lock_mdms().unwrap().is_none(),
+            "a held lock is refused"
+        );
+        drop(held);
+        assert!(
+            state.try_lock_mdms().unwrap().is_some(),
+            "a released lock is free again"
+        );
     }
 
     #[test]
