@@ -93,6 +93,10 @@ struct RunCli {
     /// attempt stored come back `replayed` and count as committed. 0: report the failure at once.
     #[arg(long, default_value_t = 6)]
     retries: u32,
+    /// Seconds between the meters' re-reads of the MDMS key from the ledger, so a key rotated
+    /// during the run (`mdms rotate-key`) is used from the next batch on. 0: never.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    mdms_key_refresh: u64,
     /// Seed of the synthetic household profiles.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -492,6 +496,8 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
         fresh_ledger: false,
         progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         retries: args.retries,
+        mdms_key_refresh: (args.mdms_key_refresh > 0)
+            .then(|| std::time::Duration::from_secs(args.mdms_key_refresh)),
     })
 }
 

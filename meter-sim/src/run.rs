@@ -90,6 +90,9 @@ pub struct RunConfig {
     pub progress: bool,
     /// Times a concentrator resends a batch whose transaction failed (see [`resend_wait`]).
     pub retries: u32,
+    /// How often the meters re-read the MDMS key from the ledger during the run, so that a key
+    /// rotated meanwhile (`mdms rotate-key`) is used from the next batch on; `None`: never.
+    pub mdms_key_refresh: Option<Duration>,
 }
 
 fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
@@ -115,11 +118,19 @@ struct Planned {
     cumulative_wh: u64,
 }
 
+/// The MDMS key the meters encrypt to, and when it was last read from the ledger.
+struct MdmsKeyView {
+    key: MdmsPublicKey,
+    checked: Instant,
+    changes: u64,
+}
+
 struct Shared {
     meters: Vec<Mutex<Meter>>,
     planned: Vec<Vec<Planned>>,
     interval: IntervalLength,
-    mdms_key: MdmsPublicKey,
+    mdms_key: Mutex<MdmsKeyView>,
+    mdms_key_refresh: Option<Duration>,
     sent_log: Mutex<()>,
     state: StateDir,
     rate: Option<(Instant, f64)>,
@@ -363,7 +374,12 @@ pub async fn run<L: Ledger>(
         meters: meters.into_iter().map(Mutex::new).collect(),
         planned,
         interval,
-        mdms_key,
+        mdms_key: Mutex::new(MdmsKeyView {
+            key: mdms_key,
+            checked: Instant::now(),
+            changes: 0,
+        }),
+        mdms_key_refresh: cfg.mdms_key_refresh,
         sent_log: Mutex::new(()),
         state: state.clone(),
         rate: cfg.rate.map(|r| (Instant::now(), r)),
@@ -437,6 +453,7 @@ pub async fn run<L: Ledger>(
         0.0
     };
     report.latency = Latency::from_samples(latencies);
+    report.mdms_key_changes = lock(&shared.mdms_key).changes;
     for meter in &shared.meters {
         state.save_meter(&lock(meter))?;
     }
@@ -450,15 +467,13 @@ pub async fn run<L: Ledger>(
         eprintln!("reading back {} meters as the MDMS", hids.len());
         let progress = bar(cfg.progress, hids.len() as u64, "MDMS export");
         let to = now()?.unix_millis() + 3_600_000;
-        let export = mdms::export(
-            &*ledger,
-            &hids,
-            run_start_ms,
-            to,
-            &mdms.keyring(),
-            &progress,
-        )
-        .await?;
+        // The key may have been rotated during the run: the folder then holds the new key, and
+        // this run's keys are among its retired ones.
+        let mut keyring = mdms.keyring();
+        if let Some(now_held) = mdms_state.mdms()? {
+            keyring.extend(now_held.keyring());
+        }
+        let export = mdms::export(&*ledger, &hids, run_start_ms, to, &keyring, &progress).await?;
         progress.finish_and_clear();
         let comparison = mdms::compare(&export.readings, &accepted, run_start_ms, to);
         for line in export
@@ -572,6 +587,7 @@ impl RunConfig {
             fresh_ledger: false,
             progress: false,
             retries: 6,
+            mdms_key_refresh: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -627,6 +643,7 @@ async fn run_lane<L: Ledger>(
     let mut consecutive_failures = 0;
     for (batch_index, batch) in batches.into_iter().enumerate() {
         pace(shared, batch.len()).await;
+        refresh_mdms_key(ledger, shared).await;
         let (mut readings, sent) = match tokio::task::block_in_place(|| build_batch(shared, &batch))
         {
             Ok(built) => built,
@@ -707,6 +724,33 @@ async fn run_lane<L: Ledger>(
     result
 }
 
+/// Re-reads the MDMS key from the ledger once per refresh period (whichever lane comes first):
+/// meters must stop encrypting to a key the administrator has rotated away from, e.g. because it
+/// leaked. A failed read keeps the key in use; the next period tries again.
+async fn refresh_mdms_key<L: Ledger>(ledger: &L, shared: &Shared) {
+    let Some(period) = shared.mdms_key_refresh else {
+        return;
+    };
+    {
+        let mut view = lock(&shared.mdms_key);
+        if view.checked.elapsed() < period {
+            return;
+        }
+        view.checked = Instant::now();
+    }
+    if let Ok(Some(key)) = api::mdms_key(ledger, Role::Mdms).await {
+        let mut view = lock(&shared.mdms_key);
+        if view.key != key {
+            eprintln!(
+                "the ledger's MDMS key changed (rotated to {}); meters encrypt to it from now on",
+                hex::encode(key.to_bytes())
+            );
+            view.key = key;
+            view.changes += 1;
+        }
+    }
+}
+
 /// Waits until sending `count` more readings keeps the run under `--rate`.
 async fn pace(shared: &Shared, count: usize) {
     let Some((start, rate)) = shared.rate else {
@@ -725,6 +769,7 @@ async fn pace(shared: &Shared, count: usize) {
 fn build_batch(shared: &Shared, batch: &[Slot]) -> Result<(Vec<Vec<u8>>, Vec<SentReading>)> {
     let mut readings = Vec::with_capacity(batch.len());
     let mut sent = Vec::with_capacity(batch.len());
+    let mdms_key = lock(&shared.mdms_key).key;
     for &(m, i) in batch {
         let planned = shared.planned[m][i];
         let mut meter = lock(&shared.meters[m]);
@@ -737,12 +782,7 @@ fn build_batch(shared: &Shared, batch: &[Slot]) -> Result<(Vec<Vec<u8>>, Vec<Sen
             quality: QualityFlags::NONE,
         };
         let tx = Transaction::build(
-            &mut OsRng,
-            &meter.key,
-            meter.hid,
-            timestamp,
-            &report,
-            &shared.mdms_key,
+            &mut OsRng, &meter.key, meter.hid, timestamp, &report, &mdms_key,
         )
         .map_err(|e| anyhow!("reading of {}: {e}", meter.id))?;
         meter.cumulative_wh = planned.cumulative_wh;

@@ -76,6 +76,8 @@ pub struct RunReport {
     pub failed_transactions: u64,
     /// Resends of transactions that had failed as a whole (same readings, a new transaction).
     pub resent_transactions: u64,
+    /// Times the meters switched to a new MDMS key during the run (it was rotated).
+    pub mdms_key_changes: u64,
     /// Wall time of the submission phase, seconds.
     pub elapsed_s: f64,
     /// Committed readings per second over the submission phase.
@@ -135,6 +137,15 @@ impl RunReport {
         ];
         for (reason, count) in &self.rejected {
             rows.push((format!("  {reason}"), count.to_string()));
+        }
+        if self.mdms_key_changes > 0 {
+            rows.push((
+                "MDMS key changes".into(),
+                format!(
+                    "{} (rotated during the run; later readings use the new key)",
+                    self.mdms_key_changes
+                ),
+            ));
         }
         if self.null_rows + self.bad_rows > 0 {
             rows.push((

@@ -193,3 +193,119 @@ async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
         .unwrap();
     assert_eq!((third.committed, third.mismatches), (12, Some(0)));
 }
+
+/// The embedded ledger; the `rotate_at`-th `SubmitReadings` call (from 1) is preceded by an MDMS
+/// key rotation, as if the administrator rotated the key in the middle of the run.
+struct RotatesMidRun {
+    inner: Embedded,
+    mdms_dir: std::path::PathBuf,
+    rotate_at: u32,
+    submits: std::sync::atomic::AtomicU32,
+}
+
+impl Ledger for RotatesMidRun {
+    fn mode(&self) -> &'static str {
+        self.inner.mode()
+    }
+
+    fn concentrator_identities(&self) -> usize {
+        self.inner.concentrator_identities()
+    }
+
+    async fn submit(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> Result<Outcome> {
+        if function == "SubmitReadings"
+            && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == self.rotate_at
+        {
+            let mdms_state = StateDir::open(&self.mdms_dir).unwrap();
+            rotate_key(&self.inner, &mdms_state, now(), &mut OsRng)
+                .await
+                .unwrap();
+        }
+        self.inner.submit(role, function, args).await
+    }
+
+    async fn evaluate(
+        &self,
+        role: Role,
+        function: &'static str,
+        args: Vec<String>,
+    ) -> Result<Outcome> {
+        self.inner.evaluate(role, function, args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meters_switch_to_a_key_rotated_during_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(&dir.path().join("meters")).unwrap();
+    let mdms_dir = dir.path().join("mdms");
+    let mdms_state = StateDir::open(&mdms_dir).unwrap();
+    let ledger = Arc::new(RotatesMidRun {
+        inner: Embedded::new(),
+        mdms_dir,
+        rotate_at: 3,
+        submits: std::sync::atomic::AtomicU32::new(0),
+    });
+    // 3 meters × 4 intervals in 4 sequential batches of 3 (one lane); the key is re-read before
+    // every batch. Batches 1–3 were built for key 1 (the rotation happens as batch 3 is sent),
+    // batch 4 for key 2.
+    let mid_run = RunConfig {
+        batch: 3,
+        fresh_ledger: false,
+        mdms_key_refresh: Some(std::time::Duration::ZERO),
+        ..config(true)
+    };
+    let key_v1 = {
+        // Register the MDMS first, so its first key is known before the run.
+        let setup = RunConfig {
+            source: Source::Synthetic {
+                prefix: "SETUP".into(),
+                meters: 1,
+                intervals: 1,
+                interval: IntervalLength::HALF_HOUR,
+                seed: 1,
+                start_ms: 1_704_067_200_000,
+            },
+            ..config(true)
+        };
+        let setup_state = StateDir::open(&dir.path().join("setup")).unwrap();
+        meter_sim::run::run(Arc::clone(&ledger), &setup_state, &mdms_state, &setup)
+            .await
+            .unwrap();
+        ledger.submits.store(0, Ordering::SeqCst);
+        mdms_state.mdms().unwrap().unwrap().key
+    };
+    let report = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &mid_run)
+        .await
+        .unwrap();
+    assert_eq!(report.committed, 12);
+    assert_eq!(report.mdms_key_changes, 1);
+    // The read-back found the rotated key in the MDMS folder: nothing failed.
+    assert_eq!(report.mismatches, Some(0));
+
+    let mdms = mdms_state.mdms().unwrap().unwrap();
+    assert_ne!(mdms.public_key(), key_v1.public_key());
+    let hids: Vec<_> = state.meters().unwrap().iter().map(|m| m.hid).collect();
+    let to = now().unix_millis() + 3_600_000;
+    for (key, opens) in [(key_v1, 9), (mdms.key.clone(), 3)] {
+        let export = mdms::export(
+            &*ledger,
+            &hids,
+            0,
+            to,
+            std::slice::from_ref(&key),
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (export.readings.len(), export.failures.len()),
+            (opens, 12 - opens)
+        );
+    }
+}
