@@ -6,7 +6,7 @@
 #      followers change view (~20 s), so every in-flight transaction rides the view change — and
 #      restart it. The run must finish; every reading the client was told is committed must be on
 #      BOTH peers, verified and decrypted, no duplicates.
-#   2. crash two orderers: a batch submitted now fails with a clear error and nothing is written
+#   2. crash two orderers (followers of the current leader): a batch submitted now fails with a clear error and nothing is written
 #      (heights and counts unchanged on both peers); restart both: the network converges, and
 #      resubmitting the very same batch leaves each reading on the ledger exactly once (accepted
 #      now, or rejected as `replayed` if the pending transaction was ordered after the restart).
@@ -60,7 +60,7 @@ sed -e "s|^export BCAMI_UTILITY_PEER_ADDRESS=.*|export BCAMI_UTILITY_PEER_ADDRES
   -e "s|^export BCAMI_UTILITY_PEER_TLS_CA=.*|export BCAMI_UTILITY_PEER_TLS_CA=\"$BCAMI_OPERATOR_PEER_TLS_CA\"|" "$ENV" >"$ENV_OP"
 log "work dir $WORK"
 
-read -r O1 _ _ O4 <<<"$BCAMI_ORDERER_ADDRESSES"
+read -r -a ORDERER_ADDRS <<<"$BCAMI_ORDERER_ADDRESSES" # orderer N (SmartBFT node N) at index N-1
 SUBMITTED=0 # readings handed to the ledger by a client
 CONFIRMED=0 # readings the client was told are committed (accepted, or replayed = already there)
 
@@ -81,13 +81,26 @@ invoke_batch() {
     -c "$(jq -cn --arg a "$4" '{Args: ["SubmitReadings", $a]}')" --waitForEvent --waitForEventTimeout "$3" \
     >"$WORK/$1.log" 2>&1
 }
-# invoke_until_committed LOG WAIT JSON_ARRAY: invoke_batch through orderer1, up to 5 attempts
-# 3 s apart, until one commits VALID; each failure is logged with its reason.
+# current_leader: the SmartBFT leader (node number = orderer number) that most orderers last
+# reported in their logs ("ChangeRole -> Changing to leader|follower role, current view: V,
+# current leader: N").
+current_leader() {
+  local n
+  for n in 1 2 3 4; do
+    grep -ao 'current leader: [0-9]*' "$BCAMI_RUN_DIR/logs/orderer$n.log" 2>/dev/null | tail -n 1 | grep -o '[0-9]*$' || true
+  done | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}'
+}
+leader_addr() { local l; l=$(current_leader); echo "${ORDERER_ADDRS[${l:-1} - 1]}"; }
+# invoke_until_committed LOG WAIT JSON_ARRAY: invoke_batch up to 5 attempts 3 s apart, until one
+# commits VALID: first through the current leader, then through each other orderer in turn (as
+# a client with several orderer endpoints would); each failure is logged with its reason.
 invoke_until_committed() {
-  local attempt
+  local attempt leader addr
+  leader=$(current_leader)
   for attempt in 1 2 3 4 5; do
-    invoke_batch "$1" "$O1" "$2" "$3" && return 0
-    log "retry $attempt: $(grep -m1 -oE 'committed with status \([A-Z_]+\)|Error:.*' "$WORK/$1.log" | cut -c1-200); again in 3 s"
+    addr=${ORDERER_ADDRS[((${leader:-1} - 1 + attempt - 1) % 4)]}
+    invoke_batch "$1" "$addr" "$2" "$3" && return 0
+    log "retry $attempt (via $addr): $(grep -m1 -oE 'committed with status \([A-Z_]+\)|Error:.*' "$WORK/$1.log" | cut -c1-200); again in 3 s"
     sleep 3
   done
   return 1
@@ -295,21 +308,33 @@ hu=$(peer_height utility)
 ho=$(peer_height operator)
 cu=$(readings_on utility)
 co=$(readings_on operator)
-kill -KILL "$(pid_of orderer2)" "$(pid_of orderer3)"
-log "SIGKILLed orderer2 and orderer3: 2 of 4 orderers left, below the BFT quorum of 3"
+# Two FOLLOWERS crash; the leader stays up. (If the leader is among the two and the survivors'
+# view-change attempts escalate before the others return, this snapshot's SmartBFT can livelock:
+# the restarted nodes resume the old view and ignore view changes for a later one — see
+# fabric-network/README.md. With the leader up, the quorum is back as soon as they are.)
+LEADER=$(current_leader)
+[[ "$LEADER" =~ ^[1-4]$ ]] || fail "cannot tell the SmartBFT leader from the orderer logs (got '$LEADER')"
+FOLLOWERS=()
+for n in 1 2 3 4; do ((n == LEADER)) || FOLLOWERS+=("$n"); done
+K1=orderer${FOLLOWERS[1]} K2=orderer${FOLLOWERS[2]}
+kill -KILL "$(pid_of "$K1")" "$(pid_of "$K2")"
+log "SIGKILLed $K1 and $K2 (followers; orderer$LEADER leads): 2 of 4 orderers left, below the BFT quorum of 3"
 rc=0
-invoke_batch no-quorum "$O4" 30s "$X" || rc=$?
+invoke_batch no-quorum "${ORDERER_ADDRS[LEADER - 1]}" 30s "$X" || rc=$?
 SUBMITTED=$((SUBMITTED + NX))
 msg=$(grep -m1 -E 'Error|timed out' "$WORK/no-quorum.log" || tail -n 1 "$WORK/no-quorum.log")
 log "client said: $msg"
 ((rc != 0)) || fail "a batch was committed with 2 of 4 orderers down"
-assert_contains "$msg" "timed out" "without quorum the submission fails with a clear error (commit not seen within 30 s)"
+# The peer CLI words its 30 s deadline either way, depending on where it was waiting.
+[[ "$msg" =~ timed\ out|[Dd]eadline\ ?[Ee]xceeded ]] ||
+  fail "without quorum the submission must fail with a deadline error, got: $msg"
+pass "without quorum the submission fails with a clear error (commit not seen within 30 s)"
 sleep 3
 assert_eq "$(peer_height utility)/$(peer_height operator)" "$hu/$ho" "without quorum no block is written on either peer"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$cu/$co" "without quorum no reading is half-written (counts unchanged on both peers)"
-net start-node orderer2 >/dev/null
-net start-node orderer3 >/dev/null
-log "restarted orderer2 and orderer3"
+net start-node "$K1" >/dev/null
+net start-node "$K2" >/dev/null
+log "restarted $K1 and $K2"
 wait_converged 300 || fail "heights did not converge after restarting two orderers"
 pass "all 6 nodes converged after the quorum came back"
 after_restart=$(readings_on utility)
@@ -325,7 +350,7 @@ assert_eq "$((acc + rep))" "$NX" "retried batch: each of the $NX readings accept
 CONFIRMED=$((CONFIRMED + NX))
 wait_peers_equal 60 || fail "peers did not reach the same height"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$((cu + NX))/$((co + NX))" "the $NX readings are on both peers exactly once"
-RUN2="| 2. orderer2 + orderer3 crashed (no quorum), batch submitted, both restarted, same batch retried | $NX | $NX | 1 of 2 (the no-quorum attempt) |"
+RUN2="| 2. $K1 + $K2 (followers) crashed (no quorum), batch submitted, both restarted, same batch retried | $NX | $NX | 1 of 2 (the no-quorum attempt) |"
 log "phase 2 took $((SECONDS - T2)) s"
 fi
 
@@ -375,7 +400,7 @@ cc_pid=$(pid_of cc-bcami-operator)
 # Deterministic "mid-batch": freeze the server (SIGSTOP), send the batch, and once the
 # endorsement request is in flight to it, kill it (SIGKILL) — it dies holding the transaction.
 kill -STOP "$cc_pid"
-invoke_batch cc-killed "$O1" 60s "$Y" &
+invoke_batch cc-killed "$(leader_addr)" 60s "$Y" &
 inv=$!
 sleep 5
 kill -0 "$inv" 2>/dev/null || fail "the invoke ended while the Operator's chaincode server was frozen: $(tail -n 2 "$WORK/cc-killed.log")"
@@ -395,7 +420,7 @@ invoke_until_committed retry-y 60s "$Y" || fail "the retried batch did not commi
 p=$(payload_of retry-y)
 assert_eq "$(jq -r .accepted <<<"$p")" "$NY" "the retried batch committed: all $NY readings accepted"
 CONFIRMED=$((CONFIRMED + NY))
-invoke_batch retry-y-again "$O1" 60s "$Y" || fail "the second retry did not commit: $(tail -n 2 "$WORK/retry-y-again.log")"
+invoke_batch retry-y-again "$(leader_addr)" 60s "$Y" || fail "the second retry did not commit: $(tail -n 2 "$WORK/retry-y-again.log")"
 p=$(payload_of retry-y-again)
 assert_eq "$(jq -r '"\(.accepted) \([.rejections[] | select(.reason == "replayed")] | length)"' <<<"$p")" "0 $NY" \
   "a second retry of the same batch: 0 accepted, all $NY rejected as replayed"
