@@ -161,7 +161,17 @@ spawn() {
     export BCAMI_NETWORK_PROCESS=$RUN
     exec setsid "$@" >>"$log" 2>&1 </dev/null
   ) &
-  echo $! >"$(pid_file "$name")"
+  local pid=$! i
+  echo "$pid" >"$(pid_file "$name")"
+  # Until the subshell has exec'd, /proc/PID/environ is still this script's and live_pid calls
+  # the process foreign (seen once on a loaded machine: "exited during start-up" for an orderer
+  # that was starting). Wait for the exec — milliseconds — so every later check is sound.
+  for ((i = 0; i < 500; i++)); do
+    live_pid "$name" >/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.01
+  done
+  warn "$name (pid $pid) had not started its program after 5 s"
 }
 
 stop_pid_of() {

@@ -39,7 +39,7 @@ log "CLI output: $out"
 ((rc != 0)) || fail "a transaction committed with only 2/4 orderers; BFT must not order without quorum"
 [[ "$(peer_height utility)" == "$h" && "$(peer_height operator)" == "$h" ]] ||
   fail "a peer's height changed with only 2/4 orderers"
-assert_contains "$out" "timed out" "the CLI reports that the transaction did not commit within ${NO_QUORUM_BOUND} s"
+assert_deadline "$out" "the CLI reports that the transaction did not commit within ${NO_QUORUM_BOUND} s"
 log "as expected: no commit within ${NO_QUORUM_BOUND} s with 2/4 orderers"
 
 net start-node orderer1

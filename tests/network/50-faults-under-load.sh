@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Faults under load (issue 7), on a network of its own (port base 7200) with `bcami` deployed:
-#   1. during a live `meter-sim run`, crash (SIGKILL) orderer3 — a follower, so the quorum holds
-#      and the leader keeps ordering: the load must not even notice — and restart it; then crash
-#      orderer1 — the view-0 leader, the worst single-orderer fault: nothing is ordered until the
-#      followers change view (~20 s), so every in-flight transaction rides the view change — and
-#      restart it. The run must finish; every reading the client was told is committed must be on
+#   1. during a live `meter-sim run`, crash (SIGKILL) orderer1 — the view-0 leader, the worst
+#      single-orderer fault: nothing is ordered until the followers change view (~20 s), so every
+#      in-flight transaction rides the view change — and restart it; once it has rejoined, crash a
+#      follower — the quorum holds and the leader keeps ordering: the load must not even notice —
+#      and restart it. The run must finish; every reading the client was told is committed must be on
 #      BOTH peers, verified and decrypted, no duplicates.
 #   2. crash two orderers (followers of the current leader): a batch submitted now fails with a clear error and nothing is written
 #      (heights and counts unchanged on both peers); restart both: the network converges, and
@@ -18,6 +18,9 @@
 #      to it, then SIGKILL): the transaction fails as a whole (nothing ordered); restart the
 #      server; the retried batch commits exactly once, and a second retry is rejected reading by
 #      reading as `replayed`.
+# An orderer that dies of this Fabric snapshot's SmartBFT view-change panic (RELIABILITY Findings
+# 7) is restarted, as a supervisor would, and counted in the table; nothing else is restarted for
+# the test.
 # Prints PASS/FAIL per check and a table of readings submitted / committed / on the ledger / lost
 # (lost must be 0), also written to target/test-logs/faults-under-load.md.
 # usage: tests/network/50-faults-under-load.sh    (FAULTS_PHASES="1 2 3 4", FAULTS_RATE=8,
@@ -128,6 +131,7 @@ all_heights() {
 wait_converged() { # TIMEOUT → all 6 nodes at one height
   local start=$SECONDS h
   while true; do
+    revive_panicked_orderers
     mapfile -t h < <(all_heights)
     if [[ $(printf '%s\n' "${h[@]}" | sort -u | wc -l) == 1 && "${h[0]}" =~ ^[0-9]+$ ]]; then
       log "all 6 nodes at height ${h[0]} after $((SECONDS - start)) s"
@@ -151,12 +155,32 @@ report_dead_nodes() {
     log "$n is not running: ${why:-$(tail -n 1 "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null | cut -c1-250)}"
   done
 }
+# revive_panicked_orderers: an orderer that died of this snapshot's SmartBFT view-change panic
+# (getInFlight, RELIABILITY Findings 7) is restarted, as a process supervisor would, and counted
+# in the report; an orderer the test killed itself is left alone (its log has no new panic).
+declare -A PANICS_SEEN=()
+PANIC_RESTARTS=0
+revive_panicked_orderers() {
+  local n pid count line
+  for n in orderer1 orderer2 orderer3 orderer4; do
+    pid=$(pid_of "$n" 2>/dev/null || true)
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && continue
+    count=$(grep -ac 'PANI.*getInFlight' "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null || true)
+    ((${count:-0} > ${PANICS_SEEN[$n]:-0})) || continue
+    PANICS_SEEN[$n]=$count
+    line=$(grep -a 'PANI.*getInFlight' "$BCAMI_RUN_DIR/logs/$n.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220)
+    log "$n died of the SmartBFT view-change panic ($line); restarting it, as a supervisor would"
+    net start-node "$n" >/dev/null || log "restarting $n failed"
+    PANIC_RESTARTS=$((PANIC_RESTARTS + 1))
+  done
+}
 # wait_orderer_rejoined NODE TIMEOUT: NODE is at the other orderers' height, and the channel has
 # grown by at least two blocks since it restarted (it took part in new consensus rounds).
 wait_orderer_rejoined() {
   local node=$1 start=$SECONDS h0 h ref
   h0=$(orderer_height orderer4)
   while true; do
+    revive_panicked_orderers
     h=$(orderer_height "$node")
     ref=$(orderer_height orderer4)
     if [[ "$h" =~ ^[0-9]+$ && "$h" == "$ref" ]] && ((h >= h0 + 2)); then
@@ -213,6 +237,7 @@ start_run() {
 finish_run() { # NAME TIMEOUT → sets RC; report fields in R_*
   local name=$1 limit=$2 start=$SECONDS
   while kill -0 "$RUN_PID" 2>/dev/null; do
+    revive_panicked_orderers
     if ((SECONDS - start >= limit)); then
       kill "$RUN_PID" 2>/dev/null || true
       fail "meter-sim $name did not finish within $limit s"
@@ -264,36 +289,39 @@ ledger_check() {
   [[ $(sort "$WORK/keys-$label-utility" | uniq -d | wc -l) == 0 ]] || fail "$label: a reading appears twice in the export"
 }
 
-# --- 1. one orderer down under load, twice: a follower, then the leader ------------------------
+# --- 1. one orderer down under load, twice: the leader, then a follower ------------------------
 T0=$SECONDS
 if want 1; then
 T1=$SECONDS
 start_run run1 1
 wait_flowing 0 180
-log "readings are committing; crash orderer3 (a follower) in 5 s"
+log "readings are committing; crash orderer1 (the view-0 leader) in 5 s"
 sleep 5
-kill -KILL "$(pid_of orderer3)"
-log "SIGKILLed orderer3 (follower) at $(sent_lines) committed readings"
-sleep 12
-net start-node orderer3 >/dev/null
-log "restarted orderer3 at $(sent_lines) committed readings"
-# This Fabric snapshot's SmartBFT (consensus@20230212) panics in a view change on a node that
-# restarted and has not yet taken part in a fresh consensus round ("in flight proposal sequence
-# is N while its last decision sequence is N+1"; fixed upstream in April 2023, which this Go proxy
-# does not serve with a compatible Fabric). So the leader is crashed only once orderer3 has
-# caught up and ordered new blocks with the others.
-wait_orderer_rejoined orderer3 120
 kill -KILL "$(pid_of orderer1)"
 log "SIGKILLed orderer1 (the view-0 leader) at $(sent_lines) committed readings"
 before=$(sent_lines)
 sleep 25
 net start-node orderer1 >/dev/null
 log "restarted orderer1 at $(sent_lines) committed readings (+$(($(sent_lines) - before)) during the leader's absence)"
+# The leader goes first and the follower only once orderer1 has rejoined: this snapshot's
+# SmartBFT (consensus@20230212) can panic in a view change on a node that restarted earlier
+# ("in flight proposal sequence is N while its last decision sequence is N+1"; fixed upstream in
+# April 2023, which this Go proxy does not serve with a compatible Fabric). In this order no
+# restarted node takes part in a view change.
+wait_orderer_rejoined orderer1 120
+L=$(current_leader)
+F=orderer3
+[[ "$L" == 3 ]] && F=orderer4
+kill -KILL "$(pid_of "$F")"
+log "SIGKILLed $F (a follower of orderer$L) at $(sent_lines) committed readings"
+sleep 12
+net start-node "$F" >/dev/null
+log "restarted $F at $(sent_lines) committed readings"
 finish_run run1 400
-assert_eq "$RC" 0 "meter-sim run 1 finished (exit 0) through a follower crash and a leader crash"
+assert_eq "$RC" 0 "meter-sim run 1 finished (exit 0) through a leader crash and a follower crash"
 assert_eq "$R_MISMATCH" 0 "run 1: meter-sim's own MDMS read-back found no mismatch or missing reading"
 ((R_COMMITTED > 0)) || fail "run 1 committed nothing"
-RUN1="| 1. orderer3 (follower) crashed 12 s, then orderer1 (leader) crashed 25 s, during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
+RUN1="| 1. orderer1 (leader) crashed 25 s, then $F (follower) crashed 12 s, during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
 wait_converged 180 || fail "heights did not converge after run 1"
 ledger_check run1
 log "phase 1 took $((SECONDS - T1)) s"
@@ -325,10 +353,7 @@ SUBMITTED=$((SUBMITTED + NX))
 msg=$(grep -m1 -E 'Error|timed out' "$WORK/no-quorum.log" || tail -n 1 "$WORK/no-quorum.log")
 log "client said: $msg"
 ((rc != 0)) || fail "a batch was committed with 2 of 4 orderers down"
-# The peer CLI words its 30 s deadline either way, depending on where it was waiting.
-[[ "$msg" =~ timed\ out|[Dd]eadline\ ?[Ee]xceeded ]] ||
-  fail "without quorum the submission must fail with a deadline error, got: $msg"
-pass "without quorum the submission fails with a clear error (commit not seen within 30 s)"
+assert_deadline "$msg" "without quorum the submission fails with a clear error (commit not seen within 30 s)"
 sleep 3
 assert_eq "$(peer_height utility)/$(peer_height operator)" "$hu/$ho" "without quorum no block is written on either peer"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$cu/$co" "without quorum no reading is half-written (counts unchanged on both peers)"
@@ -445,9 +470,11 @@ ON_LEDGER=$(readings_on utility)
   echo "(On the ledger may exceed committed: a transaction whose commit the client did not see, for"
   echo "example during a view change or a peer restart, may still have been ordered; it is then"
   echo "stored once, and a retry of it is rejected as \`replayed\`.)"
+  echo
+  echo "Orderers restarted after the SmartBFT view-change panic (a library bug, not a fault the test injected): $PANIC_RESTARTS."
 } >"$TABLE"
 cat "$TABLE"
 assert_eq "$LOST" 0 "lost readings over all faults"
 ((ON_LEDGER >= CONFIRMED)) || fail "the ledger holds $ON_LEDGER readings, fewer than the $CONFIRMED confirmed"
-pass "faults under load: submitted $SUBMITTED, confirmed $CONFIRMED, on the ledger $ON_LEDGER, lost 0 ($((SECONDS - T0)) s of faults)"
+pass "faults under load: submitted $SUBMITTED, confirmed $CONFIRMED, on the ledger $ON_LEDGER, lost 0 ($((SECONDS - T0)) s of faults; $PANIC_RESTARTS orderer(s) restarted after the library panic)"
 net down

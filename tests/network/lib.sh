@@ -26,6 +26,13 @@ assert_ge() {
 }
 # assert_contains HAYSTACK NEEDLE WHAT
 assert_contains() { [[ "$1" == *"$2"* ]] || fail "$3: output does not contain '$2': $1"; pass "$3"; }
+# assert_deadline OUTPUT CHECK: the peer CLI gave up waiting for the commit. It words its deadline
+# "timed out waiting for txid" or, when the deadline hit while the peer was delivering,
+# "context deadline exceeded" (DeadlineExceeded), depending on timing.
+assert_deadline() {
+  [[ "$1" =~ timed\ out|[Dd]eadline\ ?[Ee]xceeded ]] || fail "$2: not a deadline error: $1"
+  pass "$2"
+}
 
 # net_setup PORT_BASE: private port base and run dir; down on exit.
 net_setup() {
