@@ -172,16 +172,7 @@ pub async fn run<L: Ledger>(
     // The MDMS folder is shared by everyone using the network; it is read and written under its
     // lock, in `prepare_mdms`. This early look only refuses a folder of another MDMS before any
     // work is done.
-    if let Some(m) = mdms_state.mdms()?
-        && m.id != cfg.mdms_id
-    {
-        return Err(usage(format!(
-            "{} holds MDMS {}, not {}",
-            mdms_state.root().display(),
-            m.id,
-            cfg.mdms_id
-        )));
-    }
+    configured_mdms(mdms_state, cfg)?;
     let ids: Vec<DeviceId> = match &cfg.source {
         Source::Synthetic { prefix, meters, .. } => (1..=*meters)
             .map(|i| {
@@ -500,6 +491,19 @@ pub async fn run<L: Ledger>(
     Ok(report)
 }
 
+/// The MDMS in `mdms_state`, if any; an MDMS other than the configured one is refused.
+fn configured_mdms(mdms_state: &StateDir, cfg: &RunConfig) -> Result<Option<Mdms>> {
+    match mdms_state.mdms()? {
+        Some(m) if m.id != cfg.mdms_id => Err(usage(format!(
+            "{} holds MDMS {}, not {}",
+            mdms_state.root().display(),
+            m.id,
+            cfg.mdms_id
+        ))),
+        held => Ok(held),
+    }
+}
+
 /// The MDMS side of phases 1 and 2, under the MDMS folder's lock (another meter-sim may be
 /// running on the same network, or rotating its key): load or make the MDMS, provision and
 /// register it if this ledger does not know it, complete a rotation found pending, and check
@@ -510,16 +514,8 @@ async fn prepare_mdms<L: Ledger>(
     cfg: &RunConfig,
 ) -> Result<(Mdms, MdmsPublicKey)> {
     let _lock = mdms::lock_folder(mdms_state).await?;
-    let mut mdms = match mdms_state.mdms()? {
-        Some(m) if m.id == cfg.mdms_id => m,
-        Some(m) => {
-            return Err(usage(format!(
-                "{} holds MDMS {}, not {}",
-                mdms_state.root().display(),
-                m.id,
-                cfg.mdms_id
-            )));
-        }
+    let mut mdms = match configured_mdms(mdms_state, cfg)? {
+        Some(m) => m,
         None => Mdms::new(
             cfg.mdms_id.clone(),
             bcami_sdk::MdmsSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,

@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow};
@@ -19,14 +20,29 @@ use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
 use rand_core::OsRng;
 
-/// The embedded ledger; with `lose_rotation_status` set, the next `RotateMdmsKey` commits but
-/// its caller hears an error (a commit status lost on the way back).
-struct Ledgerish {
+/// The embedded ledger, with two scripted events: with `lose_rotation_status` set, the next
+/// `RotateMdmsKey` commits but its caller hears an error (a commit status lost on the way back);
+/// with `rotate_mid_run` = (MDMS folder, n), the n-th `SubmitReadings` call (from 1) is preceded
+/// by an MDMS key rotation, as if the administrator rotated the key in the middle of a run.
+struct Scripted {
     inner: Embedded,
     lose_rotation_status: AtomicBool,
+    rotate_mid_run: Option<(PathBuf, u32)>,
+    submits: AtomicU32,
 }
 
-impl Ledger for Ledgerish {
+impl Scripted {
+    fn new(rotate_mid_run: Option<(PathBuf, u32)>) -> Scripted {
+        Scripted {
+            inner: Embedded::new(),
+            lose_rotation_status: AtomicBool::new(false),
+            rotate_mid_run,
+            submits: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Ledger for Scripted {
     fn mode(&self) -> &'static str {
         self.inner.mode()
     }
@@ -41,6 +57,15 @@ impl Ledger for Ledgerish {
         function: &'static str,
         args: Vec<String>,
     ) -> Result<Outcome> {
+        if let Some((mdms_dir, at)) = &self.rotate_mid_run
+            && function == "SubmitReadings"
+            && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == *at
+        {
+            let mdms_state = StateDir::open(mdms_dir).unwrap();
+            rotate_key(&self.inner, &mdms_state, now(), &mut OsRng)
+                .await
+                .unwrap();
+        }
         let outcome = self.inner.submit(role, function, args).await?;
         if function == "RotateMdmsKey" && self.lose_rotation_status.swap(false, Ordering::SeqCst) {
             assert!(outcome.is_ok(), "the rotation was refused: {outcome:?}");
@@ -90,10 +115,7 @@ async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(&dir.path().join("meters")).unwrap();
     let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
-    let ledger = Arc::new(Ledgerish {
-        inner: Embedded::new(),
-        lose_rotation_status: AtomicBool::new(false),
-    });
+    let ledger = Arc::new(Scripted::new(None));
 
     // Nothing to rotate before the MDMS exists.
     let err = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
@@ -194,63 +216,13 @@ async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
     assert_eq!((third.committed, third.mismatches), (12, Some(0)));
 }
 
-/// The embedded ledger; the `rotate_at`-th `SubmitReadings` call (from 1) is preceded by an MDMS
-/// key rotation, as if the administrator rotated the key in the middle of the run.
-struct RotatesMidRun {
-    inner: Embedded,
-    mdms_dir: std::path::PathBuf,
-    rotate_at: u32,
-    submits: std::sync::atomic::AtomicU32,
-}
-
-impl Ledger for RotatesMidRun {
-    fn mode(&self) -> &'static str {
-        self.inner.mode()
-    }
-
-    fn concentrator_identities(&self) -> usize {
-        self.inner.concentrator_identities()
-    }
-
-    async fn submit(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
-        if function == "SubmitReadings"
-            && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == self.rotate_at
-        {
-            let mdms_state = StateDir::open(&self.mdms_dir).unwrap();
-            rotate_key(&self.inner, &mdms_state, now(), &mut OsRng)
-                .await
-                .unwrap();
-        }
-        self.inner.submit(role, function, args).await
-    }
-
-    async fn evaluate(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
-        self.inner.evaluate(role, function, args).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meters_switch_to_a_key_rotated_during_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(&dir.path().join("meters")).unwrap();
     let mdms_dir = dir.path().join("mdms");
     let mdms_state = StateDir::open(&mdms_dir).unwrap();
-    let ledger = Arc::new(RotatesMidRun {
-        inner: Embedded::new(),
-        mdms_dir,
-        rotate_at: 3,
-        submits: std::sync::atomic::AtomicU32::new(0),
-    });
+    let ledger = Arc::new(Scripted::new(Some((mdms_dir, 3))));
     // 3 meters × 4 intervals in 4 sequential batches of 3 (one lane); the key is re-read before
     // every batch. Batches 1–3 were built for key 1 (the rotation happens as batch 3 is sent),
     // batch 4 for key 2.

@@ -96,7 +96,7 @@ current_leader() {
     echo 1 # view 0 before any orderer logged its start
   fi
 }
-leader_addr() { local l; l=$(current_leader); echo "${ORDERER_ADDRS[${l:-1} - 1]}"; }
+leader_addr() { echo "${ORDERER_ADDRS[$(current_leader) - 1]}"; }
 # invoke_until_committed LOG WAIT JSON_ARRAY: invoke_batch up to 5 attempts 3 s apart, until one
 # commits VALID: first through the current leader, then through each other orderer in turn (as
 # a client with several orderer endpoints would); each failure is logged with its reason.
@@ -104,7 +104,7 @@ invoke_until_committed() {
   local attempt leader addr
   leader=$(current_leader)
   for attempt in 1 2 3 4 5; do
-    addr=${ORDERER_ADDRS[((${leader:-1} - 1 + attempt - 1) % 4)]}
+    addr=${ORDERER_ADDRS[((leader - 1 + attempt - 1) % 4)]}
     invoke_batch "$1" "$addr" "$2" "$3" && return 0
     log "retry $attempt (via $addr): $(grep -m1 -oE 'committed with status \([A-Z_]+\)|Error:.*' "$WORK/$1.log" | cut -c1-200); again in 3 s"
     sleep 3

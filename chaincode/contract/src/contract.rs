@@ -492,20 +492,28 @@ fn bind_key(stub: &mut dyn Stub, record: &MeterRecord, since: u64) -> Result<(),
     )
 }
 
+fn load_mdms(stub: &dyn Stub) -> Result<MdmsRecord, Error> {
+    state::load(stub, MDMS_KEY)?.ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))
+}
+
+/// The MDMS record, if `hid` is the provisioned MDMS's.
+fn load_mdms_as(stub: &dyn Stub, hid: Hid) -> Result<MdmsRecord, Error> {
+    let record = load_mdms(stub)?;
+    if record.hid != hid {
+        return Err(Error::UnknownMdms(format!(
+            "HID {hid} is not the provisioned MDMS ({})",
+            record.hid
+        )));
+    }
+    Ok(record)
+}
+
 fn register_mdms(
     stub: &mut dyn Stub,
     config: &Config,
     req: &MdmsRegistrationRequest,
 ) -> Result<Vec<u8>, Error> {
-    let mut record: MdmsRecord = state::load(stub, MDMS_KEY)?
-        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
-    if record.hid != req.hid() {
-        return Err(Error::UnknownMdms(format!(
-            "HID {} is not the provisioned MDMS ({})",
-            req.hid(),
-            record.hid
-        )));
-    }
+    let mut record = load_mdms_as(stub, req.hid())?;
     if record.status == MdmsStatus::Registered {
         return Err(Error::AlreadyRegistered(format!("the MDMS {}", record.hid)));
     }
@@ -573,15 +581,7 @@ fn rotate_mdms(
     config: &Config,
     req: &MdmsRegistrationRequest,
 ) -> Result<Vec<u8>, Error> {
-    let mut record: MdmsRecord = state::load(stub, MDMS_KEY)?
-        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
-    if record.hid != req.hid() {
-        return Err(Error::UnknownMdms(format!(
-            "HID {} is not the provisioned MDMS ({})",
-            req.hid(),
-            record.hid
-        )));
-    }
+    let mut record = load_mdms_as(stub, req.hid())?;
     if record.status != MdmsStatus::Registered {
         return Err(Error::MdmsNotRegistered);
     }
@@ -690,8 +690,7 @@ fn get_meter(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
 }
 
 fn get_mdms(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
-    let record: MdmsRecord = state::load(stub, MDMS_KEY)?
-        .ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))?;
+    let record = load_mdms(stub)?;
     if record.status != MdmsStatus::Registered {
         return Err(Error::MdmsNotRegistered);
     }

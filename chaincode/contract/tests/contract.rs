@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use bcami_contract::{Function, ReadingsEvent, VerifierKind, allowed_roles, contract};
 use bcami_sdk::{Hid, MdmsSecretKey, MeterSecretKey, Transaction, domain};
 use common::*;
-use fabric_shim::Contract;
+use fabric_shim::{Contract, ContractError};
 use k256::ecdsa::signature::DigestSigner;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -374,15 +374,16 @@ fn mdms_request(key: &MdmsSecretKey, hid: Hid, ts: u64) -> String {
     .encode())
 }
 
+/// `RotateMdmsKey` by the administrator, expected to be refused.
+fn refused_rotation(key: &MdmsSecretKey, hid: Hid, ts: u64, env: &mut Env) -> ContractError {
+    env.err(admin(), "RotateMdmsKey", &[&mdms_request(key, hid, ts)])
+}
+
 #[test]
 fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
     let mut env = Env::new();
     env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&mdms_key(), mdms_hid(), T0_MS)],
-    );
+    let e = refused_rotation(&mdms_key(), mdms_hid(), T0_MS, &mut env);
     assert_error(&e, 404, "mdms_not_registered");
     let registered_at = env.now_ms - 1000;
     env.ok(
@@ -403,30 +404,14 @@ fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
         let e = env.err(who, "RotateMdmsKey", &[&rotation]);
         assert_error(&e, 403, "forbidden");
     }
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&k2, Meter::new(5).hid, env.now_ms)],
-    );
+    let e = refused_rotation(&k2, Meter::new(5).hid, env.now_ms, &mut env);
     assert_error(&e, 404, "unknown_mdms");
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&k2, mdms_hid(), env.now_ms - 400_000)],
-    );
+    let e = refused_rotation(&k2, mdms_hid(), env.now_ms - 400_000, &mut env);
     assert_error(&e, 400, "outside_window");
     // Inside the window but not newer than the registration: an old request replayed.
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&k2, mdms_hid(), registered_at)],
-    );
+    let e = refused_rotation(&k2, mdms_hid(), registered_at, &mut env);
     assert_error(&e, 409, "replayed");
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&mdms_key(), mdms_hid(), env.now_ms)],
-    );
+    let e = refused_rotation(&mdms_key(), mdms_hid(), env.now_ms, &mut env);
     assert_error(&e, 409, "key_reused");
     assert!(e.message().contains("holds now"), "{e}");
     // The new key's proof of possession is checked: a request whose key was swapped fails.
@@ -473,11 +458,7 @@ fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
     env.now_ms += 1000;
     let e = env.err(admin(), "RotateMdmsKey", &[&rotation]);
     assert_error(&e, 409, "replayed");
-    let e = env.err(
-        admin(),
-        "RotateMdmsKey",
-        &[&mdms_request(&mdms_key(), mdms_hid(), env.now_ms)],
-    );
+    let e = refused_rotation(&mdms_key(), mdms_hid(), env.now_ms, &mut env);
     assert_error(&e, 409, "key_reused");
     assert!(
         e.message()
