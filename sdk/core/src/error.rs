@@ -14,9 +14,11 @@ pub enum Field {
     PublicKey,
     /// The new public key in a key-rotation request.
     NewPublicKey,
-    /// The ECIES ephemeral public key at the start of the ciphertext.
+    /// The ECIES ephemeral public key at the start of the ciphertext, or the ephemeral key of a
+    /// session handshake message.
     EphemeralKey,
-    /// The signature of a reading transaction or the proof of possession of a registration.
+    /// The signature of a reading transaction, the proof of possession of a registration, or the
+    /// signature of a session handshake message.
     Signature,
     /// The key-rotation signature made with the meter's current key.
     CurrentKeySignature,
@@ -185,6 +187,91 @@ pub enum BuildError {
     Signing,
 }
 
+/// A session handshake was refused. The head-end's directory answers (unknown, revoked, key
+/// changed) are precise because they come from the ledger, not from the peer; a failed signature
+/// or MAC is opaque on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The head-end's meter directory has no registered key for this HID.
+    #[error("meter is not registered with the head-end's directory")]
+    UnknownMeter,
+    /// The meter is revoked on the ledger.
+    #[error("meter is revoked")]
+    MeterRevoked,
+    /// The meter's registered key changed (rotated) between the head-end's response and the
+    /// meter's confirmation: the handshake is refused and the meter must start again.
+    #[error(
+        "meter key version changed during the handshake (registered {registered}, handshake {handshake})"
+    )]
+    MeterKeyChanged {
+        /// The version the directory holds now.
+        registered: u64,
+        /// The version the handshake started with.
+        handshake: u64,
+    },
+    /// The session request's timestamp is too far from the head-end's clock.
+    #[error(
+        "session request time {timestamp_ms} ms is more than {max_skew_ms} ms from the head-end's clock {now_ms} ms"
+    )]
+    ClockSkew {
+        /// The request's timestamp, Unix milliseconds.
+        timestamp_ms: u64,
+        /// The head-end's time, Unix milliseconds.
+        now_ms: u64,
+        /// The allowed difference.
+        max_skew_ms: u64,
+    },
+    /// The response names a head-end other than the one the meter asked for.
+    #[error("response comes from a different head-end")]
+    UnexpectedHeadEnd,
+    /// A handshake signature or key-confirmation MAC did not verify: the peer is not who it says,
+    /// or a message was altered. Deliberately says nothing more.
+    #[error("handshake authentication failed")]
+    Authentication,
+    /// The caller's RNG failed, or fewer than 32 bytes of entropy were given.
+    #[error("handshake key: {0}")]
+    Key(#[from] KeyError),
+    /// ECDSA signing failed (the RFC 6979 nonce was invalid; probability about 2^-128).
+    #[error("ECDSA signing failed")]
+    Signing,
+}
+
+impl From<BuildError> for HandshakeError {
+    fn from(error: BuildError) -> Self {
+        match error {
+            BuildError::Key(key) => HandshakeError::Key(key),
+            BuildError::Signing => HandshakeError::Signing,
+        }
+    }
+}
+
+/// A sealed session message could not be made or opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The bytes are not a sealed session message.
+    #[error("sealed message: {0}")]
+    Decode(#[from] DecodeError),
+    /// The sequence number is not above the last one opened: a replayed or reordered message.
+    #[error(
+        "sequence number {sequence} is below the next expected {expected} (replayed or reordered)"
+    )]
+    Replayed {
+        /// The message's sequence number.
+        sequence: u64,
+        /// The lowest sequence number still acceptable.
+        expected: u64,
+    },
+    /// Authenticated decryption failed: altered message, wrong session or wrong direction.
+    /// Deliberately opaque.
+    #[error("authenticated decryption failed")]
+    Aead,
+    /// 2^64 - 1 messages were sealed (or opened) under this session: start a new one.
+    #[error("sequence numbers exhausted; start a new session")]
+    SequenceExhausted,
+}
+
 /// Any error from this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -204,4 +291,10 @@ pub enum Error {
     /// See [`BuildError`].
     #[error("build: {0}")]
     Build(#[from] BuildError),
+    /// See [`HandshakeError`].
+    #[error("session handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// See [`SessionError`].
+    #[error("session: {0}")]
+    Session(#[from] SessionError),
 }

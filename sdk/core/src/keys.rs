@@ -254,6 +254,11 @@ public_key_type!(
     /// secp256k1, known to be on the curve.
     MdmsPublicKey
 );
+public_key_type!(
+    /// The AMI head-end's ECDSA public key, with which it signs session handshakes (meters read
+    /// it from the ledger): compressed SEC1 secp256k1, known to be on the curve.
+    HeadEndPublicKey
+);
 
 macro_rules! secret_key_type {
     ($(#[$doc:meta])* $name:ident, $public:ident) => {
@@ -321,6 +326,12 @@ secret_key_type!(
     /// The MDMS's secret key: decrypts usage reports (ECIES) and signs the MDMS key registration.
     MdmsSecretKey,
     MdmsPublicKey
+);
+
+secret_key_type!(
+    /// The AMI head-end's signing key: it signs the head-end's half of every session handshake.
+    HeadEndSecretKey,
+    HeadEndPublicKey
 );
 
 impl MdmsSecretKey {

@@ -13,14 +13,21 @@ mod identity;
 mod keys;
 mod messages;
 mod report;
+pub mod session;
 mod transaction;
 mod wire;
 
 use core::fmt;
 
-pub use error::{BuildError, DecodeError, DecryptError, Error, Field, KeyError, VerifyError};
+pub use error::{
+    BuildError, DecodeError, DecryptError, Error, Field, HandshakeError, KeyError, SessionError,
+    VerifyError,
+};
 pub use identity::{Hid, ParseHidError, Timestamp};
-pub use keys::{MIN_ENTROPY_LEN, MdmsPublicKey, MdmsSecretKey, MeterPublicKey, MeterSecretKey};
+pub use keys::{
+    HeadEndPublicKey, HeadEndSecretKey, MIN_ENTROPY_LEN, MdmsPublicKey, MdmsSecretKey,
+    MeterPublicKey, MeterSecretKey,
+};
 pub use messages::{KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
 pub use rand_core;
 pub use report::{IntervalLength, QualityFlags, UsageReport, WattHours};
@@ -42,6 +49,14 @@ pub enum MessageKind {
     KeyRotation = 0x03,
     /// [`MdmsRegistrationRequest`].
     MdmsRegistration = 0x04,
+    /// [`session::SessionInit`], meter → head-end.
+    SessionInit = 0x05,
+    /// [`session::SessionResponse`], head-end → meter.
+    SessionResponse = 0x06,
+    /// [`session::SessionConfirm`], meter → head-end.
+    SessionConfirm = 0x07,
+    /// A message sealed with [`session::Session::seal`], either direction.
+    SessionRecord = 0x08,
 }
 
 impl MessageKind {
@@ -52,6 +67,10 @@ impl MessageKind {
             0x02 => Some(MessageKind::Reading),
             0x03 => Some(MessageKind::KeyRotation),
             0x04 => Some(MessageKind::MdmsRegistration),
+            0x05 => Some(MessageKind::SessionInit),
+            0x06 => Some(MessageKind::SessionResponse),
+            0x07 => Some(MessageKind::SessionConfirm),
+            0x08 => Some(MessageKind::SessionRecord),
             _ => None,
         }
     }
@@ -64,6 +83,10 @@ impl fmt::Display for MessageKind {
             MessageKind::Reading => "reading",
             MessageKind::KeyRotation => "key rotation",
             MessageKind::MdmsRegistration => "MDMS registration",
+            MessageKind::SessionInit => "session init",
+            MessageKind::SessionResponse => "session response",
+            MessageKind::SessionConfirm => "session confirm",
+            MessageKind::SessionRecord => "session record",
         })
     }
 }
@@ -88,4 +111,18 @@ pub mod domain {
     pub const ECIES_EPHEMERAL: &[u8] = crate::keys::EPHEMERAL_LABEL;
     /// HKDF `info` prefix of a secret key derived from caller entropy.
     pub const SECRET_KEY_FROM_ENTROPY: &[u8] = crate::keys::ENTROPY_LABEL;
+    /// Session handshake: prefix of the transcript hash.
+    pub const SESSION_TRANSCRIPT: &[u8] = b"BC-AMI/1 session transcript\0";
+    /// Session handshake: HKDF `info` of the key schedule (confirmation key, two traffic keys).
+    pub const SESSION_KEYS: &[u8] = b"BC-AMI/1 session keys HKDF-SHA-256 AES-256-GCM\0";
+    /// Session handshake: the head-end's signature over the transcript.
+    pub const SESSION_HEAD_END_SIGNATURE: &[u8] = b"BC-AMI/1 session head-end signature\0";
+    /// Session handshake: the head-end's key-confirmation MAC.
+    pub const SESSION_HEAD_END_MAC: &[u8] = b"BC-AMI/1 session head-end MAC\0";
+    /// Session handshake: the meter's signature over the transcript.
+    pub const SESSION_METER_SIGNATURE: &[u8] = b"BC-AMI/1 session meter signature\0";
+    /// Session handshake: the meter's key-confirmation MAC.
+    pub const SESSION_METER_MAC: &[u8] = b"BC-AMI/1 session meter MAC\0";
+    /// HKDF `info` prefix of a handshake ephemeral key and nonce derived from caller entropy.
+    pub const SESSION_EPHEMERAL: &[u8] = b"BC-AMI/1 session ephemeral key\0";
 }

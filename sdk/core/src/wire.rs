@@ -41,8 +41,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads the common header `kind || version || HID || timestamp`.
-    pub(crate) fn header(&mut self, kind: MessageKind) -> Result<Header, DecodeError> {
+    /// Reads `kind || version`, the first two bytes of every message.
+    pub(crate) fn kind_and_version(&mut self, kind: MessageKind) -> Result<(), DecodeError> {
         let [found] = self.array::<1>()?;
         if found != kind as u8 {
             return Err(DecodeError::UnexpectedKind {
@@ -54,6 +54,12 @@ impl<'a> Reader<'a> {
         if version != crate::FORMAT_VERSION {
             return Err(DecodeError::UnsupportedVersion { kind, version });
         }
+        Ok(())
+    }
+
+    /// Reads the common header `kind || version || HID || timestamp`.
+    pub(crate) fn header(&mut self, kind: MessageKind) -> Result<Header, DecodeError> {
+        self.kind_and_version(kind)?;
         Ok(Header {
             hid: Hid::from_bytes(self.array()?),
             timestamp: Timestamp::from_bytes(self.array()?),
