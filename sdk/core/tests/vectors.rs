@@ -13,10 +13,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bcami_sdk::rand_core::{CryptoRng, Error as RngError, RngCore};
+use bcami_sdk::session::{
+    HeadEnd, HeadEndPolicy, MeterHandshake, MeterRecord, MeterStatus, Session, SessionConfirm,
+    SessionInit, SessionResponse,
+};
 use bcami_sdk::{
-    DecodeError, Hid, IntervalLength, KeyRotationRequest, MdmsRegistrationRequest, MdmsSecretKey,
-    MeterPublicKey, MeterSecretKey, QualityFlags, RegistrationRequest, Timestamp, Transaction,
-    UsageReport, WattHours, domain,
+    DecodeError, HeadEndSecretKey, Hid, IntervalLength, KeyRotationRequest,
+    MdmsRegistrationRequest, MdmsSecretKey, MeterPublicKey, MeterSecretKey, QualityFlags,
+    RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours, domain,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -541,6 +545,13 @@ fn generate() -> Value {
             "ecies_hkdf_info": tag(domain::ECIES),
             "ecies_ephemeral": tag(domain::ECIES_EPHEMERAL),
             "secret_key_from_entropy": tag(domain::SECRET_KEY_FROM_ENTROPY),
+            "session_transcript": tag(domain::SESSION_TRANSCRIPT),
+            "session_keys_hkdf_info": tag(domain::SESSION_KEYS),
+            "session_head_end_signature": tag(domain::SESSION_HEAD_END_SIGNATURE),
+            "session_head_end_mac": tag(domain::SESSION_HEAD_END_MAC),
+            "session_meter_signature": tag(domain::SESSION_METER_SIGNATURE),
+            "session_meter_mac": tag(domain::SESSION_METER_MAC),
+            "session_ephemeral": tag(domain::SESSION_EPHEMERAL),
         },
         "inputs": {
             "meter_id": METER_ID,
@@ -595,6 +606,7 @@ fn generate() -> Value {
             "encoded": h(&wire),
         },
         "negative": negatives,
+        "session": session_vectors(),
     })
 }
 
@@ -701,4 +713,407 @@ fn decode_then<T>(
 ) -> Result<(), String> {
     let value = decoded.map_err(|e| format!("decode: {e:?}"))?;
     later(&value)
+}
+
+// ---- Meter ↔ head-end session (FORMAT.md, "Session handshake") ----
+
+const HEAD_END_ID: &str = "AHE-UTILITY-1";
+const HEAD_END_KEY: &str = "4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293";
+const SESSION_TIME: u64 = 1_700_000_100_000;
+// What each side's RNG returns: the ephemeral scalar (32 bytes), then the nonce (16 bytes).
+const METER_SESSION_RNG: &str = concat!(
+    "7e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7",
+    "000102030405060708090a0b0c0d0e0f"
+);
+const HEAD_END_SESSION_RNG: &str = concat!(
+    "2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a",
+    "f0e0d0c0b0a090807060504030201000"
+);
+const SESSION_AAD: &[u8] = b"BC-AMI example aad";
+const SESSION_UP: &[u8] = b"meter status: ok";
+const SESSION_DOWN: &[u8] = b"demand response: -2 kW, 30 min";
+
+fn head_end() -> HeadEnd {
+    HeadEnd::new(
+        Hid::from_meter_id(HEAD_END_ID),
+        HeadEndSecretKey::from_bytes(&key32(&json!(HEAD_END_KEY))).unwrap(),
+        HeadEndPolicy::default(),
+    )
+}
+
+fn session_directory() -> std::collections::BTreeMap<Hid, MeterRecord> {
+    std::collections::BTreeMap::from([(
+        Hid::from_meter_id(METER_ID),
+        MeterRecord {
+            public_key: meter_key().public_key(),
+            key_version: 1,
+            status: MeterStatus::Active,
+        },
+    )])
+}
+
+/// The meter's first step from the fixed inputs.
+fn session_start() -> (MeterHandshake, SessionInit) {
+    MeterHandshake::start(
+        &mut ReplayRng::new(hex::decode(METER_SESSION_RNG).unwrap()),
+        Hid::from_meter_id(METER_ID),
+        head_end().identity(),
+        Timestamp::from_unix_millis(SESSION_TIME),
+    )
+    .unwrap()
+}
+
+fn session_respond(init: &SessionInit) -> (bcami_sdk::session::HeadEndHandshake, SessionResponse) {
+    head_end()
+        .respond(
+            &mut ReplayRng::new(hex::decode(HEAD_END_SESSION_RNG).unwrap()),
+            init,
+            &session_directory(),
+            Timestamp::from_unix_millis(SESSION_TIME),
+        )
+        .unwrap()
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    use hkdf::hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn session_vectors() -> Value {
+    let (meter, init) = session_start();
+    let (pending, response) = session_respond(&init);
+    let (mut meter_session, confirm) = meter.finish(&meter_key(), &response).unwrap();
+    let mut head_end_session = pending.finish(&confirm, &session_directory()).unwrap();
+    let up = meter_session.seal(SESSION_AAD, SESSION_UP).unwrap();
+    let down = head_end_session.seal(SESSION_AAD, SESSION_DOWN).unwrap();
+    let (init, response, confirm) = (init.encode(), response.encode(), confirm.encode());
+
+    // Intermediates, recomputed from the primitives for implementers to debug against.
+    let meter_rng = hex::decode(METER_SESSION_RNG).unwrap();
+    let x = k256::NonZeroScalar::try_from(&meter_rng[..32]).unwrap();
+    let y_point = k256::PublicKey::from_sec1_bytes(&response[34..67]).unwrap();
+    let shared = k256::ecdh::diffie_hellman(x, y_point.as_affine());
+    let transcript = |response_part: &[u8]| -> [u8; 32] {
+        Sha256::new()
+            .chain_update(domain::SESSION_TRANSCRIPT)
+            .chain_update(&init)
+            .chain_update(response_part)
+            .finalize()
+            .into()
+    };
+    let th1 = transcript(&response[..83]);
+    let th2 = transcript(&response);
+    let mut okm = [0u8; 96];
+    hkdf::Hkdf::<Sha256>::new(Some(&th1), shared.raw_secret_bytes())
+        .expand(domain::SESSION_KEYS, &mut okm)
+        .unwrap();
+    assert_eq!(
+        hmac_sha256(&okm[..32], &[domain::SESSION_HEAD_END_MAC, &th1]),
+        response[147..]
+    );
+    assert_eq!(
+        hmac_sha256(&okm[..32], &[domain::SESSION_METER_MAC, &th2]),
+        confirm[66..]
+    );
+    assert_eq!(meter_session.id(), &th2);
+    let signed = |tag: &[u8], th: &[u8; 32]| [tag, th].concat();
+
+    let negatives = vec![
+        negative(
+            "session_init",
+            "empty input",
+            String::new(),
+            "decode",
+            "Truncated { needed: 1, available: 0 }",
+        ),
+        negative(
+            "session_init",
+            "one trailing byte",
+            with(&init, |v| v.push(0)),
+            "decode",
+            "TrailingBytes { extra: 1 }",
+        ),
+        negative(
+            "session_init",
+            "kind byte is a session confirm",
+            with(&init, |v| v[0] = 7),
+            "decode",
+            "UnexpectedKind { expected: SessionInit, found: 7 }",
+        ),
+        negative(
+            "session_init",
+            "unknown format version 2",
+            with(&init, |v| v[1] = 2),
+            "decode",
+            "UnsupportedVersion { kind: SessionInit, version: 2 }",
+        ),
+        negative(
+            "session_init",
+            "ephemeral key uncompressed prefix",
+            with(&init, |v| v[42] = 4),
+            "decode",
+            "InvalidPointEncoding { field: EphemeralKey, prefix: 4 }",
+        ),
+        negative(
+            "session_init",
+            "ephemeral key x=5 is not on the curve",
+            with(&init, |v| {
+                v[43..75].fill(0);
+                v[74] = 5;
+            }),
+            "decode",
+            "PointNotOnCurve { field: EphemeralKey }",
+        ),
+        negative(
+            "session_init",
+            "meter nonce bit flipped (the head-end signs the altered transcript; the meter refuses it)",
+            with(&init, |v| v[90] ^= 1),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_init",
+            "timestamp bit flipped",
+            with(&init, |v| v[41] ^= 1),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_response",
+            "last byte missing",
+            h(&response[..178]),
+            "decode",
+            "Truncated { needed: 179, available: 178 }",
+        ),
+        negative(
+            "session_response",
+            "head-end signature replaced by its high-S twin (n - s)",
+            with(&response, |v| {
+                let twin = malleate(&v[83..147]);
+                v[83..147].copy_from_slice(&twin);
+            }),
+            "decode",
+            "HighS { field: Signature }",
+        ),
+        negative(
+            "session_response",
+            "head-end id bit flipped",
+            with(&response, |v| v[2] ^= 1),
+            "meter finish",
+            "UnexpectedHeadEnd",
+        ),
+        negative(
+            "session_response",
+            "head-end ephemeral replaced by the meter's",
+            with(&response, |v| v[34..67].copy_from_slice(&init[42..75])),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_response",
+            "head-end nonce bit flipped",
+            with(&response, |v| v[82] ^= 1),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_response",
+            "signature s bit flipped",
+            with(&response, |v| v[146] ^= 1),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_response",
+            "MAC bit flipped",
+            with(&response, |v| v[178] ^= 1),
+            "meter finish",
+            "Authentication",
+        ),
+        negative(
+            "session_confirm",
+            "kind byte is a session response",
+            with(&confirm, |v| v[0] = 6),
+            "decode",
+            "UnexpectedKind { expected: SessionConfirm, found: 6 }",
+        ),
+        negative(
+            "session_confirm",
+            "meter signature r = 0",
+            with(&confirm, |v| v[2..34].fill(0)),
+            "decode",
+            "InvalidSignatureScalar { field: Signature }",
+        ),
+        negative(
+            "session_confirm",
+            "meter signature s bit flipped",
+            with(&confirm, |v| v[65] ^= 1),
+            "head-end finish",
+            "Authentication",
+        ),
+        negative(
+            "session_confirm",
+            "MAC bit flipped",
+            with(&confirm, |v| v[97] ^= 1),
+            "head-end finish",
+            "Authentication",
+        ),
+        negative(
+            "session_record",
+            "meter to head-end, ciphertext bit flipped",
+            with(&up, |v| v[10] ^= 1),
+            "open",
+            "Aead",
+        ),
+        negative(
+            "session_record",
+            "meter to head-end, sequence number 1 instead of 0",
+            with(&up, |v| v[9] = 1),
+            "open",
+            "Aead",
+        ),
+        negative(
+            "session_record",
+            "shorter than header and tag",
+            h(&up[..25]),
+            "open",
+            "Decode(Truncated { needed: 26, available: 25 })",
+        ),
+    ];
+
+    json!({
+        "description": "One complete handshake and one sealed message each way. The meter's and the head-end's RNGs return exactly the bytes given (32-byte ephemeral scalar, then the 16-byte nonce); signatures are RFC 6979, low-S.",
+        "inputs": {
+            "meter_id": METER_ID,
+            "meter_secret_key": METER_KEY,
+            "meter_key_version": 1,
+            "head_end_id": HEAD_END_ID,
+            "head_end_secret_key": HEAD_END_KEY,
+            "timestamp_ms": SESSION_TIME,
+            "meter_rng_output": METER_SESSION_RNG,
+            "head_end_rng_output": HEAD_END_SESSION_RNG,
+            "aad": h(SESSION_AAD),
+            "meter_to_head_end_plaintext": h(SESSION_UP),
+            "head_end_to_meter_plaintext": h(SESSION_DOWN),
+        },
+        "derived": {
+            "head_end_hid": Hid::from_meter_id(HEAD_END_ID).to_string(),
+            "head_end_public_key": h(head_end().identity().public_key.to_bytes()),
+            "meter_ephemeral_public_key": h(&init[42..75]),
+            "head_end_ephemeral_public_key": h(&response[34..67]),
+            "ecdh_shared_x": h(shared.raw_secret_bytes()),
+            "transcript_hash_1": h(th1),
+            "confirmation_key": h(&okm[..32]),
+            "meter_to_head_end_key": h(&okm[32..64]),
+            "head_end_to_meter_key": h(&okm[64..]),
+            "head_end_signed_message": h(signed(domain::SESSION_HEAD_END_SIGNATURE, &th1)),
+            "transcript_hash_2_session_id": h(th2),
+            "meter_signed_message": h(signed(domain::SESSION_METER_SIGNATURE, &th2)),
+            "meter_to_head_end_nonce_seq_0": "010000000000000000000000",
+            "head_end_to_meter_nonce_seq_0": "020000000000000000000000",
+        },
+        "session_init": h(&init),
+        "session_response": h(&response),
+        "session_confirm": h(&confirm),
+        "sealed_meter_to_head_end": h(&up),
+        "sealed_head_end_to_meter": h(&down),
+        "negative": negatives,
+    })
+}
+
+#[test]
+fn committed_session_vectors_complete_and_every_negative_fails() {
+    let v = &committed()["session"];
+    // The committed messages drive both sides: the head-end answers the committed init with the
+    // committed response, the meter confirms with the committed confirm, and each side opens
+    // what the other sealed.
+    let init = SessionInit::decode(&unhex(&v["session_init"])).unwrap();
+    let (meter, init_again) = session_start();
+    assert_eq!(init_again, init);
+    let (pending, response) = session_respond(&init);
+    assert_eq!(h(response.encode()), v["session_response"]);
+    let (mut meter_session, confirm) = meter
+        .finish(
+            &meter_key(),
+            &SessionResponse::decode(&unhex(&v["session_response"])).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(h(confirm.encode()), v["session_confirm"]);
+    let mut head_end_session = pending
+        .finish(
+            &SessionConfirm::decode(&unhex(&v["session_confirm"])).unwrap(),
+            &session_directory(),
+        )
+        .unwrap();
+    assert_eq!(
+        h(meter_session.id()),
+        v["derived"]["transcript_hash_2_session_id"]
+    );
+    assert_eq!(
+        head_end_session
+            .open(SESSION_AAD, &unhex(&v["sealed_meter_to_head_end"]))
+            .unwrap(),
+        SESSION_UP
+    );
+    assert_eq!(
+        meter_session
+            .open(SESSION_AAD, &unhex(&v["sealed_head_end_to_meter"]))
+            .unwrap(),
+        SESSION_DOWN
+    );
+
+    let negatives = v["negative"].as_array().unwrap();
+    assert!(negatives.len() >= 20);
+    for case in negatives {
+        let bytes = unhex(&case["encoded"]);
+        let outcome: Result<(), String> = match case["message"].as_str().unwrap() {
+            "session_init" => decode_then(SessionInit::decode(&bytes), |init| {
+                // The head-end answers what it received; the meter checks it against what it sent.
+                let (meter, _) = session_start();
+                let (_, response) = session_respond(init);
+                meter
+                    .finish(&meter_key(), &response)
+                    .map(drop)
+                    .map_err(|e| format!("meter finish: {e:?}"))
+            }),
+            "session_response" => decode_then(SessionResponse::decode(&bytes), |response| {
+                let (meter, _) = session_start();
+                meter
+                    .finish(&meter_key(), response)
+                    .map(drop)
+                    .map_err(|e| format!("meter finish: {e:?}"))
+            }),
+            "session_confirm" => decode_then(SessionConfirm::decode(&bytes), |confirm| {
+                let (_, init) = session_start();
+                let (pending, _) = session_respond(&init);
+                pending
+                    .finish(confirm, &session_directory())
+                    .map(drop)
+                    .map_err(|e| format!("head-end finish: {e:?}"))
+            }),
+            "session_record" => {
+                let mut session: Session = {
+                    let (meter, init) = session_start();
+                    let (pending, response) = session_respond(&init);
+                    let (_, confirm) = meter.finish(&meter_key(), &response).unwrap();
+                    pending.finish(&confirm, &session_directory()).unwrap()
+                };
+                session
+                    .open(SESSION_AAD, &bytes)
+                    .map(drop)
+                    .map_err(|e| format!("open: {e:?}"))
+            }
+            other => panic!("unknown message {other}"),
+        };
+        let expected = format!(
+            "{}: {}",
+            case["stage"].as_str().unwrap(),
+            case["error"].as_str().unwrap()
+        );
+        assert_eq!(outcome, Err(expected), "case {}", case["case"]);
+    }
 }
