@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent cross-check of v1.json with Python `cryptography` (OpenSSL), sharing no code with
 bcami-sdk. Recomputes: HIDs, public keys, the entropy key derivation, rejection sampling, the
-hedged ECIES ephemeral key, every ECDSA signature
+hedged ECIES ephemeral key, every ECDSA signature, the session handshake (ECDH, transcript
+hashes, HKDF key schedule, HMAC confirmations, both signatures, sealed records),
 (RFC 6979 deterministic, then low-S normalised) byte for byte, ECIES (ECDH x, HKDF-SHA-256,
 AES-256-GCM) encryption byte for byte and decryption, the ciphertext hash and all framing.
 
@@ -157,6 +158,50 @@ for case in V["negative"]:
     except InvalidTag:
         outcome = "Aead"
     check(case["case"], outcome, case["error"])
+
+# Session handshake (meter <-> head-end): rebuild all three messages and both sealed records from
+# the inputs alone.
+import hmac as hmac_mod
+
+S = V["session"]
+si, sd = S["inputs"], S["derived"]
+stags = {k: X(v) for k, v in V["domain_tags_hex"].items() if k.startswith("session")}
+s_meter = key(si["meter_secret_key"])
+s_head_end = key(si["head_end_secret_key"])
+s_hid = hashlib.sha256(si["meter_id"].encode()).digest()
+s_ahe = hashlib.sha256(si["head_end_id"].encode()).digest()
+check("head-end hid", s_ahe.hex(), sd["head_end_hid"])
+check("head-end public key", compressed(s_head_end).hex(), sd["head_end_public_key"])
+m_rng, h_rng = X(si["meter_rng_output"]), X(si["head_end_rng_output"])
+x_key, y_key = key(m_rng[:32].hex()), key(h_rng[:32].hex())
+s_init = header(5, s_hid, si["timestamp_ms"]) + compressed(x_key) + m_rng[32:48]
+check("session init", s_init.hex(), S["session_init"])
+body = bytes([6, 1]) + s_ahe + compressed(y_key) + h_rng[32:48]
+z = x_key.exchange(ec.ECDH(), y_key.public_key())
+check("session ecdh x (meter)", z.hex(), sd["ecdh_shared_x"])
+check("session ecdh x (head-end)", y_key.exchange(ec.ECDH(), x_key.public_key()).hex(), sd["ecdh_shared_x"])
+th1 = hashlib.sha256(stags["session_transcript"] + s_init + body).digest()
+check("transcript hash 1", th1.hex(), sd["transcript_hash_1"])
+okm = HKDF(algorithm=hashes.SHA256(), length=96, salt=th1, info=stags["session_keys_hkdf_info"]).derive(z)
+check("confirmation key", okm[:32].hex(), sd["confirmation_key"])
+check("meter to head-end key", okm[32:64].hex(), sd["meter_to_head_end_key"])
+check("head-end to meter key", okm[64:].hex(), sd["head_end_to_meter_key"])
+s_response = body + sign_low_s(s_head_end, stags["session_head_end_signature"] + th1) + \
+    hmac_mod.new(okm[:32], stags["session_head_end_mac"] + th1, hashlib.sha256).digest()
+check("session response", s_response.hex(), S["session_response"])
+th2 = hashlib.sha256(stags["session_transcript"] + s_init + s_response).digest()
+check("transcript hash 2", th2.hex(), sd["transcript_hash_2_session_id"])
+s_confirm = bytes([7, 1]) + sign_low_s(s_meter, stags["session_meter_signature"] + th2) + \
+    hmac_mod.new(okm[:32], stags["session_meter_mac"] + th2, hashlib.sha256).digest()
+check("session confirm", s_confirm.hex(), S["session_confirm"])
+s_aad = X(si["aad"])
+for name, k, direction, plaintext in (
+    ("sealed_meter_to_head_end", okm[32:64], 1, X(si["meter_to_head_end_plaintext"])),
+    ("sealed_head_end_to_meter", okm[64:], 2, X(si["head_end_to_meter_plaintext"])),
+):
+    record_header = bytes([8, 1]) + struct.pack(">Q", 0)
+    nonce = bytes([direction, 0, 0, 0]) + struct.pack(">Q", 0)
+    check(name, (record_header + AESGCM(k).encrypt(nonce, plaintext, record_header + s_aad)).hex(), S[name])
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
