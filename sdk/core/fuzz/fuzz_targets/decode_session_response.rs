@@ -1,0 +1,10 @@
+//! `session::SessionResponse::decode` never panics, and re-encodes exactly the bytes it accepted.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(message) = bcami_sdk::session::SessionResponse::decode(data) {
+        assert_eq!(message.encode(), data);
+    }
+});
