@@ -18,6 +18,9 @@
 // Minimum entropy for key and reading generation.
 #define BCAMI_MIN_ENTROPY_LEN 32
 
+// Length of a session id (the hash of the handshake transcript).
+#define BCAMI_SESSION_ID_LEN 32
+
 // Result codes. Values are stable: new codes are only ever appended.
 enum bcami_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -40,6 +43,16 @@ enum bcami_result
   BCAMI_RESULT_BUILD_FAILED = 6,
   // A panic was caught at the boundary (a bug in this library).
   BCAMI_RESULT_PANIC = 7,
+  // A session message is malformed (wrong kind, version or length, point off the curve).
+  BCAMI_RESULT_MALFORMED_MESSAGE = 100,
+  // The head-end's response is not authentic (wrong head-end, MAC or signature).
+  BCAMI_RESULT_HANDSHAKE_FAILED = 101,
+  // A sealed message was replayed or reordered (its sequence number is not new).
+  BCAMI_RESULT_REPLAYED = 102,
+  // A sealed message failed authenticated decryption (altered, or wrong session or aad).
+  BCAMI_RESULT_DECRYPT_FAILED = 103,
+  // The session's sequence numbers are used up: start a new session.
+  BCAMI_RESULT_SEQUENCE_EXHAUSTED = 104,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -52,6 +65,15 @@ typedef uint32_t bcami_result;
 // A byte buffer owned by this library. Read it with [`bcami_bytes_data`] and
 // [`bcami_bytes_len`]; free it with [`bcami_bytes_free`].
 typedef struct bcami_bytes bcami_bytes;
+
+// A meter's handshake in progress (after `SessionInit`, before `SessionResponse`). Made by
+// [`bcami_session_meter_start`]; consumed by [`bcami_session_meter_finish`] or
+// [`bcami_meter_handshake_free`].
+typedef struct bcami_meter_handshake bcami_meter_handshake;
+
+// An established session. Made by [`bcami_session_meter_finish`]; freed by
+// [`bcami_session_free`]. Not thread-safe: use it from one thread at a time.
+typedef struct bcami_session bcami_session;
 
 // A usage report (layout of the encrypted plaintext: FORMAT.md, usage report version 1).
 typedef struct {
@@ -156,6 +178,88 @@ void bcami_bytes_free(bcami_bytes *bytes);
 
 // A static, NUL-terminated English description of a result code (unknown codes included).
 const char *bcami_result_text(uint32_t result);
+
+// Starts a handshake with the head-end registered on the ledger as `head_end_id` (32 bytes,
+// SHA-256 of its ID) with `head_end_public_key` (33 bytes), at the meter's time `timestamp_ms`.
+// `entropy` (at least `BCAMI_MIN_ENTROPY_LEN` fresh TRNG bytes) makes the ephemeral key and
+// nonce, hedged with the meter key. Writes the handshake state to `*handshake_out` and the
+// `SessionInit` to send (91 bytes) to `*init_out`; both are written only on success.
+//
+// # Safety
+// `secret_key`, `hid`, `head_end_id` point to 32 readable bytes; `head_end_public_key` to 33;
+// `entropy` to `entropy_len`; `handshake_out` and `init_out` to writable pointers.
+bcami_result bcami_session_meter_start(const uint8_t *secret_key,
+                                       const uint8_t *hid,
+                                       uint64_t timestamp_ms,
+                                       const uint8_t *head_end_id,
+                                       const uint8_t *head_end_public_key,
+                                       const uint8_t *entropy,
+                                       size_t entropy_len,
+                                       bcami_meter_handshake **handshake_out,
+                                       bcami_bytes **init_out);
+
+// Finishes the handshake with the head-end's `SessionResponse`: checks the head-end's identity,
+// MAC and signature, then signs the transcript with the meter's registered `secret_key`. On
+// success writes the session to `*session_out` and the `SessionConfirm` to send (98 bytes) to
+// `*confirm_out`. `handshake` is consumed and freed on every return, success or not (NULL gives
+// `BCAMI_RESULT_NULL_ARGUMENT`); start a new handshake after a failure.
+//
+// # Safety
+// `handshake` is NULL or a live handshake from [`bcami_session_meter_start`], not used after
+// this call; `secret_key` points to 32 readable bytes; `response` to `response_len` readable
+// bytes; `session_out` and `confirm_out` to writable pointers.
+bcami_result bcami_session_meter_finish(bcami_meter_handshake *handshake,
+                                        const uint8_t *secret_key,
+                                        const uint8_t *response,
+                                        size_t response_len,
+                                        bcami_session **session_out,
+                                        bcami_bytes **confirm_out);
+
+// Abandons a handshake. NULL is accepted and ignored.
+//
+// # Safety
+// `handshake` is NULL or a live handshake from [`bcami_session_meter_start`], not freed before
+// (nor passed to [`bcami_session_meter_finish`]) and not used after.
+void bcami_meter_handshake_free(bcami_meter_handshake *handshake);
+
+// Seals `plaintext` for the head-end, binding `aad` (not sent; the head-end must use the same).
+// Writes `kind || version || sequence number || ciphertext || tag` to `*out`.
+//
+// # Safety
+// `session` is a live session; `aad` points to `aad_len` and `plaintext` to `plaintext_len`
+// readable bytes (NULL only with length 0); `out` to a writable pointer.
+bcami_result bcami_session_seal(bcami_session *session,
+                                const uint8_t *aad,
+                                size_t aad_len,
+                                const uint8_t *plaintext,
+                                size_t plaintext_len,
+                                bcami_bytes **out);
+
+// Opens a message the head-end sealed with the same `aad`. Refuses a replayed or reordered
+// message (`BCAMI_RESULT_REPLAYED`) and an altered one (`BCAMI_RESULT_DECRYPT_FAILED`); writes
+// the plaintext to `*out` only on success.
+//
+// # Safety
+// `session` is a live session; `aad` points to `aad_len` and `sealed` to `sealed_len` readable
+// bytes (NULL only with length 0); `out` to a writable pointer.
+bcami_result bcami_session_open(bcami_session *session,
+                                const uint8_t *aad,
+                                size_t aad_len,
+                                const uint8_t *sealed,
+                                size_t sealed_len,
+                                bcami_bytes **out);
+
+// Writes the session id (`BCAMI_SESSION_ID_LEN` bytes, the same on both sides) to `id_out`.
+//
+// # Safety
+// `session` is a live session; `id_out` points to 32 writable bytes.
+bcami_result bcami_session_id(const bcami_session *session, uint8_t *id_out);
+
+// Frees a session (its keys are in the AES key schedule inside). NULL is accepted and ignored.
+//
+// # Safety
+// `session` is NULL or a live session, not freed before and not used after.
+void bcami_session_free(bcami_session *session);
 
 #ifdef __cplusplus
 }  // extern "C"

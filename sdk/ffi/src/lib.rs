@@ -9,6 +9,9 @@
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod session;
+pub use session::*;
+
 use bcami_sdk::{
     BuildError, Hid, IntervalLength, KeyError, KeyRotationRequest, MdmsPublicKey, MeterSecretKey,
     QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
@@ -43,6 +46,17 @@ pub enum bcami_result {
     BuildFailed = 6,
     /// A panic was caught at the boundary (a bug in this library).
     Panic = 7,
+    // Session codes start at 100 so that other modules can append below them.
+    /// A session message is malformed (wrong kind, version or length, point off the curve).
+    MalformedMessage = 100,
+    /// The head-end's response is not authentic (wrong head-end, MAC or signature).
+    HandshakeFailed = 101,
+    /// A sealed message was replayed or reordered (its sequence number is not new).
+    Replayed = 102,
+    /// A sealed message failed authenticated decryption (altered, or wrong session or aad).
+    DecryptFailed = 103,
+    /// The session's sequence numbers are used up: start a new session.
+    SequenceExhausted = 104,
 }
 
 /// A byte buffer owned by this library. Read it with [`bcami_bytes_data`] and
@@ -398,6 +412,11 @@ fn result_text(result: u32) -> &'static std::ffi::CStr {
         5 => c"usage report has a zero interval or undefined quality flags",
         6 => c"signing or key generation failed",
         7 => c"internal error (panic caught at the C boundary)",
+        100 => c"malformed session message",
+        101 => c"session handshake failed: the head-end's response is not authentic",
+        102 => c"sealed message replayed or reordered",
+        103 => c"sealed message failed authenticated decryption",
+        104 => c"session sequence numbers exhausted; start a new session",
         _ => c"unknown result code",
     }
 }
@@ -432,7 +451,7 @@ mod tests {
 
     #[test]
     fn every_code_has_text() {
-        for code in 0..=8u32 {
+        for code in (0..=8u32).chain(100..=105) {
             // SAFETY: the function returns a static NUL-terminated string.
             let text = unsafe { std::ffi::CStr::from_ptr(bcami_result_text(code)) };
             assert!(!text.to_bytes().is_empty());
