@@ -58,11 +58,12 @@
 //! # Ok(())
 //! # }
 //! # mod rand_core_for_doc {
-//! #     pub struct Rng(pub u8);
+//! #     // A toy generator for the example only; use the platform's CSPRNG (e.g. `OsRng`).
+//! #     pub struct Rng(pub u64);
 //! #     impl bcami_sdk::rand_core::RngCore for Rng {
-//! #         fn next_u32(&mut self) -> u32 { unimplemented!() }
-//! #         fn next_u64(&mut self) -> u64 { unimplemented!() }
-//! #         fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { self.0 = self.0.wrapping_mul(73).wrapping_add(41); *b = self.0; } }
+//! #         fn next_u32(&mut self) -> u32 { (self.next_u64() >> 32) as u32 }
+//! #         fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); self.0 }
+//! #         fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = (self.next_u64() >> 56) as u8; } }
 //! #         fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), bcami_sdk::rand_core::Error> { self.fill_bytes(d); Ok(()) }
 //! #     }
 //! #     impl bcami_sdk::rand_core::CryptoRng for Rng {}
