@@ -267,7 +267,8 @@ pub enum SessionError {
     /// Deliberately opaque.
     #[error("authenticated decryption failed")]
     Aead,
-    /// 2^64 - 1 messages were sealed (or opened) under this session: start a new one.
+    /// The sequence numbers of this direction are used up (the last is 2^64 - 2; 2^64 - 1 is
+    /// never used): start a new session.
     #[error("sequence numbers exhausted; start a new session")]
     SequenceExhausted,
 }

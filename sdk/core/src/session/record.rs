@@ -115,10 +115,10 @@ impl Session {
     /// `kind 0x08 || version || sequence number (u64 BE) || ciphertext || tag`.
     pub fn seal(&mut self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SessionError> {
         let sequence = self.next_seal;
-        // u64::MAX is never used, so `next_seal` never wraps and a nonce never repeats.
+        // Sequence number u64::MAX is never used, so `next_seal` never wraps and a nonce never
+        // repeats.
         let next = sequence
             .checked_add(1)
-            .filter(|&n| n != u64::MAX)
             .ok_or(SessionError::SequenceExhausted)?;
         let mut out = Vec::with_capacity(Self::OVERHEAD + plaintext.len());
         out.push(MessageKind::SessionRecord as u8);
@@ -162,7 +162,6 @@ impl Session {
         }
         let next = sequence
             .checked_add(1)
-            .filter(|&n| n != u64::MAX)
             .ok_or(SessionError::SequenceExhausted)?;
         let body = reader.slice(body_len)?;
         let tag = Tag::from_slice(reader.slice(TAG_LEN)?);
@@ -220,4 +219,58 @@ fn associated_data(header: &[u8], aad: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header);
     out.extend_from_slice(aad);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Session, Session) {
+        let parts = |role| SessionParts {
+            role,
+            meter_to_head_end: &[1; 32],
+            head_end_to_meter: &[2; 32],
+            id: [3; 32],
+            meter: Hid::from_bytes([4; 32]),
+            head_end: Hid::from_bytes([5; 32]),
+            meter_key_version: None,
+        };
+        (
+            Session::new(parts(Role::Meter)),
+            Session::new(parts(Role::HeadEnd)),
+        )
+    }
+
+    #[test]
+    fn the_last_sequence_number_is_sealed_once_then_the_session_is_exhausted() {
+        let (mut meter, mut head_end) = pair();
+        meter.next_seal = u64::MAX - 1;
+        let last = meter.seal(b"", b"last").unwrap();
+        assert_eq!(last[2..10], (u64::MAX - 1).to_be_bytes());
+        assert_eq!(
+            meter.seal(b"", b"more"),
+            Err(SessionError::SequenceExhausted)
+        );
+        assert_eq!(meter.next_seal_sequence(), u64::MAX);
+        assert_eq!(head_end.open(b"", &last).unwrap(), b"last");
+        // Nothing can follow it: a record claiming u64::MAX is refused before decryption.
+        let mut after = last.clone();
+        after[2..10].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(
+            head_end.open(b"", &after),
+            Err(SessionError::SequenceExhausted)
+        );
+    }
+
+    #[test]
+    fn directions_use_different_keys_and_nonces() {
+        let (mut meter, mut head_end) = pair();
+        let up = meter.seal(b"", b"same").unwrap();
+        let down = head_end.seal(b"", b"same").unwrap();
+        // Same plaintext, same sequence number 0: different ciphertexts.
+        assert_eq!(up[..10], down[..10]);
+        assert_ne!(up[10..], down[10..]);
+        assert_eq!(meter.open(b"", &up), Err(SessionError::Aead));
+        assert_eq!(meter.open(b"", &down).unwrap(), b"same");
+    }
 }
