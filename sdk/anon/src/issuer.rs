@@ -71,7 +71,8 @@ impl<B: Backend> IssuerSecretKey<B> {
 
     /// The key from its 32-byte big-endian encoding.
     pub fn from_bytes(bytes: &[u8; 32], epoch: u32) -> Result<Self, DecodeError> {
-        let sk = B::scalar_from_be(bytes).ok_or(DecodeError::NonCanonicalScalar { field: F::Secret })?;
+        let sk =
+            B::scalar_from_be(bytes).ok_or(DecodeError::NonCanonicalScalar { field: F::Secret })?;
         if bool::from(sk.is_zero()) {
             return Err(DecodeError::NonCanonicalScalar { field: F::Secret });
         }
@@ -166,7 +167,8 @@ impl<B: Backend> IssuerPublicKey<B> {
     /// The encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(kind::ISSUER_KEY, Self::ENCODED_LEN);
-        w.bytes(&self.epoch.to_be_bytes()).bytes(&B::g2_to_bytes(&self.w));
+        w.bytes(&self.epoch.to_be_bytes())
+            .bytes(&B::g2_to_bytes(&self.w));
         w.0
     }
 
@@ -359,7 +361,7 @@ impl<B: Backend> Credential<B> {
     /// The meter's check (the paper's eq. 13): `e(A, W + P2·e) = e(B, P2)` for its own
     /// commitment. Returns what the host keeps for presentations.
     pub fn accept(
-        self,
+        &self,
         ipk: &IssuerPublicKey<B>,
         commitment: &B::G1,
     ) -> Result<MeterCredential<B>, VerifyError> {

@@ -91,10 +91,7 @@ fn generators<B: Backend>() {
 
     let f = fixture("keypair");
     let sk = scalar::<B>(&f["keyPair"]["secretKey"]);
-    assert_eq!(
-        B::G2::generator() * sk,
-        g2::<B>(&f["keyPair"]["publicKey"])
-    );
+    assert_eq!(B::G2::generator() * sk, g2::<B>(&f["keyPair"]["publicKey"]));
 }
 
 fn signature<B: Backend>(name: &str) {
@@ -112,9 +109,18 @@ fn signature<B: Backend>(name: &str) {
     let a = bbs::sign_b::<B>(&sk, &e, &b).unwrap();
     let mut sig = Vec::from(B::g1_to_bytes(&a));
     sig.extend_from_slice(&B::scalar_to_be(&e));
-    assert_eq!(hex::encode(&sig), f["signature"].as_str().unwrap(), "{name}");
+    assert_eq!(
+        hex::encode(&sig),
+        f["signature"].as_str().unwrap(),
+        "{name}"
+    );
     assert!(bbs::signature_valid::<B>(&pk, &a, &e, &b));
-    assert!(!bbs::signature_valid::<B>(&pk, &a, &(e + B::Fr::from(1u64)), &b));
+    assert!(!bbs::signature_valid::<B>(
+        &pk,
+        &a,
+        &(e + B::Fr::from(1u64)),
+        &b
+    ));
 }
 
 fn proof<B: Backend>(name: &str) {

@@ -24,12 +24,14 @@ mod kat;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Backend, Zk};
 #[cfg(any(feature = "blst", test))]
 pub use backend::Blst;
+pub use backend::{Backend, Zk};
 pub use error::{DecodeError, Error, Field, KeyHolderError, TraceError, VerifyError};
 pub use hash::hash_to_g1;
-pub use issuer::{API_ID, Credential, IssuerPublicKey, IssuerSecretKey, JoinRequest, MeterCredential};
+pub use issuer::{
+    API_ID, Credential, IssuerPublicKey, IssuerSecretKey, JoinRequest, MeterCredential,
+};
 pub use keyholder::{KeyHolder, MIN_SECRET_ENTROPY, PseudonymCommitment, SoftwareKeyHolder};
 pub use presentation::{Presentation, verify_batch};
 pub use rand_core;

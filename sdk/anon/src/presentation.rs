@@ -291,9 +291,7 @@ pub fn verify_batch<B: Backend>(
         return results;
     }
     for (p, r) in batch.iter().zip(results.iter_mut()) {
-        if r.is_ok()
-            && !bbs::pairing_valid::<B>(&ipk.w_prepared, &ipk.minus_p2, &p.abar, &p.bbar)
-        {
+        if r.is_ok() && !bbs::pairing_valid::<B>(&ipk.w_prepared, &ipk.minus_p2, &p.abar, &p.bbar) {
             *r = Err(VerifyError::Presentation);
         }
     }

@@ -27,7 +27,8 @@ impl<B: Backend> LeakedSecrets<B> {
 
     /// Adds a leaked secret (its 32-byte big-endian encoding).
     pub fn insert(&mut self, secret: &[u8; 32]) -> Result<(), DecodeError> {
-        let f = B::scalar_from_be(secret).ok_or(DecodeError::NonCanonicalScalar { field: F::Secret })?;
+        let f = B::scalar_from_be(secret)
+            .ok_or(DecodeError::NonCanonicalScalar { field: F::Secret })?;
         if !self.secrets.contains(&f) {
             self.secrets.push(f);
         }

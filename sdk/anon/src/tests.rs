@@ -56,7 +56,11 @@ fn report(start: u64, energy: u64) -> AnonReport {
     }
 }
 
-fn present<B: Backend>(m: &mut Meter<B>, ipk: &IssuerPublicKey<B>, r: &AnonReport) -> Presentation<B> {
+fn present<B: Backend>(
+    m: &mut Meter<B>,
+    ipk: &IssuerPublicKey<B>,
+    r: &AnonReport,
+) -> Presentation<B> {
     Presentation::build(&mut m.holder, &m.cred, ipk, r, &mut OsRng).unwrap()
 }
 
@@ -96,12 +100,18 @@ fn the_meter_side_agrees_across_backends() {
     let mut m = meter(&isk, 4);
     let p = present(&mut m, isk.public_key(), &report(5_000, 9));
     let zk_key = IssuerPublicKey::<Zk>::decode(&isk.public_key().encode()).unwrap();
-    Presentation::<Zk>::decode(&p.encode()).unwrap().verify(&zk_key).unwrap();
+    Presentation::<Zk>::decode(&p.encode())
+        .unwrap()
+        .verify(&zk_key)
+        .unwrap();
     // Deterministic derivations agree byte for byte.
     let a = SoftwareKeyHolder::<Zk>::from_entropy(&[3; 32]).unwrap();
     let b = SoftwareKeyHolder::<Blst>::from_entropy(&[3; 32]).unwrap();
     assert_eq!(a.to_bytes(), b.to_bytes());
-    assert_eq!(Zk::g1_to_bytes(&a.commitment()), Blst::g1_to_bytes(&b.commitment()));
+    assert_eq!(
+        Zk::g1_to_bytes(&a.commitment()),
+        Blst::g1_to_bytes(&b.commitment())
+    );
     let zk_gens = crate::issuer::credential_generators::<Zk>();
     let bl_gens = crate::issuer::credential_generators::<Blst>();
     assert_eq!(Zk::g1_to_bytes(&zk_gens.q1), Blst::g1_to_bytes(&bl_gens.q1));
@@ -178,7 +188,10 @@ fn every_bit_flip_of_a_join_request_and_credential_is_rejected() {
         let mut bad = wire.clone();
         bad[i / 8] ^= 1 << (i % 8);
         if let Ok(c) = Credential::<Blst>::decode(&bad) {
-            assert!(c.accept(ipk, &m.holder.commitment()).is_err(), "credential bit {i}");
+            assert!(
+                c.accept(ipk, &m.holder.commitment()).is_err(),
+                "credential bit {i}"
+            );
         }
     }
 }
@@ -234,18 +247,24 @@ fn identity_and_non_subgroup_points_are_rejected() {
     req[70..118].copy_from_slice(&IDENTITY);
     assert_eq!(
         JoinRequest::<Zk>::decode(&req),
-        Err(DecodeError::IdentityPoint { field: F::Commitment })
+        Err(DecodeError::IdentityPoint {
+            field: F::Commitment
+        })
     );
     req[70..118].copy_from_slice(&bad_point);
     assert_eq!(
         JoinRequest::<Zk>::decode(&req),
-        Err(DecodeError::InvalidPoint { field: F::Commitment })
+        Err(DecodeError::InvalidPoint {
+            field: F::Commitment
+        })
     );
     let mut cred = m.cred.credential().encode();
     cred[6..54].copy_from_slice(&IDENTITY);
     assert_eq!(
         Credential::<Zk>::decode(&cred),
-        Err(DecodeError::IdentityPoint { field: F::CredentialA })
+        Err(DecodeError::IdentityPoint {
+            field: F::CredentialA
+        })
     );
     // The issuer key: the identity W.
     let mut key = ipk.encode();
@@ -255,15 +274,20 @@ fn identity_and_non_subgroup_points_are_rejected() {
     }
     assert_eq!(
         IssuerPublicKey::<Zk>::decode(&key),
-        Err(DecodeError::IdentityPoint { field: F::IssuerKey })
+        Err(DecodeError::IdentityPoint {
+            field: F::IssuerKey
+        })
     );
     // A non-canonical scalar (the group order itself).
     let mut bad = p.clone();
-    let order = hex::decode("73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001").unwrap();
+    let order =
+        hex::decode("73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001").unwrap();
     bad[220..252].copy_from_slice(&order);
     assert_eq!(
         Presentation::<Zk>::decode(&bad),
-        Err(DecodeError::NonCanonicalScalar { field: F::ProofScalar })
+        Err(DecodeError::NonCanonicalScalar {
+            field: F::ProofScalar
+        })
     );
 }
 
@@ -287,7 +311,10 @@ fn other_period_epoch_and_issuer_are_rejected() {
     let next = issuer::<Blst>(6, 3);
     assert_eq!(
         p.verify(next.public_key()),
-        Err(VerifyError::WrongEpoch { expected: 3, found: 2 })
+        Err(VerifyError::WrongEpoch {
+            expected: 3,
+            found: 2
+        })
     );
     let same_w_other_epoch = IssuerSecretKey::<Blst>::from_bytes(&[5; 32], 3).unwrap();
     let mut wire = p.encode();
@@ -303,7 +330,10 @@ fn other_period_epoch_and_issuer_are_rejected() {
     // A credential of another issuer is refused by the meter.
     let m2 = meter(&other, 3);
     assert_eq!(
-        m2.cred.credential().accept(ipk, &m.holder.commitment()).unwrap_err(),
+        m2.cred
+            .credential()
+            .accept(ipk, &m.holder.commitment())
+            .unwrap_err(),
         VerifyError::Credential
     );
     // A credential built for another epoch cannot be presented under this key.
@@ -344,10 +374,16 @@ fn join_request_is_bound_to_hid_epoch_nonce_and_issuer() {
 #[test]
 fn key_holder_answers_one_challenge_per_commitment() {
     let mut h = SoftwareKeyHolder::<Blst>::from_entropy(&[1; 32]).unwrap();
-    assert_eq!(h.respond(&<Blst as pairing::Engine>::Fr::ONE), Err(KeyHolderError::NoCommitment));
+    assert_eq!(
+        h.respond(&<Blst as pairing::Engine>::Fr::ONE),
+        Err(KeyHolderError::NoCommitment)
+    );
     h.commit(b"basename", &[0; 32]).unwrap();
     h.respond(&<Blst as pairing::Engine>::Fr::ONE).unwrap();
-    assert_eq!(h.respond(&<Blst as pairing::Engine>::Fr::ONE), Err(KeyHolderError::NoCommitment));
+    assert_eq!(
+        h.respond(&<Blst as pairing::Engine>::Fr::ONE),
+        Err(KeyHolderError::NoCommitment)
+    );
     assert!(SoftwareKeyHolder::<Blst>::from_entropy(&[1; 31]).is_err());
     assert!(SoftwareKeyHolder::<Blst>::from_bytes(&[0; 32]).is_err());
     let again = SoftwareKeyHolder::<Blst>::from_bytes(&h.to_bytes()).unwrap();
@@ -377,26 +413,45 @@ fn tracing_proves_innocence_and_catches_the_culprit() {
     let kp = Blst::g1_from_bytes(&k).unwrap();
     let ctx = b"trace case 17";
 
-    let proof = honest.holder.prove_not_mine(r.period, &kp, ctx, &[9; 32]).unwrap();
+    let proof = honest
+        .holder
+        .prove_not_mine(r.period, &kp, ctx, &[9; 32])
+        .unwrap();
     let proof = NonEqualityProof::<Blst>::decode(&proof.encode()).unwrap();
-    proof.verify(ipk, &honest.request, r.period, &k, ctx).unwrap();
+    proof
+        .verify(ipk, &honest.request, r.period, &k, ctx)
+        .unwrap();
     // Bound to the recorded commitment: it does not clear another meter.
     assert_eq!(
         proof.verify(ipk, &culprit.request, r.period, &k, ctx),
         Err(VerifyError::Trace)
     );
     // Nor another context, period or pseudonym.
-    assert_eq!(proof.verify(ipk, &honest.request, r.period, &k, b"other"), Err(VerifyError::Trace));
+    assert_eq!(
+        proof.verify(ipk, &honest.request, r.period, &k, b"other"),
+        Err(VerifyError::Trace)
+    );
     let other_period = Period::new(0, 1800).unwrap();
-    assert_eq!(proof.verify(ipk, &honest.request, other_period, &k, ctx), Err(VerifyError::Trace));
+    assert_eq!(
+        proof.verify(ipk, &honest.request, other_period, &k, ctx),
+        Err(VerifyError::Trace)
+    );
     // The culprit cannot prove it.
     assert_eq!(
-        culprit.holder.prove_not_mine(r.period, &kp, ctx, &[9; 32]).unwrap_err(),
+        culprit
+            .holder
+            .prove_not_mine(r.period, &kp, ctx, &[9; 32])
+            .unwrap_err(),
         TraceError::SameSecret
     );
     // C = 1 proves nothing and is refused (and cannot even be decoded).
-    let c_one = proof.clone().with_cn(<Blst as pairing::Engine>::G1::identity());
-    assert_eq!(c_one.verify(ipk, &honest.request, r.period, &k, ctx), Err(VerifyError::Trace));
+    let c_one = proof
+        .clone()
+        .with_cn(<Blst as pairing::Engine>::G1::identity());
+    assert_eq!(
+        c_one.verify(ipk, &honest.request, r.period, &k, ctx),
+        Err(VerifyError::Trace)
+    );
     assert!(matches!(
         NonEqualityProof::<Blst>::decode(&c_one.encode()),
         Err(DecodeError::IdentityPoint { .. })
@@ -407,7 +462,10 @@ fn tracing_proves_innocence_and_catches_the_culprit() {
         let mut bad = wire.clone();
         bad[i / 8] ^= 1 << (i % 8);
         if let Ok(p) = NonEqualityProof::<Blst>::decode(&bad) {
-            assert!(p.verify(ipk, &honest.request, r.period, &k, ctx).is_err(), "bit {i}");
+            assert!(
+                p.verify(ipk, &honest.request, r.period, &k, ctx).is_err(),
+                "bit {i}"
+            );
         }
     }
 }
@@ -458,7 +516,11 @@ fn batch_of_valid_readings_verifies_and_is_deterministic() {
 /// A presentation whose challenge holds but whose pairing does not: `Abar, Bbar` of another
 /// credential (the challenge is recomputed over them, so only a forger could do this; we build
 /// it by proving with a credential that the issuer never signed).
-fn pairing_only_invalid(m: &mut Meter<Blst>, ipk: &IssuerPublicKey<Blst>, r: &AnonReport) -> Presentation<Blst> {
+fn pairing_only_invalid(
+    m: &mut Meter<Blst>,
+    ipk: &IssuerPublicKey<Blst>,
+    r: &AnonReport,
+) -> Presentation<Blst> {
     let fake = MeterCredential {
         a: m.cred.a + <Blst as pairing::Engine>::G1::generator(),
         ..m.cred
@@ -538,9 +600,20 @@ fn paper_basename_misses_double_report() {
         basename.extend_from_slice(&reading.encode());
         Blst::hash_to_g1(&basename, b"paper H2") * f
     };
-    let first = AnonReport { period, energy_wh: 100, flags: ReportFlags::NONE };
-    let second = AnonReport { energy_wh: 900, ..first };
-    assert_ne!(paper_k(&first), paper_k(&second), "the paper's model would link them");
+    let first = AnonReport {
+        period,
+        energy_wh: 100,
+        flags: ReportFlags::NONE,
+    };
+    let second = AnonReport {
+        energy_wh: 900,
+        ..first
+    };
+    assert_ne!(
+        paper_k(&first),
+        paper_k(&second),
+        "the paper's model would link them"
+    );
     // Only identical messages link in the paper's model, which is what a replay produces (B2).
     assert_eq!(paper_k(&first), paper_k(&first));
     let ours = period.base::<Blst>() * f;
@@ -578,7 +651,9 @@ fn paper_key_reuse_forgery() {
         .with_pseudonym(<Blst as pairing::Engine>::G1::identity());
     assert_eq!(
         Presentation::<Blst>::decode(&p.encode()),
-        Err(DecodeError::IdentityPoint { field: F::Pseudonym })
+        Err(DecodeError::IdentityPoint {
+            field: F::Pseudonym
+        })
     );
     let _ = RngCore::next_u32(&mut OsRng);
 }
