@@ -156,11 +156,11 @@ pub(crate) fn proof_init<B: Backend>(
     t2_undisclosed: &B::G1,
 ) -> ProofInit<B> {
     let r1r2 = r.r1 * r.r2;
-    let d = *b * r.r2;
-    let abar = *a * r1r2;
-    let bbar = *bx * r1r2;
+    let d = B::mul(b, &r.r2);
+    let abar = B::mul(a, &r1r2);
+    let bbar = B::mul(bx, &r1r2);
     let t1 = B::msm(&[abar, d], &[r.e_tilde, r.r1_tilde]);
-    let t2 = d * r.r3_tilde + t2_undisclosed;
+    let t2 = B::mul(&d, &r.r3_tilde) + t2_undisclosed;
     ProofInit {
         abar,
         bbar,
@@ -185,12 +185,14 @@ pub(crate) fn challenge<B: Backend>(
         t.extend_from_slice(&(*i as u64).to_be_bytes());
         t.extend_from_slice(&B::scalar_to_be(m));
     }
-    for p in [&init.abar, &init.bbar, &init.d, &init.t1, &init.t2] {
-        t.extend_from_slice(&B::g1_to_bytes(p));
-    }
+    let mut points = Vec::with_capacity(7);
+    points.extend_from_slice(&[init.abar, init.bbar, init.d, init.t1, init.t2]);
     if let Some((k, tk)) = nym {
-        t.extend_from_slice(&B::g1_to_bytes(k));
-        t.extend_from_slice(&B::g1_to_bytes(tk));
+        points.push(*k);
+        points.push(*tk);
+    }
+    for bytes in B::g1_batch_to_bytes(&points) {
+        t.extend_from_slice(&bytes);
     }
     t.extend_from_slice(&B::scalar_to_be(domain));
     t.extend_from_slice(&(ph.len() as u64).to_be_bytes());

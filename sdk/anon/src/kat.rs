@@ -274,3 +274,29 @@ fn rfc9380_hash_to_g1_vectors() {
         assert_eq!(hex::encode(bl.to_uncompressed()), want, "blst {msg}");
     }
 }
+
+/// The blind-signature draft (-02) and the pseudonym draft (-01) derive their generators with
+/// the same `create_generators` under their own `api_id`s: ours must reproduce theirs.
+fn extension_generators<B: Backend>() {
+    for text in [
+        include_str!("../tests/vectors/bbs-draft-10/blind-02-generators.json"),
+        include_str!("../tests/vectors/bbs-draft-10/nym-01-generators.json"),
+    ] {
+        let f: Value = serde_json::from_str(text).unwrap();
+        let g = &f["generators"];
+        let api_id = g["api_id"].as_str().unwrap().as_bytes();
+        let want = g["MsgGenerators"].as_array().unwrap();
+        let gens = Generators::<B>::create(want.len(), api_id);
+        assert_eq!(bbs::p1::<B>(), g1::<B>(&g["P1"]));
+        assert_eq!(gens.q1, g1::<B>(&g["Q1"]), "{}", B::NAME);
+        for (got, want) in gens.h.iter().zip(want) {
+            assert_eq!(*got, g1::<B>(want), "{}", B::NAME);
+        }
+    }
+}
+
+#[test]
+fn blind_and_pseudonym_draft_generators() {
+    extension_generators::<crate::backend::Zk>();
+    extension_generators::<crate::backend::Blst>();
+}

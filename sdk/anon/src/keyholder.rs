@@ -125,7 +125,7 @@ impl<B: Backend> SoftwareKeyHolder<B> {
         entropy: &[u8; 32],
     ) -> Result<NonEqualityProof<B>, TraceError> {
         let j_r = period.base::<B>();
-        if j_r * self.f.0 == *k_r {
+        if B::mul(&j_r, &self.f.0) == *k_r {
             return Err(TraceError::SameSecret);
         }
         let mut msg = alloc::vec::Vec::with_capacity(48 + context.len());
@@ -148,7 +148,7 @@ impl<B: Backend> SoftwareKeyHolder<B> {
 
 impl<B: Backend> KeyHolder<B> for SoftwareKeyHolder<B> {
     fn commitment(&self) -> B::G1 {
-        self.h_f * self.f.0
+        B::mul(&self.h_f, &self.f.0)
     }
 
     fn prove_join(
@@ -157,7 +157,7 @@ impl<B: Backend> KeyHolder<B> for SoftwareKeyHolder<B> {
         entropy: &[u8; 32],
     ) -> Result<(B::Fr, B::Fr), KeyHolderError> {
         let r = self.nonce(entropy, b"join", context);
-        let t = self.h_f * r;
+        let t = B::mul(&self.h_f, &r);
         let c = crate::issuer::join_challenge::<B>(&self.commitment(), &t, context);
         Ok((c, r + c * self.f.0))
     }
@@ -171,9 +171,9 @@ impl<B: Backend> KeyHolder<B> for SoftwareKeyHolder<B> {
         let r = self.nonce(entropy, b"present", basename);
         self.pending = Some(r);
         Ok(PseudonymCommitment {
-            pseudonym: j * self.f.0,
-            r_j: j * r,
-            r_h: self.h_f * r,
+            pseudonym: B::mul(&j, &self.f.0),
+            r_j: B::mul(&j, &r),
+            r_h: B::mul(&self.h_f, &r),
         })
     }
 

@@ -173,11 +173,10 @@ impl<B: Backend> Presentation<B> {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new(kind::PRESENTATION, Self::ENCODED_LEN);
         w.bytes(&self.report.encode())
-            .bytes(&self.epoch.to_be_bytes())
-            .g1::<B>(&self.pseudonym)
-            .g1::<B>(&self.abar)
-            .g1::<B>(&self.bbar)
-            .g1::<B>(&self.d);
+            .bytes(&self.epoch.to_be_bytes());
+        for p in B::g1_batch_to_bytes(&[self.pseudonym, self.abar, self.bbar, self.d]) {
+            w.bytes(&p);
+        }
         for s in [
             &self.e_hat,
             &self.r1_hat,

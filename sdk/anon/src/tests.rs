@@ -668,3 +668,33 @@ fn issuer_keys_round_trip_and_generate() {
     let w = isk.public_key().w().to_affine();
     assert!(!bool::from(group::prime::PrimeCurveAffine::is_identity(&w)));
 }
+
+#[test]
+fn windowed_multiplication_matches_the_crates() {
+    use bls12_381::{G1Projective, Scalar};
+    let mut points = Vec::new();
+    let mut scalars = Vec::new();
+    for i in 0..5u64 {
+        points.push(G1Projective::generator() * Scalar::from(i * 7 + 3));
+        scalars.push(Scalar::random(&mut OsRng));
+    }
+    points.push(G1Projective::identity());
+    scalars.push(Scalar::random(&mut OsRng));
+    points.push(G1Projective::generator());
+    scalars.push(Scalar::ZERO);
+    points.push(G1Projective::generator());
+    scalars.push(-Scalar::ONE);
+    let naive = points
+        .iter()
+        .zip(&scalars)
+        .fold(G1Projective::identity(), |acc, (p, s)| acc + p * s);
+    assert_eq!(Zk::msm(&points, &scalars), naive);
+    for (p, s) in points.iter().zip(&scalars) {
+        assert_eq!(Zk::mul(p, s), p * s);
+    }
+    assert_eq!(Zk::msm(&[], &[]), G1Projective::identity());
+    let bytes = Zk::g1_batch_to_bytes(&points);
+    for (p, b) in points.iter().zip(&bytes) {
+        assert_eq!(&Zk::g1_to_bytes(p), b);
+    }
+}
