@@ -146,6 +146,15 @@ fn run<B: Backend>(wire: &[Vec<u8>], key: &[u8]) {
         },
     );
     measure(
+        &format!("[{name}] unit: G1 scalar multiplication (Backend::mul)"),
+        100,
+        5,
+        1,
+        |_| {
+            black_box(B::mul(&black_box(g1), &s));
+        },
+    );
+    measure(
         &format!("[{name}] unit: hash_to_curve G1"),
         100,
         5,
