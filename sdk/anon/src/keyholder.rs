@@ -43,10 +43,14 @@ pub trait KeyHolder<B: Backend = Zk> {
         entropy: &[u8; 32],
     ) -> Result<(B::Fr, B::Fr), KeyHolderError>;
 
-    /// Starts a presentation for the period named by `basename`.
+    /// Starts a presentation for the period named by `basename` (hashed to the curve by the
+    /// holder) over `message` (the report; a holder binds it into its nonce so that a stuck
+    /// RNG never answers two different readings of one period with one nonce, which would
+    /// reveal `f`).
     fn commit(
         &mut self,
         basename: &[u8],
+        message: &[u8],
         entropy: &[u8; 32],
     ) -> Result<PseudonymCommitment<B>, KeyHolderError>;
 
@@ -165,10 +169,15 @@ impl<B: Backend> KeyHolder<B> for SoftwareKeyHolder<B> {
     fn commit(
         &mut self,
         basename: &[u8],
+        message: &[u8],
         entropy: &[u8; 32],
     ) -> Result<PseudonymCommitment<B>, KeyHolderError> {
         let j = B::hash_to_g1(basename, PSEUDONYM_DST);
-        let r = self.nonce(entropy, b"present", basename);
+        let mut bound = alloc::vec::Vec::with_capacity(8 + basename.len() + message.len());
+        bound.extend_from_slice(&(basename.len() as u64).to_be_bytes());
+        bound.extend_from_slice(basename);
+        bound.extend_from_slice(message);
+        let r = self.nonce(entropy, b"present", &bound);
         self.pending = Some(r);
         Ok(PseudonymCommitment {
             pseudonym: B::mul(&j, &self.f.0),

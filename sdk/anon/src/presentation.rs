@@ -70,7 +70,7 @@ impl<B: Backend> Presentation<B> {
         let ph = report.encode();
         let mut holder_entropy = [0u8; 32];
         holder_entropy.copy_from_slice(&entropy[..32]);
-        let nym = key_holder.commit(&report.period.basename(), &holder_entropy)?;
+        let nym = key_holder.commit(&report.period.basename(), &ph, &holder_entropy)?;
         let r = host_randomness(credential, &ph, &entropy[32..]);
         let init: ProofInit<B> =
             bbs::proof_init(&credential.a, &credential.b, &credential.bx, &r, &nym.r_h);

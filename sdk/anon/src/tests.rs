@@ -378,7 +378,7 @@ fn key_holder_answers_one_challenge_per_commitment() {
         h.respond(&<Blst as pairing::Engine>::Fr::ONE),
         Err(KeyHolderError::NoCommitment)
     );
-    h.commit(b"basename", &[0; 32]).unwrap();
+    h.commit(b"basename", b"report", &[0; 32]).unwrap();
     h.respond(&<Blst as pairing::Engine>::Fr::ONE).unwrap();
     assert_eq!(
         h.respond(&<Blst as pairing::Engine>::Fr::ONE),
@@ -391,14 +391,21 @@ fn key_holder_answers_one_challenge_per_commitment() {
 }
 
 #[test]
-fn hedged_nonces_differ_with_the_message_under_fixed_entropy() {
+fn hedged_nonces_differ_with_period_and_report_under_fixed_entropy() {
     // A stuck host RNG (the same entropy twice) must not repeat the key holder's nonce for two
     // periods: the responses would reveal f.
     let mut h = SoftwareKeyHolder::<Blst>::from_entropy(&[1; 32]).unwrap();
-    let a = h.commit(b"period one", &[0; 32]).unwrap();
+    let a = h.commit(b"period one", b"report", &[0; 32]).unwrap();
     let _ = h.respond(&<Blst as pairing::Engine>::Fr::ONE);
-    let b = h.commit(b"period two", &[0; 32]).unwrap();
+    let b = h.commit(b"period two", b"report", &[0; 32]).unwrap();
     assert_ne!(a.r_h, b.r_h);
+    // Nor for two different readings of one period (a double report must not reveal f).
+    let _ = h.respond(&<Blst as pairing::Engine>::Fr::ONE);
+    let c = h
+        .commit(b"period one", b"another report", &[0; 32])
+        .unwrap();
+    assert_ne!(a.r_h, c.r_h);
+    assert_eq!(a.pseudonym, c.pseudonym);
 }
 
 #[test]
