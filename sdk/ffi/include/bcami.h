@@ -18,6 +18,21 @@
 // Minimum entropy for key and reading generation.
 #define BCAMI_MIN_ENTROPY_LEN 32
 
+// Length of an anonymous-credential meter secret.
+#define BCAMI_ANON_SECRET_LEN 32
+
+// Length of the nonce a join request is bound to.
+#define BCAMI_ANON_NONCE_LEN 32
+
+// Entropy for one anonymous reading (fresh from the TRNG each time).
+#define BCAMI_ANON_READING_ENTROPY_LEN 64
+
+// Entropy for a join request.
+#define BCAMI_ANON_JOIN_ENTROPY_LEN 32
+
+// Length of an encoded anonymous reading.
+#define BCAMI_ANON_READING_LEN 380
+
 // Length of a session id (the hash of the handshake transcript).
 #define BCAMI_SESSION_ID_LEN 32
 
@@ -62,6 +77,45 @@ typedef uint32_t bcami_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Result codes of the `bcami_anon_*` functions. Values are stable: new codes are only ever
+// appended.
+enum bcami_anon_result
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Success.
+  BCAMI_ANON_RESULT_OK = 0,
+  // A required pointer was NULL.
+  BCAMI_ANON_RESULT_NULL_ARGUMENT = 1,
+  // The meter secret is zero or not below the group order.
+  BCAMI_ANON_RESULT_INVALID_SECRET = 2,
+  // Fewer than `BCAMI_MIN_ENTROPY_LEN` bytes of entropy for a new secret.
+  BCAMI_ANON_RESULT_NOT_ENOUGH_ENTROPY = 3,
+  // The issuer key or the credential bytes are malformed.
+  BCAMI_ANON_RESULT_INVALID_MESSAGE = 4,
+  // The credential does not verify for this secret under the issuer key (or is for another
+  // epoch).
+  BCAMI_ANON_RESULT_INVALID_CREDENTIAL = 5,
+  // The report has a zero-length period or undefined flags.
+  BCAMI_ANON_RESULT_INVALID_REPORT = 6,
+  // Building failed (practically impossible with valid inputs).
+  BCAMI_ANON_RESULT_BUILD_FAILED = 7,
+  // A panic was caught at the boundary (a bug in this library).
+  BCAMI_ANON_RESULT_PANIC = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bcami_anon_result bcami_anon_result;
+#else
+typedef uint32_t bcami_anon_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A meter ready to build anonymous readings: its secret, the issuer key and the checked
+// credential. Create with [`bcami_anon_meter_new`], free with [`bcami_anon_meter_free`].
+typedef struct bcami_anon_meter bcami_anon_meter;
+
 // A byte buffer owned by this library. Read it with [`bcami_bytes_data`] and
 // [`bcami_bytes_len`]; free it with [`bcami_bytes_free`].
 typedef struct bcami_bytes bcami_bytes;
@@ -88,6 +142,18 @@ typedef struct {
   // Quality flags: bit 0 estimated, 1 power outage, 2 clock adjusted, 3 tamper alarm.
   uint16_t quality_flags;
 } bcami_usage_report;
+
+// An anonymous report.
+typedef struct {
+  // Start of the period, Unix milliseconds.
+  uint64_t period_start_ms;
+  // Length of the period in seconds; must not be zero.
+  uint32_t period_length_s;
+  // Energy in the period, Wh.
+  uint64_t energy_wh;
+  // Flags: bit 0 estimated, 1 power outage, 2 clock adjusted, 3 tamper alarm.
+  uint16_t flags;
+} bcami_anon_report;
 
 #ifdef __cplusplus
 extern "C" {
@@ -178,6 +244,66 @@ void bcami_bytes_free(bcami_bytes *bytes);
 
 // A static, NUL-terminated English description of a result code (unknown codes included).
 const char *bcami_result_text(uint32_t result);
+
+// Derives a meter secret from at least `BCAMI_MIN_ENTROPY_LEN` bytes of TRNG output into
+// `out_secret` (`BCAMI_ANON_SECRET_LEN` bytes; keep it like a private key).
+//
+// # Safety
+// `entropy` points to `entropy_len` readable bytes; `out_secret` to `BCAMI_ANON_SECRET_LEN`
+// writable bytes.
+bcami_anon_result bcami_anon_secret_from_entropy(const uint8_t *entropy,
+                                                 size_t entropy_len,
+                                                 uint8_t *out_secret);
+
+// Builds the join request (`bcami-anon` kind 0x22) for the issuer key's epoch, bound to the
+// meter's HID and the ledger's nonce.
+//
+// # Safety
+// `secret`: `BCAMI_ANON_SECRET_LEN` bytes; `issuer_key`: `issuer_key_len` bytes; `hid`:
+// `BCAMI_HID_LEN` bytes; `nonce`: `BCAMI_ANON_NONCE_LEN` bytes; `entropy`:
+// `BCAMI_ANON_JOIN_ENTROPY_LEN` bytes; `out`: a writable `bcami_bytes *`.
+bcami_anon_result bcami_anon_join_request_build(const uint8_t *secret,
+                                                const uint8_t *issuer_key,
+                                                size_t issuer_key_len,
+                                                const uint8_t *hid,
+                                                const uint8_t *nonce,
+                                                const uint8_t *entropy,
+                                                bcami_bytes **out);
+
+// Checks the issuer's credential for this secret (paper eq. 13) and returns a meter handle for
+// readings in `out_meter`.
+//
+// # Safety
+// `secret`: `BCAMI_ANON_SECRET_LEN` bytes; `issuer_key`, `credential`: the given lengths;
+// `out_meter`: a writable `bcami_anon_meter *`.
+bcami_anon_result bcami_anon_meter_new(const uint8_t *secret,
+                                       const uint8_t *issuer_key,
+                                       size_t issuer_key_len,
+                                       const uint8_t *credential,
+                                       size_t credential_len,
+                                       bcami_anon_meter **out_meter);
+
+// Builds one anonymous reading (`BCAMI_ANON_READING_LEN` bytes) with
+// `BCAMI_ANON_READING_ENTROPY_LEN` fresh TRNG bytes.
+//
+// # Safety
+// `meter`: a live handle from [`bcami_anon_meter_new`], not used by another thread at the same
+// time; `report`: a readable report; `entropy`: `BCAMI_ANON_READING_ENTROPY_LEN` bytes; `out`:
+// a writable `bcami_bytes *`.
+bcami_anon_result bcami_anon_reading_build(bcami_anon_meter *meter,
+                                           const bcami_anon_report *report,
+                                           const uint8_t *entropy,
+                                           bcami_bytes **out);
+
+// Frees a meter handle. NULL is accepted and ignored.
+//
+// # Safety
+// `meter` is NULL or a handle from [`bcami_anon_meter_new`], not freed before, not used after.
+void bcami_anon_meter_free(bcami_anon_meter *meter);
+
+// A static, NUL-terminated English description of a `bcami_anon_result` (unknown codes
+// included).
+const char *bcami_anon_result_text(uint32_t result);
 
 // Starts a handshake with the head-end registered on the ledger as `head_end_id` (32 bytes,
 // SHA-256 of its ID) with `head_end_public_key` (33 bytes), at the meter's time `timestamp_ms`.

@@ -6,6 +6,8 @@
 // C naming for C-facing types, as rustls-ffi does, so the header reads like C.
 #![allow(non_camel_case_types)]
 
+pub mod anon;
+
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
