@@ -205,14 +205,19 @@ sent_lines() { if [[ -f "$STATE/sent.csv" ]]; then echo $(($(wc -l <"$STATE/sent
 wait_flowing() { # MIN_NEW_LINES TIMEOUT: readings are committing in the running meter-sim
   local base=$1 limit=$2 start=$SECONDS
   until (($(sent_lines) > base)); do
-    ((SECONDS - start < limit)) || fail "meter-sim committed nothing within $limit s (see $WORK/*.err)"
+    kill -0 "$RUN_PID" 2>/dev/null ||
+      fail "meter-sim $RUN_NAME exited before committing anything: $(tail -n 5 "$WORK/$RUN_NAME.err" | tr '\n' ' ')"
+    ((SECONDS - start < limit)) ||
+      fail "meter-sim $RUN_NAME committed nothing within $limit s; it says: $(tail -n 5 "$WORK/$RUN_NAME.err" | tr '\n' ' ')"
     sleep 1
   done
 }
 # start_run NAME DAYS: meter-sim in the background; its pid in RUN_PID. A run that dies before
 # sending anything because discovery is not ready yet is started again (nothing was sent).
+RUN_NAME=""
 start_run() {
   local try
+  RUN_NAME=$1
   for try in 1 2 3 4 5 6; do
     ms run --network-env "$ENV" --state "$STATE" --meters 12 --concentrators 2 --days "$2" --batch 12 \
       --rate "$RATE" --retries 8 --json --quiet >"$WORK/$1.json" 2>"$WORK/$1.err" &
