@@ -22,18 +22,19 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 
 # THE Fabric pin — the only place the version is chosen.
-# We want Fabric v3.1.5 (commit 86c1172b, pseudo-version
-# v1.4.0-rc1.0.20260618074816-86c1172bec37), but this machine's Go module proxy
-# answers 403 for every v3.x pseudo-version. The newest Fabric it serves is
-# hyperledger/fabric main at 2023-04-05 (commit 695dd57e01c2): the v3.0
-# development line with SmartBFT ("BFT" orderer type), channel capability V3_0,
-# the Gateway service and external builders. fabric-network/build/go.mod and
-# go.sum lock exactly this version; this script checks that they agree. On a
-# machine whose proxy serves v3.1.5, run with
+# Fabric v3.1.1 (commit 435a7f1a780a, 2025-05-10): SmartBFT ("BFT" orderer
+# type) with hyperledger-labs/SmartBFT eb005eef8866 (the view-change panic fix
+# #538 and #561/#565/#570/#622), channel capability V3_0, the Gateway service,
+# external builders, write batching and GET_STATE_MULTIPLE, and a request size
+# limit taken from the channel configuration. This machine's Go module proxy
+# serves exactly two Fabric 3.x releases, v3.1.0 and v3.1.1; it answers 403
+# for v3.0.0-preview, v3.0.0-beta, v3.0.0 and v3.1.2 to v3.1.5.
+# fabric-network/build/go.mod and go.sum lock exactly this version; this script
+# checks that they agree. On a machine whose proxy serves v3.1.5, run with
 #   FABRIC_MODULE_VERSION=v1.4.0-rc1.0.20260618074816-86c1172bec37
 # and the build happens in a scratch copy of the module whose go.mod is
 # re-resolved for that version.
-PINNED_FABRIC_VERSION=v1.4.0-rc1.0.20230405174026-695dd57e01c2
+PINNED_FABRIC_VERSION=v1.4.0-rc1.0.20250510200036-435a7f1a780a
 FABRIC_MODULE_VERSION=${FABRIC_MODULE_VERSION:-$PINNED_FABRIC_VERSION}
 
 FABRIC_DIR=${BCAMI_FABRIC_DIR:-$REPO/.fabric}
@@ -63,7 +64,7 @@ if ! command -v go >/dev/null 2>&1; then
       exit 0
     fi
   fi
-  die 2 "Go is not installed or not on PATH (needed to build Fabric ${FABRIC_MODULE_VERSION}). Install Go >= 1.20 (https://go.dev/dl) and re-run."
+  die 2 "Go is not installed or not on PATH (needed to build Fabric ${FABRIC_MODULE_VERSION}). Install Go >= 1.24.2 (https://go.dev/dl) and re-run."
 fi
 
 go_version=$(go env GOVERSION)
@@ -95,7 +96,13 @@ say "building Fabric ${FABRIC_MODULE_VERSION} with ${go_version} into $BIN_DIR (
 
 # Choose the module to build in: the committed lock, or a scratch copy for an override.
 module_dir=$BUILD_MODULE
-locked_version=$(sed -n 's#^require github.com/hyperledger/fabric \(v[^ ]*\)$#\1#p' "$BUILD_MODULE/go.mod")
+proxy_hint="GOPROXY=$(go env GOPROXY)"
+# The version the lock selects (go list -m resolves the module graph, so it needs the module
+# cache or the proxy: a failure here is reported as the proxy's).
+if ! locked_version=$(cd "$BUILD_MODULE" && go list -m -f '{{.Version}}' github.com/hyperledger/fabric 2>>"$build_log"); then
+  tail -n 3 "$build_log" >&2
+  die 3 "could not resolve fabric-network/build/go.mod: the Go module proxy ($proxy_hint) could not be reached or refused a module of the lock, and the module cache does not have it; see $build_log"
+fi
 if [[ "$FABRIC_MODULE_VERSION" == "$PINNED_FABRIC_VERSION" ]]; then
   if [[ "$locked_version" != "$PINNED_FABRIC_VERSION" ]]; then
     die 1 "fabric-network/build/go.mod requires '$locked_version' but install-fabric.sh pins '$PINNED_FABRIC_VERSION'; update them together."
@@ -108,7 +115,6 @@ else
   cp "$BUILD_MODULE/go.mod" "$BUILD_MODULE/go.sum" "$BUILD_MODULE/tools.go" "$module_dir/"
 fi
 
-proxy_hint="GOPROXY=$(go env GOPROXY)"
 cd "$module_dir"
 if [[ "$module_dir" != "$BUILD_MODULE" ]]; then
   if ! go get "github.com/hyperledger/fabric@${FABRIC_MODULE_VERSION}" >>"$build_log" 2>&1 ||

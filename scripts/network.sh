@@ -207,7 +207,6 @@ wait_until() { # DESCRIPTION TIMEOUT COMMAND...
   say "$what (after $((SECONDS - start)) s)"
 }
 
-healthz_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$1/healthz" 2>/dev/null | grep -q '"OK"'; }
 
 # ---------------------------------------------------------------------------
 # Fabric CLI wrappers
@@ -297,7 +296,7 @@ orderer_env() {
     "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true" \
     "ORDERER_ADMIN_TLS_CLIENTROOTCAS=[$(orderer_tls_ca)]" \
     "ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:$(orderer_ops_port "$o")" \
-    "ORDERER_METRICS_PROVIDER=disabled"
+    "ORDERER_METRICS_PROVIDER=prometheus"
 }
 
 peer_env() {
@@ -313,6 +312,8 @@ peer_env() {
     "CORE_PEER_CHAINCODELISTENADDRESS=127.0.0.1:$(peer_cc_port "$org")" \
     "CORE_PEER_GOSSIP_BOOTSTRAP=127.0.0.1:$(peer_port "$org")" \
     "CORE_PEER_GOSSIP_EXTERNALENDPOINT=127.0.0.1:$(peer_port "$org")" \
+    "CORE_PEER_GOSSIP_RECONNECTINTERVAL=2s" \
+    "CORE_PEER_GOSSIP_MEMBERSHIPTRACKERINTERVAL=1s" \
     "CORE_PEER_LOCALMSPID=$(org_mspid "$org")" \
     "CORE_PEER_MSPCONFIGPATH=$d/msp" \
     "CORE_PEER_TLS_ENABLED=true" \
@@ -322,7 +323,8 @@ peer_env() {
     "CORE_PEER_FILESYSTEMPATH=$RUN/data/$org-peer" \
     "CORE_LEDGER_SNAPSHOTS_ROOTDIR=$RUN/data/$org-peer/snapshots" \
     "CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:$(peer_ops_port "$org")" \
-    "CORE_METRICS_PROVIDER=disabled" \
+    "CORE_METRICS_PROVIDER=prometheus" \
+    "CORE_VM_ENDPOINT=" \
     "CORE_CHAINCODE_EXTERNALBUILDERS=[{name: bcami_ccaas, path: $CCAAS_BUILDER}]"
 }
 
@@ -363,7 +365,13 @@ node_healthy() {
     tail -n 20 "$(log_file "$1")" >&2 || true
     die "$1 exited during start-up (log: $(log_file "$1"))"
   }
-  healthz_ok "$(node_ops_port "$1")"
+  local body
+  body=$(curl -sS --max-time 2 "http://127.0.0.1:$(node_ops_port "$1")/healthz" 2>/dev/null) || return 1
+  # A peer whose vm.endpoint is still set registers a docker health check, which fails here.
+  if grep -q '"component": *"docker"' <<<"$body"; then
+    die "$1 runs a Docker health check: vm.endpoint is not empty (CORE_VM_ENDPOINT= had no effect); /healthz says: $body"
+  fi
+  grep -q '"OK"' <<<"$body"
 }
 
 render_template() { # SRC DST
@@ -446,20 +454,14 @@ cmd_up() {
   echo "$BASE" >"$RUN/state/port_base"
 
   say "run dir $RUN, port base $BASE"
-  # Fabric's own sample configs, copied from the module cache by install-fabric.sh,
-  # overridden by environment variables. Two keys cannot be overridden that way in
-  # this snapshot (it ignores empty env vars), so they are edited in the copy:
-  # vm.endpoint is emptied (no Docker: only external builders), and the sample's
-  # external builder at /opt/hyperledger/ccaas_builder is replaced by ours via env.
+  # Fabric's own sample configs, copied from the module cache by install-fabric.sh, are used
+  # unedited; every setting that differs comes from the environment (peer_env, orderer_env).
+  # Fabric v3.1.1 always offers the BFT consenter (no Consensus.Type needed) and its peer
+  # honours empty environment values, which empties vm.endpoint (CORE_VM_ENDPOINT=: no Docker,
+  # only external builders). node_healthy checks the effect: the peer's /healthz has no
+  # docker check.
   cp "$FABRIC_DIR/config/core.yaml" "$FABRIC_DIR/config/orderer.yaml" "$RUN/config/"
   chmod u+w "$RUN/config/"*.yaml
-  sed -i 's#^\(    endpoint:\) unix:///var/run/docker.sock#\1#' "$RUN/config/core.yaml"
-  grep -q '^    endpoint:$' "$RUN/config/core.yaml" || die "could not empty vm.endpoint in core.yaml (layout changed?)"
-  # This snapshot's orderer creates only one cluster consenter type, chosen by
-  # Consensus.Type in orderer.yaml (default etcdraft); Consensus is a free-form map,
-  # so an env var for a key absent from the file is not seen.
-  sed -i 's#^Consensus:$#Consensus:\n    Type: BFT#' "$RUN/config/orderer.yaml"
-  grep -q '^    Type: BFT$' "$RUN/config/orderer.yaml" || die "could not set Consensus.Type in orderer.yaml (layout changed?)"
 
   say "generating crypto material (cryptogen) in $CRYPTO"
   cp "$REPO/fabric-network/crypto-config.yaml" "$RUN/config/crypto-config.yaml"
@@ -504,7 +506,7 @@ cmd_up() {
     wait_until "$org-peer: channel '$CHANNEL' at height >= 1" "$TIMEOUT" peer_has_channel "$org" ||
       die "$org-peer did not report channel '$CHANNEL' (log: $(log_file "$org-peer"))"
   done
-  for org in "${ORGS[@]}"; do wait_gossip "$org-peer" 0; done
+  for org in "${ORGS[@]}"; do wait_gossip "$org-peer"; done
 
   write_network_env
   UP_STARTED=0
@@ -517,15 +519,23 @@ cmd_up() {
 }
 
 orderer_active() { [[ "$(orderer_channel_state "$1")" == "active consenter" ]]; }
+# metric NODE NAME LABELS: the value of a Prometheus sample on NODE's operations endpoint
+# (/metrics), e.g. metric orderer1 consensus_BFT_leader_id 'channel="ami"'; empty if absent.
+metric() {
+  { curl -fsS --max-time 2 "http://127.0.0.1:$(node_ops_port "$1")/metrics" 2>/dev/null || true; } |
+    awk -v want="$2{$3}" '$1 == want { print $2; exit }'
+}
 # A peer's Gateway can plan an endorsement by both orgs only once gossip has shown it the other
-# org's peer (~30 s after joining, or after a restart); until then every submit fails with "no
-# combination of peers can be derived". peer_sees_other NODE FROM_LINE: the log says so after
-# line FROM_LINE.
-peer_sees_other() { tail -n +"$(($2 + 1))" "$(log_file "$1")" 2>/dev/null | grep -q 'peers went online'; }
-log_length() { if [[ -f "$(log_file "$1")" ]]; then wc -l <"$(log_file "$1")"; else echo 0; fi; }
-wait_gossip() { # NODE FROM_LINE
+# org's peer on the channel (after joining, or after a restart); until then every submit fails
+# with "no combination of peers can be derived". The peer's channel membership gauge says so.
+peer_sees_other() {
+  local n
+  n=$(metric "$1" gossip_membership_total_peers_known "channel=\"$CHANNEL\"")
+  [[ "$n" =~ ^[0-9]+$ ]] && ((n >= 1))
+}
+wait_gossip() { # NODE
   wait_until "$1: sees the other org's peer (gossip; its Gateway can endorse with both orgs)" "$TIMEOUT" \
-    peer_sees_other "$1" "$2" || die "$1 did not see the other org's peer within $TIMEOUT s (log: $(log_file "$1"))"
+    peer_sees_other "$1" || die "$1 did not see the other org's peer within $TIMEOUT s (log: $(log_file "$1"))"
 }
 peer_has_channel() { local h; h=$(node_height "$1-peer"); [[ "$h" =~ ^[0-9]+$ ]] && ((h >= 1)); }
 
@@ -562,6 +572,7 @@ write_network_env() {
       export_line "BCAMI_${up}_MSPID" "$(org_mspid "$org")"
       export_line "BCAMI_${up}_PEER_ADDRESS" "127.0.0.1:$(peer_port "$org")"
       export_line "BCAMI_${up}_PEER_TLS_CA" "$(peer_tls_ca "$org")"
+      export_line "BCAMI_${up}_PEER_OPERATIONS_ADDRESS" "127.0.0.1:$(peer_ops_port "$org")"
       export_line "BCAMI_${up}_MSP_ADMIN" "$(user_msp "$org" admin)"
       export_line "BCAMI_${up}_MSP_CLIENT1" "$(user_msp "$org" client1)"
       export_line "BCAMI_${up}_MSP_CLIENT2" "$(user_msp "$org" client2)"
@@ -892,11 +903,11 @@ main() {
         live_pid "$1" >/dev/null || say "$1 is not running"
         stop_pid_of "$1"
       else
-        local from=-1
-        live_pid "$1" >/dev/null || from=$(log_length "$1")
+        local was_running=0
+        live_pid "$1" >/dev/null && was_running=1
         start_node "$1"
         wait_healthy "$1"
-        [[ $1 != *-peer ]] || ((from < 0)) || wait_gossip "$1" "$from"
+        [[ $1 != *-peer ]] || ((was_running)) || wait_gossip "$1"
       fi
       ;;
     stop-chaincode | restart-chaincode)

@@ -72,8 +72,14 @@ fi
 
 export FABRIC_CFG_PATH
 # INFO: `chaincode invoke` reports its result ("Chaincode invoke successful...")
-# only at INFO level. Logs go to stderr; query payloads to stdout.
-export FABRIC_LOGGING_SPEC=${FABRIC_LOGGING_SPEC:-INFO}
+# only at INFO level; Fabric v3.1.1 also logs every gRPC connection step at INFO, which
+# says nothing here (grpc=warning), and a query's set-up ("InitCmdFactory: Entry"), so a query
+# logs warnings only. Logs go to stderr; query payloads to stdout.
+if [[ "$sub" =~ ^chaincode\ query ]]; then
+  export FABRIC_LOGGING_SPEC=${FABRIC_LOGGING_SPEC:-warning}
+else
+  export FABRIC_LOGGING_SPEC=${FABRIC_LOGGING_SPEC:-grpc=warning:info}
+fi
 export CORE_PEER_TLS_ENABLED=true
 export CORE_PEER_LOCALMSPID=${!mspid_var}
 export CORE_PEER_MSPCONFIGPATH=${!msp_var}

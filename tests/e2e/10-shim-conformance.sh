@@ -2,7 +2,8 @@
 # End-to-end conformance of the Rust chaincode shim (crate fabric-shim), driven with the `peer`
 # CLI against the live network. Deploys the conformance fixture (crate fabric-shim-conformance)
 # as chaincode `conformance`, then checks, each with a PASS/FAIL line:
-#   cross-org read, range over 250 keys, pagination with bookmark, composite partial range,
+#   cross-org read, range over 250 keys, write batching and GET_STATE_MULTIPLE on the live peer
+#   (counted by the peer's operations endpoint), pagination with bookmark, composite partial range,
 #   history of 3 versions, event in the committed block, contract error message at the CLI,
 #   a panic failing only its transaction, 200 concurrent invocations, server killed and
 #   restarted without redeploy, a server with a TLS certificate from the wrong CA refused, and
@@ -46,8 +47,9 @@ invoke() {
   "$REPO/scripts/peer-cli.sh" "$org" client1 chaincode invoke -C "$BCAMI_CHANNEL" -n "$CC" \
     --waitForEvent --waitForEventTimeout 120s --connTimeout 60s -c "$(args_json "$@")" 2>&1
 }
-# The payload of a successful invoke, from the CLI's "result: status:200 payload:\"...\"" line.
-payload_of() { sed -n 's/.*result: status:200 payload:"\(.*\)" *$/\1/p' <<<"$1" | tail -n1; }
+# The payload of a successful invoke, from the CLI's "result: status:200 payload:\"...\"" line
+# (Fabric v3.1.1 puts two spaces before payload).
+payload_of() { sed -n 's/.*result: status:200 *payload:"\(.*\)" *$/\1/p' <<<"$1" | tail -n1; }
 committed_valid() { grep -q 'committed with status (VALID)' <<<"$1"; }
 
 # --- deploy -----------------------------------------------------------------------------------
@@ -81,6 +83,41 @@ if committed_valid "$out" && [[ "$count" == 250 && "$sorted" == true ]]; then
   pass "range query over 250 keys returns all 250 in order"
 else
   fail "range over 250 keys" "count=$count sorted=$sorted"
+fi
+
+# --- write batching and GET_STATE_MULTIPLE, as the peer counts them ---------------------------
+# The peer counts every request of a chaincode by type (chaincode_shim_requests_received on its
+# operations endpoint, /metrics). With the peer advertising both (Fabric v3.1.1's core.yaml), a
+# 250-write transaction must reach it as one WRITE_BATCH_STATE and no PUT_STATE, and a 5-key
+# read as one GET_STATE_MULTIPLE and no GET_STATE; a peer that stops advertising them fails this.
+# shim_requests ORG TYPE: the utility or operator peer's count for this chaincode's package.
+shim_requests() {
+  local addr
+  local v="BCAMI_${1^^}_PEER_OPERATIONS_ADDRESS"
+  addr=${!v:-}
+  curl -fsS --max-time 5 "http://$addr/metrics" 2>/dev/null |
+    awk -v t="type=\"$2\"" -v c="chaincode=\"${CC}_" -v ch="channel=\"$BCAMI_CHANNEL\"" '
+      $1 ~ /^chaincode_shim_requests_received\{/ && index($1, t) && index($1, c) && index($1, ch) { n += $2 }
+      END { printf "%d\n", n }'
+}
+counts() { for t in PUT_STATE WRITE_BATCH_STATE GET_STATE GET_STATE_MULTIPLE; do printf '%s ' "$(shim_requests "$1" "$t")"; done; }
+read -r u_put0 u_wb0 u_get0 u_gm0 <<<"$(counts utility)"
+read -r o_put0 o_wb0 _ _ <<<"$(counts operator)"
+W="w$RID-"
+out=$(invoke utility putmany "$W" 250) || true
+read -r u_put1 u_wb1 _ _ <<<"$(counts utility)"
+read -r o_put1 o_wb1 _ _ <<<"$(counts operator)"
+if committed_valid "$out" && ((u_wb1 - u_wb0 == 1 && u_put1 == u_put0 && o_wb1 - o_wb0 == 1 && o_put1 == o_put0)); then
+  pass "250 writes travel as one WRITE_BATCH_STATE and no PUT_STATE (both peers' counters)"
+else
+  fail "write batching" "WRITE_BATCH_STATE utility +$((u_wb1 - u_wb0)) operator +$((o_wb1 - o_wb0)), PUT_STATE utility +$((u_put1 - u_put0)) operator +$((o_put1 - o_put0)); invoke: $(tail -n1 <<<"$out")"
+fi
+got=$(query utility getmany "${W}00000" "${W}00007" "${W}00249" "${W}00250" "${W}00100" 2>&1) || true
+read -r _ _ u_get2 u_gm2 <<<"$(counts utility)"
+if [[ "$got" == '["v0","v7","v249",null,"v100"]' ]] && ((u_gm2 - u_gm0 == 1 && u_get2 == u_get0)); then
+  pass "a 5-key read is one GET_STATE_MULTIPLE and no GET_STATE, values in key order"
+else
+  fail "GET_STATE_MULTIPLE" "answer $got; GET_STATE_MULTIPLE +$((u_gm2 - u_gm0)), GET_STATE +$((u_get2 - u_get0))"
 fi
 
 # --- pagination with bookmark ------------------------------------------------------------------

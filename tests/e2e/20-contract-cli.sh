@@ -52,7 +52,7 @@ run() {
 }
 valid() { grep -q 'committed with status (VALID)' <<<"$OUT"; }
 # The payload of a successful invoke, unquoted.
-payload() { sed -n 's/.*result: status:200 payload:"\(.*\)" *$/\1/p' <<<"$OUT" | tail -n1 | sed 's/\\"/"/g'; }
+payload() { sed -n 's/.*result: status:200 *payload:"\(.*\)" *$/\1/p' <<<"$OUT" | tail -n1 | sed 's/\\"/"/g'; }
 last_line() { tail -n 3 <<<"$OUT" | tr '\n' ' '; }
 
 cd "$REPO"

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# BFT fault tolerance of the ordering service (issue 2):
+# BFT fault tolerance of the ordering service (issues 2 and 10):
 #   4 orderers, f = 1. Kill ONE orderer (the view-0 leader) by pid: a transaction
-#   still commits. Kill a SECOND: a transaction does NOT commit within a bound and
-#   the CLI says so. Restart both: every node converges to the same height and the
-#   transaction submitted without quorum is committed (pending work not lost).
+#   still commits; restart it. Then kill TWO: the new leader (read from the orderers' /metrics)
+#   and the leader of the view after it, so the survivors' view change aims at a dead leader: a
+#   transaction does NOT commit within a bound and the CLI says so. Restart both: every node
+#   converges to the same height and the transaction submitted without quorum is committed
+#   (pending work not lost). This is quorum lost together with the leader, the case where the
+#   2023 snapshot's SmartBFT livelocked in CI (RELIABILITY Findings 8: it lost orderer2, the
+#   leader of view 1, and orderer3, the leader of view 2). The old leader returns first and
+#   the next view's leader 30 s later, after the view change to it has timed out and escalated.
 set -euo pipefail
 TEST_NAME=bft-faults
 # shellcheck source=tests/network/lib.sh
@@ -13,7 +18,7 @@ NO_QUORUM_BOUND=${NO_QUORUM_BOUND:-45}
 
 net up
 envfile
-read -r o1 o2 o3 _ <<<"$BCAMI_ORDERER_ADDRESSES"
+read -r o1 o2 _ _ <<<"$BCAMI_ORDERER_ADDRESSES"
 
 h=$(peer_height utility)
 submit_tx utility "$o1" v1 120 || fail "baseline transaction did not commit with all 4 orderers up"
@@ -30,21 +35,46 @@ submit_tx operator "$o2" v2 240 || fail "transaction did not commit with 3/4 ord
 wait_peer_heights $((h + 1)) 120 || fail "peer heights did not grow with 3/4 orderers"
 pass "transaction committed with 3/4 orderers (leader down) in $((SECONDS - start)) s"
 
-kill "$(pid_of orderer2)"
-log "killed orderer2 (pid $(pid_of orderer2)); 2/4 orderers left, below the quorum of 3"
+net start-node orderer1
+log "restarted orderer1"
+start=$SECONDS
+until [[ "$(orderer_height orderer1)" == "$(orderer_height orderer3)" ]]; do
+  ((SECONDS - start < 120)) || fail "orderer1 did not catch up within 120 s"
+  sleep 1
+done
+leader=$(current_leader)
+log "orderer1 caught up; the orderers report orderer$leader as leader (views: $(views))"
+[[ "$leader" =~ ^[2-4]$ ]] || fail "after orderer1's crash the survivors should report a new leader, got '$leader'"
+next=$((leader % 4 + 1))
+kill "$(pid_of "orderer$leader")" "$(pid_of "orderer$next")"
+log "killed orderer$leader (the leader) and orderer$next (the next view's leader); 2/4 orderers left, below the quorum of 3"
+survivor=""
+for n in 1 2 3 4; do
+  if ((n != leader && n != next)); then survivor=$(cut -d' ' -f"$n" <<<"$BCAMI_ORDERER_ADDRESSES") && break; fi
+done
 h=$(peer_height utility)
 rc=0
-out=$(submit_tx utility "$o3" v3-pending "$NO_QUORUM_BOUND" 2>&1) || rc=$?
-log "CLI output: $out"
+out=$(submit_tx utility "$survivor" v3-pending "$NO_QUORUM_BOUND" 2>&1) || rc=$?
+log "CLI output: $(grep -m1 -E '^Error|timed out waiting' <<<"$out" || tail -n 1 <<<"$out")"
 ((rc != 0)) || fail "a transaction committed with only 2/4 orderers; BFT must not order without quorum"
 [[ "$(peer_height utility)" == "$h" && "$(peer_height operator)" == "$h" ]] ||
   fail "a peer's height changed with only 2/4 orderers"
 assert_deadline "$out" "the CLI reports that the transaction did not commit within ${NO_QUORUM_BOUND} s"
 log "as expected: no commit within ${NO_QUORUM_BOUND} s with 2/4 orderers"
+# The survivors' view change cannot complete without a quorum; every ViewChangeTimeout (20 s)
+# they aim at a further view. Findings 8 needs the lost nodes to return after that escalation.
+log "views of the survivors (installed/aimed at): $(views)"
 
-net start-node orderer1
-net start-node orderer2
-log "restarted orderer1 and orderer2"
+# The worst order: the old leader returns first, so it and the survivors form a quorum for the
+# view change to the next view, whose leader is still down; that view change times out
+# (ViewChangeTimeout 20 s) and escalates to the view after, and only then does the next view's
+# leader return, still in the old view.
+net start-node "orderer$leader"
+log "restarted orderer$leader; views $(views)"
+sleep 30
+log "30 s later, views $(views)"
+net start-node "orderer$next"
+log "restarted orderer$next; views $(views)"
 # Converge: all 6 nodes at the same height, above h (the pending tx committed).
 start=$SECONDS
 while true; do
@@ -58,7 +88,10 @@ while true; do
   ((SECONDS - start < 300)) || fail "heights did not converge above $h within 300 s: ${heights[*]}"
   sleep 2
 done
-pass "all 6 nodes converged at height ${heights[0]} (> $h) in $((SECONDS - start)) s"
+pass "all 6 nodes converged at height ${heights[0]} (> $h) in $((SECONDS - start)) s; views $(views)"
+panics=$(orderer_panics)
+[[ -z "$panics" ]] || fail "an orderer panicked: $panics"
+pass "no orderer panicked"
 assert_eq "$(approved_version utility)" v3-pending "the transaction submitted without quorum was committed after the restart"
 
 submit_tx utility "$o1" v4 240 || fail "transaction after recovery did not commit"

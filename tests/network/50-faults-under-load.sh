@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Faults under load (issue 7), on a network of its own (port base 7200) with `bcami` deployed:
-#   1. during a live `meter-sim run`, crash (SIGKILL) orderer1 — the view-0 leader, the worst
-#      single-orderer fault: nothing is ordered until the followers change view (~20 s), so every
-#      in-flight transaction rides the view change — and restart it. The run must finish; every reading the client was told is committed must be on
-#      BOTH peers, verified and decrypted, no duplicates.
-#   2. crash two orderers (followers of the current leader): a batch submitted now fails with a clear error and nothing is written
-#      (heights and counts unchanged on both peers); restart both: the network converges, and
-#      resubmitting the very same batch leaves each reading on the ledger exactly once (accepted
-#      now, or rejected as `replayed` if the pending transaction was ordered after the restart).
+# Faults under load (issues 7 and 10), on a network of its own (port base 7200) with `bcami`
+# deployed. The SmartBFT leader is read from the orderers' operations endpoints
+# (consensus_BFT_leader_id on /metrics); without leader rotation it is orderer (view mod 4) + 1.
+#   1. during a live `meter-sim run`: (a) crash (SIGKILL) the leader — nothing is ordered until
+#      the followers change view (~20 s), so every in-flight transaction rides the view change —
+#      and restart it; (b) once it is back, crash a follower and restart it; (c) right after that
+#      follower's restart, while it is still catching up, crash the new leader, and restart it:
+#      a view change with a freshly restarted node in it (where the 2023 snapshot's SmartBFT
+#      panicked, RELIABILITY Findings 7). The run must finish; every reading the client was told
+#      is committed must be on BOTH peers, verified and decrypted, no duplicates.
+#   2. crash two followers of the current leader: a batch submitted now fails with a clear error
+#      and nothing is written (heights and counts unchanged on both peers); restart both: the
+#      network converges; then crash the leader (quorum is back, so 3 of 4 remain) and resubmit
+#      the very same batch through the others: each reading lands on the ledger exactly once
+#      (accepted now, or rejected as `replayed` if the pending transaction was ordered after the
+#      restart); restart the leader and converge.
 #   3. stop the Operator peer (the concentrators' gateway) during a live run and start it again:
 #      the concentrators resend what failed meanwhile (meter-sim --retries) and lose nothing they
 #      were told is committed; a resumed run afterwards commits everything; both peers' heights
@@ -16,9 +23,9 @@
 #      to it, then SIGKILL): the transaction fails as a whole (nothing ordered); restart the
 #      server; the retried batch commits exactly once, and a second retry is rejected reading by
 #      reading as `replayed`.
-# An orderer that dies of this Fabric snapshot's SmartBFT view-change panic (RELIABILITY Findings
-# 7) is restarted, as a supervisor would, and counted in the table; nothing else is restarted for
-# the test.
+# An orderer that dies on its own (a panic) fails the suite at once, naming the panic; nothing is
+# restarted that the test did not stop. (Losing quorum together with the leader, RELIABILITY
+# Findings 8, is tests/network/20-bft-faults.sh.)
 # Prints PASS/FAIL per check and a table of readings submitted / committed / on the ledger / lost
 # (lost must be 0), also written to target/test-logs/faults-under-load.md.
 # usage: tests/network/50-faults-under-load.sh    (FAULTS_PHASES="1 2 3 4", FAULTS_RATE=8,
@@ -82,27 +89,21 @@ invoke_batch() {
     -c "$(jq -cn --arg a "$4" '{Args: ["SubmitReadings", $a]}')" --waitForEvent --waitForEventTimeout "$3" \
     >"$WORK/$1.log" 2>&1
 }
-# current_leader: the SmartBFT leader's node number (= orderer number). Without leader rotation
-# (off in this snapshot) the leader of view V is node (V mod 4) + 1, and the current view is the
-# highest any orderer has installed ("startView -> Starting view with number V"): a view starts
-# only with a quorum, and a restarted node resumes an older one.
-current_leader() {
-  local v
-  v=$(cat "$BCAMI_RUN_DIR"/logs/orderer[1-4].log 2>/dev/null |
-    grep -ao 'Starting view with number [0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n 1)
-  if [[ "$v" =~ ^[0-9]+$ ]]; then
-    echo $((v % 4 + 1))
-  else
-    echo 1 # view 0 before any orderer logged its start
-  fi
+leader_now() { # the current leader's number, waiting up to 120 s for the orderers to agree on one
+  local l start=$SECONDS
+  until l=$(current_leader) && [[ "$l" =~ ^[1-4]$ ]]; do
+    ((SECONDS - start < 120)) || fail "the orderers report no SmartBFT leader on /metrics (views: $(views))"
+    sleep 1
+  done
+  echo "$l"
 }
-leader_addr() { echo "${ORDERER_ADDRS[$(current_leader) - 1]}"; }
+leader_addr() { echo "${ORDERER_ADDRS[$(leader_now) - 1]}"; }
 # invoke_until_committed LOG WAIT JSON_ARRAY: invoke_batch up to 5 attempts 3 s apart, until one
 # commits VALID: first through the current leader, then through each other orderer in turn (as
 # a client with several orderer endpoints would); each failure is logged with its reason.
 invoke_until_committed() {
   local attempt leader addr
-  leader=$(current_leader)
+  leader=$(leader_now)
   for attempt in 1 2 3 4 5; do
     addr=${ORDERER_ADDRS[((leader - 1 + attempt - 1) % 4)]}
     invoke_batch "$1" "$addr" "$2" "$3" && return 0
@@ -111,7 +112,7 @@ invoke_until_committed() {
   done
   return 1
 }
-payload_of() { sed -n 's/.*result: status:200 payload:"\(.*\)" *$/\1/p' "$WORK/$1.log" | tail -n1 | sed 's/\\"/"/g'; }
+payload_of() { sed -n 's/.*result: status:200 *payload:"\(.*\)" *$/\1/p' "$WORK/$1.log" | tail -n1 | sed 's/\\"/"/g'; }
 meter_ids() { for f in "$STATE"/meters/*.json; do basename "$f" .json; done; }
 MDMS_PUB() { jq -r .public_key "$MDMS_DIR/mdms.json"; }
 # batch_of N_PER_METER → JSON array of fresh readings, N per meter, built offline by the meters
@@ -134,7 +135,7 @@ all_heights() {
 wait_converged() { # TIMEOUT → all 6 nodes at one height
   local start=$SECONDS h
   while true; do
-    revive_panicked_orderers
+    check_orderers
     mapfile -t h < <(all_heights)
     if [[ $(printf '%s\n' "${h[@]}" | sort -u | wc -l) == 1 && "${h[0]}" =~ ^[0-9]+$ ]]; then
       log "all 6 nodes at height ${h[0]} after $((SECONDS - start)) s"
@@ -158,23 +159,33 @@ report_dead_nodes() {
     log "$n is not running: ${why:-$(tail -n 1 "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null | cut -c1-250)}"
   done
 }
-# revive_panicked_orderers: an orderer that died of this snapshot's SmartBFT view-change panic
-# (getInFlight, RELIABILITY Findings 7) is restarted, as a process supervisor would, and counted
-# in the report; an orderer the test killed itself is left alone (its log has no new panic).
-declare -A PANICS_SEEN=()
-PANIC_RESTARTS=0
-revive_panicked_orderers() {
-  local n pid count line
+# check_orderers: every orderer the test has not stopped itself is running and no orderer log
+# holds a panic; otherwise the suite fails at once, naming the panic. STOPPED lists the orderers
+# the test has stopped and not yet restarted.
+STOPPED=" "
+check_orderers() {
+  local n pid panics
+  panics=$(orderer_panics)
+  [[ -z "$panics" ]] || fail "an orderer panicked: $panics"
   for n in orderer1 orderer2 orderer3 orderer4; do
+    [[ "$STOPPED" == *" $n "* ]] && continue
     pid=$(pid_of "$n" 2>/dev/null || true)
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && continue
-    count=$(grep -ac 'PANI.*getInFlight' "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null || true)
-    ((${count:-0} > ${PANICS_SEEN[$n]:-0})) || continue
-    PANICS_SEEN[$n]=$count
-    line=$(grep -a 'PANI.*getInFlight' "$BCAMI_RUN_DIR/logs/$n.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220)
-    log "$n died of the SmartBFT view-change panic ($line); restarting it, as a supervisor would"
-    net start-node "$n" >/dev/null || log "restarting $n failed"
-    PANIC_RESTARTS=$((PANIC_RESTARTS + 1))
+    fail "$n died by itself: $(tail -n 2 "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null | cut -c1-250 | tr '\n' ' ')"
+  done
+}
+crash() { # NODE...: SIGKILL the orderers, remembered as stopped
+  local n
+  for n in "$@"; do
+    kill -KILL "$(pid_of "$n")"
+    STOPPED+="$n "
+  done
+}
+restart() { # NODE...: start the stopped orderers again
+  local n
+  for n in "$@"; do
+    net start-node "$n" >/dev/null || fail "start-node $n failed"
+    STOPPED=${STOPPED/ $n / }
   done
 }
 wait_peers_equal() { # TIMEOUT → both peers at one height
@@ -194,14 +205,19 @@ sent_lines() { if [[ -f "$STATE/sent.csv" ]]; then echo $(($(wc -l <"$STATE/sent
 wait_flowing() { # MIN_NEW_LINES TIMEOUT: readings are committing in the running meter-sim
   local base=$1 limit=$2 start=$SECONDS
   until (($(sent_lines) > base)); do
-    ((SECONDS - start < limit)) || fail "meter-sim committed nothing within $limit s (see $WORK/*.err)"
+    kill -0 "$RUN_PID" 2>/dev/null ||
+      fail "meter-sim $RUN_NAME exited before committing anything: $(tail -n 5 "$WORK/$RUN_NAME.err" | tr '\n' ' ')"
+    ((SECONDS - start < limit)) ||
+      fail "meter-sim $RUN_NAME committed nothing within $limit s; it says: $(tail -n 5 "$WORK/$RUN_NAME.err" | tr '\n' ' ')"
     sleep 1
   done
 }
 # start_run NAME DAYS: meter-sim in the background; its pid in RUN_PID. A run that dies before
 # sending anything because discovery is not ready yet is started again (nothing was sent).
+RUN_NAME=""
 start_run() {
   local try
+  RUN_NAME=$1
   for try in 1 2 3 4 5 6; do
     ms run --network-env "$ENV" --state "$STATE" --meters 12 --concentrators 2 --days "$2" --batch 12 \
       --rate "$RATE" --retries 8 --json --quiet >"$WORK/$1.json" 2>"$WORK/$1.err" &
@@ -220,7 +236,7 @@ start_run() {
 finish_run() { # NAME TIMEOUT → sets RC; report fields in R_*
   local name=$1 limit=$2 start=$SECONDS
   while kill -0 "$RUN_PID" 2>/dev/null; do
-    revive_panicked_orderers
+    check_orderers
     if ((SECONDS - start >= limit)); then
       kill "$RUN_PID" 2>/dev/null || true
       fail "meter-sim $name did not finish within $limit s"
@@ -272,35 +288,53 @@ ledger_check() {
   [[ $(sort "$WORK/keys-$label-utility" | uniq -d | wc -l) == 0 ]] || fail "$label: a reading appears twice in the export"
 }
 
-# --- 1. the leader down under load -------------------------------------------------------------
+# --- 1. leader, follower, and leader again (next to a restarted node) under load ---------------
 T0=$SECONDS
 if want 1; then
 T1=$SECONDS
-start_run run1 1
+start_run run1 1.5
 wait_flowing 0 180
-log "readings are committing; crash orderer1 (the view-0 leader) in 5 s"
+log "readings are committing; crash the leader in 5 s"
 sleep 5
-kill -KILL "$(pid_of orderer1)"
-log "SIGKILLed orderer1 (the view-0 leader) at $(sent_lines) committed readings"
+L1=orderer$(leader_now)
+crash "$L1"
+log "1a. SIGKILLed $L1 (the leader, views $(views)) at $(sent_lines) committed readings"
 before=$(sent_lines)
 sleep 25
-net start-node orderer1 >/dev/null
-log "restarted orderer1 at $(sent_lines) committed readings (+$(($(sent_lines) - before)) during the leader's absence)"
-# Only the leader: crashing a follower as well, after orderer1 had rejoined, twice made the
-# survivors change view again (to a view led by neither), and a view change with a restarted
-# node in it is where this snapshot's SmartBFT panics ("in flight proposal sequence is N while
-# its last decision sequence is N+1"; RELIABILITY Findings 7). Followers crash in phase 2.
+check_orderers
+restart "$L1"
+log "1a. restarted $L1 at $(sent_lines) committed readings (+$(($(sent_lines) - before)) during the leader's absence); views $(views)"
+sleep 5
+L2=$(leader_now)
+F=""
+for n in 1 2 3 4; do
+  if ((n != L2)) && [[ orderer$n != "$L1" ]]; then F=orderer$n && break; fi
+done
+crash "$F"
+log "1b. SIGKILLed $F (a follower of orderer$L2; $L1 is back) at $(sent_lines) committed readings"
+sleep 12
+check_orderers
+restart "$F"
+crash "orderer$L2"
+log "1c. restarted $F and at once SIGKILLed orderer$L2 (the leader): a view change with $F, still catching up, in it; views $(views)"
+before=$(sent_lines)
+sleep 25
+check_orderers
+restart "orderer$L2"
+log "1c. restarted orderer$L2 at $(sent_lines) committed readings (+$(($(sent_lines) - before)) meanwhile); views $(views)"
 finish_run run1 400
-assert_eq "$RC" 0 "meter-sim run 1 finished (exit 0) through the leader's crash"
+assert_eq "$RC" 0 "meter-sim run 1 finished (exit 0) through the leader's, a follower's and the next leader's crash"
 assert_eq "$R_MISMATCH" 0 "run 1: meter-sim's own MDMS read-back found no mismatch or missing reading"
 ((R_COMMITTED > 0)) || fail "run 1 committed nothing"
-RUN1="| 1. orderer1 (the leader) crashed 25 s during a run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
+RUN1="| 1. $L1 (leader) crashed 25 s; then $F (follower) 12 s; on $F's restart orderer$L2 (the next leader) 25 s; during one run | $R_SUBMITTED | $R_COMMITTED | $R_FAILED_TX of $R_TX (resends: $R_RESENT) |"
 wait_converged 180 || fail "heights did not converge after run 1"
+check_orderers
+pass "phase 1: no orderer panicked or died by itself"
 ledger_check run1
 log "phase 1 took $((SECONDS - T1)) s"
 fi
 
-# --- 2. two orderers down: no quorum ----------------------------------------------------------
+# --- 2. two followers down (no quorum), then the leader once quorum is back ---------------------
 if want 2; then
 T2=$SECONDS
 X=$(batch_of 1)
@@ -309,16 +343,11 @@ hu=$(peer_height utility)
 ho=$(peer_height operator)
 cu=$(readings_on utility)
 co=$(readings_on operator)
-# Two FOLLOWERS crash; the leader stays up. (If the leader is among the two and the survivors'
-# view-change attempts escalate before the others return, this snapshot's SmartBFT can livelock:
-# the restarted nodes resume the old view and ignore view changes for a later one — see
-# fabric-network/README.md. With the leader up, the quorum is back as soon as they are.)
-LEADER=$(current_leader)
-[[ "$LEADER" =~ ^[1-4]$ ]] || fail "cannot tell the SmartBFT leader from the orderer logs (got '$LEADER')"
+LEADER=$(leader_now)
 FOLLOWERS=()
 for n in 1 2 3 4; do ((n == LEADER)) || FOLLOWERS+=("$n"); done
 K1=orderer${FOLLOWERS[1]} K2=orderer${FOLLOWERS[2]}
-kill -KILL "$(pid_of "$K1")" "$(pid_of "$K2")"
+crash "$K1" "$K2"
 log "SIGKILLed $K1 and $K2 (followers; orderer$LEADER leads): 2 of 4 orderers left, below the BFT quorum of 3"
 rc=0
 invoke_batch no-quorum "${ORDERER_ADDRS[LEADER - 1]}" 30s "$X" || rc=$?
@@ -330,25 +359,33 @@ assert_deadline "$msg" "without quorum the submission fails with a clear error (
 sleep 3
 assert_eq "$(peer_height utility)/$(peer_height operator)" "$hu/$ho" "without quorum no block is written on either peer"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$cu/$co" "without quorum no reading is half-written (counts unchanged on both peers)"
-net start-node "$K1" >/dev/null
-net start-node "$K2" >/dev/null
+restart "$K1" "$K2"
 log "restarted $K1 and $K2"
 wait_converged 300 || fail "heights did not converge after restarting two orderers"
 pass "all 6 nodes converged after the quorum came back"
 after_restart=$(readings_on utility)
 log "readings on the ledger after the restart: $after_restart (before the outage $cu; the pending batch of $NX $( ((after_restart == cu + NX)) && echo "was ordered after the restart" || echo "was not ordered"))"
-# The client retries until its transaction commits VALID. A retry may race the pending
-# transaction, which the restarted orderers may order only now: then the retry is invalidated
-# as a whole (MVCC_READ_CONFLICT) and tried again — never applied twice.
-invoke_until_committed retry-x 120s "$X" || fail "retrying the batch after the restart failed: $(tail -n 2 "$WORK/retry-x.log")"
+# Quorum is back: now the leader goes (3 of 4 remain). The client retries through the other
+# orderers until its transaction commits VALID. A retry may race the pending transaction, which
+# may be ordered only now: then the retry is invalidated as a whole (MVCC_READ_CONFLICT) and
+# tried again — never applied twice.
+LEADER=$(leader_now)
+crash "orderer$LEADER"
+log "SIGKILLed orderer$LEADER (the leader, with the quorum back); views $(views)"
+ORDERER_ADDRS_ALL=("${ORDERER_ADDRS[@]}")
+ORDERER_ADDRS[LEADER - 1]=${ORDERER_ADDRS[LEADER % 4]} # the client knows the leader is gone
+invoke_until_committed retry-x 120s "$X" || fail "retrying the batch with the leader down failed: $(tail -n 2 "$WORK/retry-x.log")"
+ORDERER_ADDRS=("${ORDERER_ADDRS_ALL[@]}")
+check_orderers
 p=$(payload_of retry-x)
 acc=$(jq -r .accepted <<<"$p")
 rep=$(jq -r '[.rejections[] | select(.reason == "replayed")] | length' <<<"$p")
-assert_eq "$((acc + rep))" "$NX" "retried batch: each of the $NX readings accepted ($acc) or already there (replayed: $rep)"
+assert_eq "$((acc + rep))" "$NX" "retried batch with the leader down: each of the $NX readings accepted ($acc) or already there (replayed: $rep)"
 CONFIRMED=$((CONFIRMED + NX))
-wait_peers_equal 60 || fail "peers did not reach the same height"
+restart "orderer$LEADER"
+wait_converged 300 || fail "heights did not converge after restarting the leader"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$((cu + NX))/$((co + NX))" "the $NX readings are on both peers exactly once"
-RUN2="| 2. $K1 + $K2 (followers) crashed (no quorum), batch submitted, both restarted, same batch retried | $NX | $NX | 1 of 2 (the no-quorum attempt) |"
+RUN2="| 2. $K1 + $K2 (followers) crashed (no quorum), batch submitted, both restarted; then orderer$LEADER (leader) crashed and the same batch retried | $NX | $NX | 1 of 2 (the no-quorum attempt) |"
 log "phase 2 took $((SECONDS - T2)) s"
 fi
 
@@ -444,10 +481,10 @@ ON_LEDGER=$(readings_on utility)
   echo "example during a view change or a peer restart, may still have been ordered; it is then"
   echo "stored once, and a retry of it is rejected as \`replayed\`.)"
   echo
-  echo "Orderers restarted after the SmartBFT view-change panic (a library bug, not a fault the test injected): $PANIC_RESTARTS."
+  echo "Orderer panics: 0 (any would have failed the suite); orderers restarted other than by the test: 0."
 } >"$TABLE"
 cat "$TABLE"
 assert_eq "$LOST" 0 "lost readings over all faults"
 ((ON_LEDGER >= CONFIRMED)) || fail "the ledger holds $ON_LEDGER readings, fewer than the $CONFIRMED confirmed"
-pass "faults under load: submitted $SUBMITTED, confirmed $CONFIRMED, on the ledger $ON_LEDGER, lost 0 ($((SECONDS - T0)) s of faults; $PANIC_RESTARTS orderer(s) restarted after the library panic)"
+pass "faults under load: submitted $SUBMITTED, confirmed $CONFIRMED, on the ledger $ON_LEDGER, lost 0 ($((SECONDS - T0)) s of faults; no orderer panicked)"
 net down

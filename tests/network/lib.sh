@@ -105,8 +105,8 @@ wait_peer_heights() {
 # chaincode `nettest` (sequence 1, never committed) with the given version. Each
 # call with a new version is a new endorsed transaction and a new block. The CLI
 # waits up to WAIT_SECONDS for the commit event; exit 0 means committed on ORG's
-# peer. (A channel config update would do too, but this snapshot's configtxlator
-# cannot decode a BFT channel config: "unknown Orderer ConfigValue name: Orderers".)
+# peer. (A channel config update would do too, but needs both orgs' and the orderers'
+# signatures; an approval needs one admin.)
 submit_tx() {
   local org=$1 orderer=$2 version=$3 wait=$4
   envfile
@@ -146,4 +146,43 @@ path_without_go() {
     out+="${out:+:}$d"
   done
   echo "$out"
+}
+
+# Operations endpoints (/metrics, plain HTTP): orderer N at BASE+20+N-1, peers at BASE+32, +42.
+ops_port() { # orderer1..4 | utility | operator
+  case $1 in
+    orderer[1-4]) echo $((BCAMI_PORT_BASE + 19 + ${1#orderer})) ;;
+    utility) echo $((BCAMI_PORT_BASE + 32)) ;;
+    operator) echo $((BCAMI_PORT_BASE + 42)) ;;
+  esac
+}
+# node_metric NODE NAME: the value of NAME{channel="ami"} on NODE's /metrics; empty if absent or
+# the node does not answer.
+node_metric() {
+  { curl -fsS --max-time 2 "http://127.0.0.1:$(ops_port "$1")/metrics" 2>/dev/null || true; } |
+    awk -v want="$2{channel=\"ami\"}" '$1 == want { print $2; exit }'
+}
+# current_leader: the SmartBFT leader (orderer number) as the running orderers report it
+# (consensus_smartbft_view_leader_id); the value most of them report, empty if none answers.
+current_leader() {
+  local n
+  for n in orderer1 orderer2 orderer3 orderer4; do node_metric "$n" consensus_smartbft_view_leader_id; done |
+    awk '/^[1-4]$/ { c[$1]++ } END { for (l in c) if (c[l] > best) { best = c[l]; who = l } print who }'
+}
+# views: "orderer1=V1/N1 ..." — each orderer's installed view (consensus_smartbft_view_number)
+# and the view its view changer aims at (consensus_smartbft_viewchange_next_view); - if down.
+views() {
+  local n out=""
+  for n in orderer1 orderer2 orderer3 orderer4; do
+    out+="$n=$(node_metric "$n" consensus_smartbft_view_number)/$(node_metric "$n" consensus_smartbft_viewchange_next_view) "
+  done
+  echo "${out% }"
+}
+# orderer_panics: "orderer: first panic line" for every orderer whose log has a Go panic.
+orderer_panics() {
+  local n line
+  for n in orderer1 orderer2 orderer3 orderer4; do
+    line=$(grep -a -m1 -E '^panic:|PANI' "$BCAMI_RUN_DIR/logs/$n.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-220 || true)
+    [[ -z "$line" ]] || echo "$n: $line"
+  done
 }

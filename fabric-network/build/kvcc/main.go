@@ -1,6 +1,7 @@
 // kvcc is a minimal chaincode-as-a-service server used only by the network tests
-// (tests/network/40-deploy.sh) to exercise `network.sh deploy` independently of
-// the Rust chaincode. Functions: ping -> "pong"; put KEY VALUE; get KEY;
+// (tests/network/40-deploy.sh, 60-limits.sh) to exercise `network.sh deploy` and the
+// channel's limits independently of the Rust chaincode. Functions: ping -> "pong";
+// put KEY VALUE; get KEY; fill KEY BYTES (a value of BYTES bytes);
 // fail MESSAGE -> an error response with MESSAGE; build -> the build label set
 // with -ldflags "-X main.build=LABEL" (so a test can tell an upgrade happened).
 // Configuration comes from the environment `network.sh deploy` sets:
@@ -9,15 +10,20 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"log"
 	"os"
+	"strconv"
 
 	"github.com/hyperledger/fabric-chaincode-go/shim"
 	pb "github.com/hyperledger/fabric-protos-go/peer"
 )
 
 var build = "dev"
+
+// maxFill bounds the value `fill` writes (16 MiB, above every transaction limit of the network).
+const maxFill = 16 << 20
 
 type kv struct{}
 
@@ -41,6 +47,16 @@ func (kv) Invoke(stub shim.ChaincodeStubInterface) pb.Response {
 			return shim.Error(err.Error())
 		}
 		return shim.Success(v)
+	case fn == "fill" && len(args) == 2:
+		// fill KEY BYTES: writes a value of BYTES bytes, to build a transaction of a chosen size.
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 || n > maxFill {
+			return shim.Error(fmt.Sprintf("fill: BYTES must be 1 to %d, got %q", maxFill, args[1]))
+		}
+		if err := stub.PutState(args[0], bytes.Repeat([]byte{'x'}, n)); err != nil {
+			return shim.Error(err.Error())
+		}
+		return shim.Success([]byte(strconv.Itoa(n)))
 	case fn == "fail" && len(args) == 1:
 		return shim.Error(args[0])
 	}
