@@ -108,7 +108,7 @@ fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
     fn random_sequences_keep_the_group_properties(ops in proptest::collection::vec(op(), 1..14)) {
         run(ops);

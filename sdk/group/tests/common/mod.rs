@@ -53,8 +53,9 @@ impl Ledger {
         if c.epoch != self.epoch {
             return Err(GroupError::StaleEpoch { current: self.epoch, got: c.epoch });
         }
-        self.now += 1;
-        let report = self.observer.validate_commit(&self.state, &c.commit, self.now, &self.registry)?;
+        let tx_time = self.now + 1;
+        let report = self.observer.validate_commit(&self.state, &c.commit, tx_time, &self.registry)?;
+        self.now = tx_time;
         assert_eq!(report.epoch, self.epoch + 1, "one epoch per commit");
         for a in &report.added {
             self.registry.key_packages.remove(&a.key_package_ref);
