@@ -40,7 +40,10 @@ impl MembershipPolicy for AllowAll {
 
 fn on_cpu_nanos() -> u64 {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
-    text.split_whitespace().next().and_then(|n| n.parse().ok()).expect("on-CPU ns")
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("on-CPU ns")
 }
 
 /// Best of `reps` runs of `op` (each on a fresh clone made outside the timing), in ms.
@@ -60,7 +63,9 @@ fn best<S: Clone, R>(state: &S, reps: u32, mut op: impl FnMut(S) -> R) -> (f64, 
 
 fn member(authority: &GroupAuthority, id: &str) -> GroupMember {
     let keys = MemberKeys::generate().unwrap();
-    let cred = authority.issue(Hid::from_meter_id(id), &keys.public).unwrap();
+    let cred = authority
+        .issue(Hid::from_meter_id(id), &keys.public)
+        .unwrap();
     GroupMember::new(keys, &cred, authority.public_key()).unwrap()
 }
 
@@ -89,20 +94,38 @@ fn measure(
     let kp = newcomer.key_package(T).unwrap();
     type Make<'a> = Box<dyn Fn(&mut GroupMember) -> bcami_group::CommitOut + 'a>;
     let ops: Vec<(&str, Make)> = vec![
-        ("Add", Box::new(|h: &mut GroupMember| h.commit_add(std::slice::from_ref(&kp), T).unwrap())),
-        ("Remove", Box::new(|h: &mut GroupMember| h.commit_remove(&[victim], T).unwrap())),
-        ("Update", Box::new(|h: &mut GroupMember| h.commit_update(T).unwrap())),
+        (
+            "Add",
+            Box::new(|h: &mut GroupMember| h.commit_add(std::slice::from_ref(&kp), T).unwrap()),
+        ),
+        (
+            "Remove",
+            Box::new(|h: &mut GroupMember| h.commit_remove(&[victim], T).unwrap()),
+        ),
+        (
+            "Update",
+            Box::new(|h: &mut GroupMember| h.commit_update(T).unwrap()),
+        ),
     ];
     for (name, make) in ops {
         let (create, c) = best(head, reps, |mut h| make(&mut h));
         let (process, r) = best(reader, reps, |mut m| m.process(&c.commit, T).unwrap());
-        assert!(matches!(r, Processed::Commit { removed_self: false, .. }));
+        assert!(matches!(
+            r,
+            Processed::Commit {
+                removed_self: false,
+                ..
+            }
+        ));
         let (observe, _) = best(&state.to_vec(), reps, |s| {
             observer.validate_commit(&s, &c.commit, T, policy).unwrap()
         });
         row(n, shape, name, create, c.commit.len(), process, observe);
         if let Some(w) = &c.welcome {
-            println!("|       |        | (Welcome for the Add: {} bytes) | | | | |", w.len());
+            println!(
+                "|       |        | (Welcome for the Add: {} bytes) | | | | |",
+                w.len()
+            );
         }
     }
 }
@@ -112,7 +135,11 @@ fn main() {
         .skip(1)
         .map(|a| a.parse().expect("group sizes"))
         .collect();
-    let sizes = if sizes.is_empty() { vec![8, 64, 256, 1024] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![8, 64, 256, 1024]
+    } else {
+        sizes
+    };
     println!("| n | tree | commit | create ms | bytes | member ms | observer ms |");
     println!("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
     let mut sizes_out = Vec::new();
@@ -123,11 +150,15 @@ fn main() {
         let mut head = member(&authority, "HEADEND");
         let gi = head.create_group(b"NAN-BENCH", T).unwrap();
         let mut state = observer.create(&gi, T, &policy).unwrap().state;
-        let mut others: Vec<GroupMember> =
-            (1..n).map(|i| member(&authority, &format!("SM-{i:05}"))).collect();
+        let mut others: Vec<GroupMember> = (1..n)
+            .map(|i| member(&authority, &format!("SM-{i:05}")))
+            .collect();
         let kps: Vec<Vec<u8>> = others.iter().map(|m| m.key_package(T).unwrap()).collect();
         let c = head.commit_add(&kps, T).unwrap();
-        state = observer.validate_commit(&state, &c.commit, T, &policy).unwrap().state;
+        state = observer
+            .validate_commit(&state, &c.commit, T, &policy)
+            .unwrap()
+            .state;
         head.apply_pending_commit().unwrap();
         let welcome = c.welcome.unwrap();
         // Members at leaves 2^k (k = 1..): one under each node of the head-end's copath.
@@ -140,16 +171,27 @@ fn main() {
         for &l in &live {
             others[l - 1].join(&welcome, T).unwrap();
         }
-        let reader_leaf = *live.last().unwrap_or(&1);
-        if live.is_empty() {
-            others[0].join(&welcome, T).unwrap();
-        }
+        assert!(live.len() >= 2, "n must be at least 5");
+        let reader_leaf = *live.last().unwrap();
         let victim = others[0].hid();
-        measure(n, "sparse", &authority, &observer, &policy, &head, &others[reader_leaf - 1], &state, victim);
+        measure(
+            n,
+            "sparse",
+            &authority,
+            &observer,
+            &policy,
+            &head,
+            &others[reader_leaf - 1],
+            &state,
+            victim,
+        );
         // Fill the head-end's copath: each live member commits an update, all live ones follow.
         for (i, &l) in live.iter().enumerate() {
             let c = others[l - 1].commit_update(T).unwrap();
-            state = observer.validate_commit(&state, &c.commit, T, &policy).unwrap().state;
+            state = observer
+                .validate_commit(&state, &c.commit, T, &policy)
+                .unwrap()
+                .state;
             others[l - 1].apply_pending_commit().unwrap();
             head.process(&c.commit, T).unwrap();
             for (j, &o) in live.iter().enumerate() {
@@ -158,14 +200,24 @@ fn main() {
                 }
             }
         }
-        let victim = others[live.first().map_or(0, |l| l - 1)].hid();
-        // The reader must not be the victim.
-        let reader = if live.len() > 1 { &others[reader_leaf - 1] } else { &others[reader_leaf - 1] };
-        measure(n, "filled", &authority, &observer, &policy, &head, reader, &state, victim);
-        sizes_out.push((n, state.len(), head.group_info().unwrap().len(), head.tree_size().unwrap(), welcome.len()));
+        // The member at leaf 2 is removed; the one at the last live leaf reads.
+        let victim = others[live[0] - 1].hid();
+        let reader = &others[reader_leaf - 1];
+        measure(
+            n, "filled", &authority, &observer, &policy, &head, reader, &state, victim,
+        );
+        sizes_out.push((
+            n,
+            state.len(),
+            head.group_info().unwrap().len(),
+            head.tree_size().unwrap(),
+            welcome.len(),
+        ));
     }
     println!();
-    println!("| n | stored state (ExternalSnapshot) bytes | GroupInfo + tree bytes | ratchet tree bytes | Welcome (n−1 adds) bytes |");
+    println!(
+        "| n | stored state (ExternalSnapshot) bytes | GroupInfo + tree bytes | ratchet tree bytes | Welcome (n−1 adds) bytes |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: |");
     for (n, s, gi, t, w) in sizes_out {
         println!("| {n} | {s} | {gi} | {t} | {w} |");

@@ -61,7 +61,11 @@ impl GroupAuthority {
     }
 
     /// Issues the credential binding `member_key` to `hid`.
-    pub fn issue(&self, hid: Hid, member_key: &SignaturePublicKey) -> Result<HidCredential, GroupError> {
+    pub fn issue(
+        &self,
+        hid: Hid,
+        member_key: &SignaturePublicKey,
+    ) -> Result<HidCredential, GroupError> {
         let signature = suite()?
             .sign(&self.secret, &tbs(&hid, member_key))
             .map_err(|_| GroupError::InvalidCredential)?;
@@ -142,7 +146,10 @@ impl HidCredential {
     }
 
     /// The HID credential inside an MLS signing identity, with the authority signature checked.
-    pub fn verify(identity: &SigningIdentity, authority: &AuthorityPublicKey) -> Result<Self, GroupError> {
+    pub fn verify(
+        identity: &SigningIdentity,
+        authority: &AuthorityPublicKey,
+    ) -> Result<Self, GroupError> {
         let Credential::Custom(custom) = &identity.credential else {
             return Err(GroupError::InvalidCredential);
         };
@@ -151,7 +158,11 @@ impl HidCredential {
         }
         let cred = Self::from_bytes(&custom.data)?;
         suite()?
-            .verify(&authority.0, &cred.signature, &tbs(&cred.hid, &identity.signature_key))
+            .verify(
+                &authority.0,
+                &cred.signature,
+                &tbs(&cred.hid, &identity.signature_key),
+            )
             .map_err(|_| GroupError::InvalidCredential)?;
         Ok(cred)
     }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use bcami_sdk::Hid;
 use mls_rs::{
     Client, ExtensionList, MlsMessage,
-    client_builder::{BaseConfig, PaddingMode, WithCryptoProvider, WithIdentityProvider, WithMlsRules},
+    client_builder::{
+        BaseConfig, PaddingMode, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
+    },
     group::{CommitEffect, Group, ReceivedMessage},
     identity::SigningIdentity,
     mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions},
@@ -121,18 +123,26 @@ impl GroupMember {
     }
 
     fn group(&self) -> Result<&Group<MemberConfig>, GroupError> {
-        self.group.as_ref().ok_or(GroupError::State("not in a group"))
+        self.group
+            .as_ref()
+            .ok_or(GroupError::State("not in a group"))
     }
 
     fn group_mut(&mut self) -> Result<&mut Group<MemberConfig>, GroupError> {
-        self.group.as_mut().ok_or(GroupError::State("not in a group"))
+        self.group
+            .as_mut()
+            .ok_or(GroupError::State("not in a group"))
     }
 
     /// A fresh one-time key package (an MLS message) to publish on the ledger.
     pub fn key_package(&self, now: Timestamp) -> Result<Vec<u8>, GroupError> {
         Ok(self
             .client
-            .generate_key_package_message(ExtensionList::new(), ExtensionList::new(), Some(time(now)))?
+            .generate_key_package_message(
+                ExtensionList::new(),
+                ExtensionList::new(),
+                Some(time(now)),
+            )?
             .to_bytes()?)
     }
 
@@ -170,13 +180,19 @@ impl GroupMember {
     }
 
     /// A commit adding the members of these key packages.
-    pub fn commit_add(&mut self, key_packages: &[Vec<u8>], now: Timestamp) -> Result<CommitOut, GroupError> {
+    pub fn commit_add(
+        &mut self,
+        key_packages: &[Vec<u8>],
+        now: Timestamp,
+    ) -> Result<CommitOut, GroupError> {
         let group = self.group_mut()?;
         let mut b = group.commit_builder().commit_time(time(now));
         for kp in key_packages {
             let msg = MlsMessage::from_bytes(kp)?;
             if msg.as_key_package().is_none() {
-                return Err(GroupError::WrongMessageKind { expected: "key package" });
+                return Err(GroupError::WrongMessageKind {
+                    expected: "key package",
+                });
             }
             b = b.add_member(msg)?;
         }
@@ -207,7 +223,11 @@ impl GroupMember {
     /// A commit with only an update path (fresh leaf key: post-compromise security), including
     /// any stored proposals (for example a member's request to leave).
     pub fn commit_update(&mut self, now: Timestamp) -> Result<CommitOut, GroupError> {
-        let o = self.group_mut()?.commit_builder().commit_time(time(now)).build()?;
+        let o = self
+            .group_mut()?
+            .commit_builder()
+            .commit_time(time(now))
+            .build()?;
         self.out(o)
     }
 
@@ -264,10 +284,15 @@ impl GroupMember {
                     CommitEffect::Removed { new_epoch, .. } => (new_epoch.epoch, true),
                     CommitEffect::ReInit(_) => return Err(GroupError::ProposalNotAllowed),
                 };
-                Ok(Processed::Commit { epoch, removed_self })
+                Ok(Processed::Commit {
+                    epoch,
+                    removed_self,
+                })
             }
             ReceivedMessage::Proposal(_) => Ok(Processed::Proposal),
-            _ => Err(GroupError::WrongMessageKind { expected: "commit, proposal or application message" }),
+            _ => Err(GroupError::WrongMessageKind {
+                expected: "commit, proposal or application message",
+            }),
         }
     }
 
@@ -290,7 +315,12 @@ impl GroupMember {
     }
 
     /// An exported secret of the current epoch (for example a key for head-end commands).
-    pub fn export_secret(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, GroupError> {
+    pub fn export_secret(
+        &self,
+        label: &[u8],
+        context: &[u8],
+        len: usize,
+    ) -> Result<Vec<u8>, GroupError> {
         Ok(self.group()?.export_secret(label, context, len)?.to_vec())
     }
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use bcami_sdk::Hid;
 use mls_rs::{
     MlsMessage,
-    external_client::{ExternalClient, ExternalReceivedMessage, ExternalSnapshot, builder::MlsConfig},
+    external_client::{
+        ExternalClient, ExternalReceivedMessage, ExternalSnapshot, builder::MlsConfig,
+    },
     group::{CommitEffect, ProposalSender, Sender, proposal::Proposal},
     mls_rules::DefaultMlsRules,
 };
@@ -93,14 +95,20 @@ fn rules_for_observer() -> DefaultMlsRules {
     rules()
 }
 
-fn members_of<'a>(it: impl Iterator<Item = mls_rs::group::Member> + 'a) -> Result<BTreeMap<u32, Hid>, GroupError> {
-    it.map(|m| Ok((m.index, hid_of(&m.signing_identity)?))).collect()
+fn members_of<'a>(
+    it: impl Iterator<Item = mls_rs::group::Member> + 'a,
+) -> Result<BTreeMap<u32, Hid>, GroupError> {
+    it.map(|m| Ok((m.index, hid_of(&m.signing_identity)?)))
+        .collect()
 }
 
 impl Observer {
     /// An observer trusting `authority`'s credentials, for groups of at most `max_members`.
     pub fn new(authority: AuthorityPublicKey, max_members: usize) -> Self {
-        Self { authority, max_members }
+        Self {
+            authority,
+            max_members,
+        }
     }
 
     /// Records a new group from its creator's GroupInfo (with the ratchet tree). The creator must
@@ -113,12 +121,16 @@ impl Observer {
     ) -> Result<ObservedGroup, GroupError> {
         let msg = MlsMessage::from_bytes(group_info)?;
         if msg.clone().into_group_info().is_none() {
-            return Err(GroupError::WrongMessageKind { expected: "group info" });
+            return Err(GroupError::WrongMessageKind {
+                expected: "group info",
+            });
         }
         let group = client(&self.authority).observe_group(msg, None, Some(time(now)))?;
         let members = members_of(group.roster().members_iter())?;
         if members.len() != 1 {
-            return Err(GroupError::State("a new group must have its creator as its only member"));
+            return Err(GroupError::State(
+                "a new group must have its creator as its only member",
+            ));
         }
         for hid in members.values() {
             if !policy.is_active(hid) {
@@ -138,9 +150,9 @@ impl Observer {
     /// key under which it is stored and later consumed).
     pub fn check_key_package(&self, key_package: &[u8]) -> Result<(Hid, Vec<u8>), GroupError> {
         let msg = MlsMessage::from_bytes(key_package)?;
-        let kp = msg
-            .into_key_package()
-            .ok_or(GroupError::WrongMessageKind { expected: "key package" })?;
+        let kp = msg.into_key_package().ok_or(GroupError::WrongMessageKind {
+            expected: "key package",
+        })?;
         let hid = crate::HidCredential::verify(kp.signing_identity(), &self.authority)?.hid;
         let r = kp.to_reference(&suite()?)?.to_vec();
         Ok((hid, r))
@@ -148,7 +160,12 @@ impl Observer {
 
     /// Stores a proposal (a member's request to leave) in the group state; the next commit may
     /// include it by reference. Returns the new state.
-    pub fn observe_proposal(&self, state: &[u8], proposal: &[u8], now: Timestamp) -> Result<Vec<u8>, GroupError> {
+    pub fn observe_proposal(
+        &self,
+        state: &[u8],
+        proposal: &[u8],
+        now: Timestamp,
+    ) -> Result<Vec<u8>, GroupError> {
         let msg = MlsMessage::from_bytes(proposal)?;
         if msg.wire_format() != mls_rs::WireFormat::PublicMessage {
             return Err(GroupError::NotPublic);
@@ -162,7 +179,11 @@ impl Observer {
                     _ => return Err(GroupError::ProposalNotAllowed),
                 }
             }
-            _ => return Err(GroupError::WrongMessageKind { expected: "proposal" }),
+            _ => {
+                return Err(GroupError::WrongMessageKind {
+                    expected: "proposal",
+                });
+            }
         }
         Ok(group.snapshot().to_bytes()?)
     }
@@ -196,7 +217,9 @@ impl Observer {
         if desc.is_external {
             return Err(GroupError::ExternalCommit);
         }
-        let committer = *before.get(&desc.committer).ok_or(GroupError::ExternalCommit)?;
+        let committer = *before
+            .get(&desc.committer)
+            .ok_or(GroupError::ExternalCommit)?;
         let new_epoch = match desc.effect {
             CommitEffect::NewEpoch(e) => e,
             CommitEffect::Removed { new_epoch, .. } => new_epoch,
@@ -209,7 +232,8 @@ impl Observer {
             match &p.proposal {
                 Proposal::Add(add) => {
                     let kp = add.key_package();
-                    let hid = crate::HidCredential::verify(kp.signing_identity(), &self.authority)?.hid;
+                    let hid =
+                        crate::HidCredential::verify(kp.signing_identity(), &self.authority)?.hid;
                     if !policy.is_active(&hid) || policy.is_revoked(&hid) {
                         return Err(GroupError::UnauthorizedAdd(hid));
                     }
@@ -217,7 +241,10 @@ impl Observer {
                     if !policy.key_package_published(&hid, &r) {
                         return Err(GroupError::KeyPackageNotPublished(hid));
                     }
-                    added.push(Added { hid, key_package_ref: r });
+                    added.push(Added {
+                        hid,
+                        key_package_ref: r,
+                    });
                 }
                 Proposal::Remove(r) => {
                     let target = r.to_remove();
@@ -234,7 +261,10 @@ impl Observer {
         }
         let after = members_of(group.roster().members_iter())?;
         if after.len() > self.max_members {
-            return Err(GroupError::GroupTooLarge { members: after.len(), cap: self.max_members });
+            return Err(GroupError::GroupTooLarge {
+                members: after.len(),
+                cap: self.max_members,
+            });
         }
         if let Some(hid) = after.values().find(|h| policy.is_revoked(h)) {
             return Err(GroupError::RevokedMemberNotRemoved(*hid));

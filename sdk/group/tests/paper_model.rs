@@ -11,23 +11,34 @@ use sha2::{Digest, Sha256};
 /// Eq. (1): an intermediate node key, a one-way function of the group key and the node's
 /// decimal code.
 fn node_key(gk: &[u8; 16], decimal_code: &str) -> [u8; 16] {
-    let d = Sha256::new().chain_update(gk).chain_update(decimal_code.as_bytes()).finalize();
+    let d = Sha256::new()
+        .chain_update(gk)
+        .chain_update(decimal_code.as_bytes())
+        .finalize();
     let mut k = [0u8; 16];
     k.copy_from_slice(&d[..16]);
     k
 }
 
 fn seal(key: &[u8; 16], msg: &[u8]) -> Vec<u8> {
-    Aes128Gcm::new(key.into()).encrypt(&[0u8; 12].into(), msg).unwrap()
+    Aes128Gcm::new(key.into())
+        .encrypt(&[0u8; 12].into(), msg)
+        .unwrap()
 }
 
 fn open(key: &[u8; 16], ct: &[u8]) -> Option<Vec<u8>> {
-    Aes128Gcm::new(key.into()).decrypt(&[0u8; 12].into(), ct).ok()
+    Aes128Gcm::new(key.into())
+        .decrypt(&[0u8; 12].into(), ct)
+        .ok()
 }
 
 /// The evicted meter knows the old group key and the decimal codes on its own path; the forwarded
 /// new key is sealed under keys whose codes differ from those by one random digit.
-fn evicted_meter_recovers_the_new_key(gk_old: [u8; 16], gk_new: [u8; 16], digits: [u8; 4]) -> (bool, u32) {
+fn evicted_meter_recovers_the_new_key(
+    gk_old: [u8; 16],
+    gk_new: [u8; 16],
+    digits: [u8; 4],
+) -> (bool, u32) {
     let d = |i: usize| char::from(b'0' + digits[i] % 10);
     // Eq. (2): DC(child) = DC(parent) ‖ random digit.
     let dc_root = d(0).to_string();
@@ -82,5 +93,8 @@ fn paper_multicast_lets_any_member_forge_the_head_end() {
     let forged_tag = tag(forged); // made by a meter
     let mut verify = <Hmac<Sha256> as Mac>::new_from_slice(&gk).unwrap();
     verify.update(forged);
-    assert!(verify.verify_slice(&forged_tag).is_ok(), "the head-end's check accepts a meter's forgery");
+    assert!(
+        verify.verify_slice(&forged_tag).is_ok(),
+        "the head-end's check accepts a meter's forgery"
+    );
 }

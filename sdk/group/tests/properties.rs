@@ -45,7 +45,10 @@ fn all_read(w: &mut World, sender: Hid, bytes: &[u8], data: &[u8]) {
         }
         assert_eq!(
             m.process(bytes, now).unwrap(),
-            Processed::Application { sender, data: data.to_vec() },
+            Processed::Application {
+                sender,
+                data: data.to_vec()
+            },
         );
     }
 }
@@ -64,7 +67,10 @@ fn run(ops: Vec<Op>) {
                 let joined = w.ledger.epoch;
                 for s in &sent {
                     assert!(s.epoch < joined);
-                    assert!(probe.process(&s.bytes, w.ledger.now).is_err(), "newcomer read an old message");
+                    assert!(
+                        probe.process(&s.bytes, w.ledger.now).is_err(),
+                        "newcomer read an old message"
+                    );
                 }
             }
             Op::Remove(i) => {
@@ -89,9 +95,16 @@ fn run(ops: Vec<Op>) {
                 // Post-removal secrecy: nobody who left reads it, whatever it kept.
                 let now = w.ledger.now;
                 for (_, former) in w.former.iter_mut() {
-                    assert!(former.process(&bytes, now).is_err(), "a removed member read a message");
+                    assert!(
+                        former.process(&bytes, now).is_err(),
+                        "a removed member read a message"
+                    );
                 }
-                sent.push(Sent { epoch: w.ledger.epoch, bytes, data });
+                sent.push(Sent {
+                    epoch: w.ledger.epoch,
+                    bytes,
+                    data,
+                });
             }
         }
         w.assert_agreement();
@@ -101,7 +114,10 @@ fn run(ops: Vec<Op>) {
     for (removed_at, former) in w.former.iter_mut() {
         let first = usize::try_from(*removed_at).unwrap();
         for c in w.ledger.commits.iter().skip(first) {
-            assert!(former.process(c, now).is_err(), "a removed member processed a later commit");
+            assert!(
+                former.process(c, now).is_err(),
+                "a removed member processed a later commit"
+            );
         }
     }
     assert!(sent.iter().all(|s| !s.data.is_empty()));
@@ -142,7 +158,10 @@ fn post_compromise_security_after_an_update() {
     let m1 = w.members.get_mut(&b).unwrap().send(b"before").unwrap();
     assert_eq!(
         stolen.process(&m1, w.ledger.now).unwrap(),
-        Processed::Application { sender: b, data: b"before".to_vec() }
+        Processed::Application {
+            sender: b,
+            data: b"before".to_vec()
+        }
     );
     all_read(&mut w, b, &m1, b"before");
     // a heals with an update; from then on the stolen state reads nothing.
@@ -153,7 +172,12 @@ fn post_compromise_security_after_an_update() {
     let m2 = w.members.get_mut(&b).unwrap().send(b"after").unwrap();
     assert!(stolen.process(&m2, w.ledger.now).is_err());
     w.update(b);
-    let m3 = w.members.get_mut(&w.head_end.clone()).unwrap().send(b"later").unwrap();
+    let m3 = w
+        .members
+        .get_mut(&w.head_end.clone())
+        .unwrap()
+        .send(b"later")
+        .unwrap();
     assert!(stolen.process(&m3, w.ledger.now).is_err());
     assert_ne!(
         stolen.export_secret(b"dr", b"", 32).unwrap(),
@@ -174,7 +198,10 @@ fn a_member_cannot_send_as_the_head_end() {
     let now = w.ledger.now;
     assert_eq!(
         w.members.get_mut(&b).unwrap().process(&fake, now).unwrap(),
-        Processed::Application { sender: a, data: b"shed 2 kW".to_vec() }
+        Processed::Application {
+            sender: a,
+            data: b"shed 2 kW".to_vec()
+        }
     );
     // A member that claims the head-end's HID with its own key has no credential for it: the
     // authority signed (HID, key) and an impostor's key is not the head-end's.
@@ -221,14 +248,20 @@ fn two_commits_for_one_epoch_exactly_one_lands_and_the_loser_catches_up() {
     let cb = w.members.get_mut(&b).unwrap().commit_update(now).unwrap();
     assert_eq!(ca.epoch, cb.epoch);
     let epoch = w.ledger.epoch;
-    w.land(a, &ca).unwrap_or_else(|_| panic!("first commit refused"));
+    w.land(a, &ca)
+        .unwrap_or_else(|_| panic!("first commit refused"));
     assert_eq!(w.ledger.epoch, epoch + 1);
     // The loser is refused by the ledger (stale) and, bypassing the ledger's epoch check, by the
     // observer too (the state has moved on).
-    assert!(matches!(w.ledger.submit(&cb), Err(GroupError::StaleEpoch { .. })));
+    assert!(matches!(
+        w.ledger.submit(&cb),
+        Err(GroupError::StaleEpoch { .. })
+    ));
     let state = w.ledger.state.clone();
     assert!(matches!(
-        w.ledger.observer.validate_commit(&state, &cb.commit, now, &w.ledger.registry),
+        w.ledger
+            .observer
+            .validate_commit(&state, &cb.commit, now, &w.ledger.registry),
         Err(GroupError::StaleEpoch { .. })
     ));
     assert_eq!(w.ledger.epoch, epoch + 1);
@@ -250,30 +283,66 @@ fn unauthorized_adds_are_refused() {
     let kp = outsider.key_package(w.ledger.now).unwrap();
     w.ledger.publish(&kp).unwrap();
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_add(std::slice::from_ref(&kp), now).unwrap();
-    assert!(matches!(w.ledger.submit(&c), Err(GroupError::UnauthorizedAdd(h)) if h == outsider.hid()));
-    w.members.get_mut(&he).unwrap().discard_pending_commit().unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(std::slice::from_ref(&kp), now)
+        .unwrap();
+    assert!(
+        matches!(w.ledger.submit(&c), Err(GroupError::UnauthorizedAdd(h)) if h == outsider.hid())
+    );
+    w.members
+        .get_mut(&he)
+        .unwrap()
+        .discard_pending_commit()
+        .unwrap();
     // An active meter whose key package was never published.
     let m = make_member(&w.authority, "SM-NOKP");
     w.ledger.registry.active.insert(m.hid());
     let kp = m.key_package(w.ledger.now).unwrap();
-    let c = w.members.get_mut(&he).unwrap().commit_add(&[kp], now).unwrap();
-    assert!(matches!(w.ledger.submit(&c), Err(GroupError::KeyPackageNotPublished(h)) if h == m.hid()));
-    w.members.get_mut(&he).unwrap().discard_pending_commit().unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(&[kp], now)
+        .unwrap();
+    assert!(
+        matches!(w.ledger.submit(&c), Err(GroupError::KeyPackageNotPublished(h)) if h == m.hid())
+    );
+    w.members
+        .get_mut(&he)
+        .unwrap()
+        .discard_pending_commit()
+        .unwrap();
     // A revoked meter.
     let (r, kp) = w.new_meter();
     w.ledger.registry.revoked.insert(r.hid());
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_add(&[kp], now).unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(&[kp], now)
+        .unwrap();
     assert!(matches!(w.ledger.submit(&c), Err(GroupError::UnauthorizedAdd(h)) if h == r.hid()));
-    w.members.get_mut(&he).unwrap().discard_pending_commit().unwrap();
+    w.members
+        .get_mut(&he)
+        .unwrap()
+        .discard_pending_commit()
+        .unwrap();
     // A credential from another authority is refused when published.
     let other = bcami_group::GroupAuthority::generate().unwrap();
     let keys = bcami_group::MemberKeys::generate().unwrap();
-    let cred = other.issue(Hid::from_meter_id("SM-FOREIGN"), &keys.public).unwrap();
+    let cred = other
+        .issue(Hid::from_meter_id("SM-FOREIGN"), &keys.public)
+        .unwrap();
     let foreign = bcami_group::GroupMember::new(keys, &cred, other.public_key()).unwrap();
     let kp = foreign.key_package(w.ledger.now).unwrap();
-    assert!(matches!(w.ledger.publish(&kp), Err(GroupError::InvalidCredential)));
+    assert!(matches!(
+        w.ledger.publish(&kp),
+        Err(GroupError::InvalidCredential)
+    ));
     // Nothing landed.
     assert!(w.ledger.commits.is_empty());
     w.assert_agreement();
@@ -285,7 +354,12 @@ fn key_package_reuse_is_refused() {
     let he = w.head_end;
     let (mut m, kp) = w.new_meter();
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_add(std::slice::from_ref(&kp), now).unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(std::slice::from_ref(&kp), now)
+        .unwrap();
     w.land(he, &c).unwrap();
     m.join(c.welcome.as_deref().unwrap(), w.ledger.now).unwrap();
     let hid = m.hid();
@@ -293,9 +367,19 @@ fn key_package_reuse_is_refused() {
     // Removed by an administrator's approval (not revoked), then re-added with the same package.
     w.ledger.registry.approved_removals.insert(hid);
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_remove(&[hid], now).unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_remove(&[hid], now)
+        .unwrap();
     assert_eq!(w.land(he, &c).unwrap().removed, vec![hid]);
-    let c = w.members.get_mut(&he).unwrap().commit_add(&[kp], now).unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(&[kp], now)
+        .unwrap();
     assert!(matches!(w.ledger.submit(&c), Err(GroupError::KeyPackageNotPublished(h)) if h == hid));
 }
 
@@ -318,9 +402,17 @@ fn non_member_commits_are_refused() {
     w.remove(w.head_end, a);
     let (_, former) = w.former.last_mut().unwrap();
     let c = former.commit_update(w.ledger.now).unwrap();
-    assert!(matches!(w.ledger.submit(&c), Err(GroupError::StaleEpoch { .. })));
+    assert!(matches!(
+        w.ledger.submit(&c),
+        Err(GroupError::StaleEpoch { .. })
+    ));
     let state = w.ledger.state.clone();
-    assert!(w.ledger.observer.validate_commit(&state, &c.commit, w.ledger.now, &w.ledger.registry).is_err());
+    assert!(
+        w.ledger
+            .observer
+            .validate_commit(&state, &c.commit, w.ledger.now, &w.ledger.registry)
+            .is_err()
+    );
     w.assert_agreement();
 }
 
@@ -332,13 +424,26 @@ fn removals_need_self_revocation_or_an_administrator() {
     let b = w.add(he);
     // Neither revoked nor approved: refused.
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_remove(&[a], now).unwrap();
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_remove(&[a], now)
+        .unwrap();
     assert!(matches!(w.ledger.submit(&c), Err(GroupError::UnauthorizedRemove(h)) if h == a));
-    w.members.get_mut(&he).unwrap().discard_pending_commit().unwrap();
+    w.members
+        .get_mut(&he)
+        .unwrap()
+        .discard_pending_commit()
+        .unwrap();
     // a asks to leave: its proposal goes through the ledger, b commits it.
     let p = w.members.get_mut(&a).unwrap().propose_leave().unwrap();
     let state = w.ledger.state.clone();
-    w.ledger.state = w.ledger.observer.observe_proposal(&state, &p, w.ledger.now).unwrap();
+    w.ledger.state = w
+        .ledger
+        .observer
+        .observe_proposal(&state, &p, w.ledger.now)
+        .unwrap();
     let now = w.ledger.now;
     for (hid, m) in w.members.iter_mut() {
         if *hid != a {
@@ -361,8 +466,17 @@ fn a_revoked_member_must_be_removed_by_the_next_commit() {
     let now = w.ledger.now;
     let c = w.members.get_mut(&b).unwrap().commit_update(now).unwrap();
     assert!(matches!(w.ledger.submit(&c), Err(GroupError::RevokedMemberNotRemoved(h)) if h == a));
-    w.members.get_mut(&b).unwrap().discard_pending_commit().unwrap();
-    let c = w.members.get_mut(&b).unwrap().commit_remove(&[a], now).unwrap();
+    w.members
+        .get_mut(&b)
+        .unwrap()
+        .discard_pending_commit()
+        .unwrap();
+    let c = w
+        .members
+        .get_mut(&b)
+        .unwrap()
+        .commit_remove(&[a], now)
+        .unwrap();
     assert_eq!(w.land(b, &c).unwrap().removed, vec![a]);
     w.assert_agreement();
 }
@@ -375,6 +489,14 @@ fn the_group_size_cap_is_enforced() {
     w.add(he);
     let (_, kp) = w.new_meter();
     let now = w.ledger.now;
-    let c = w.members.get_mut(&he).unwrap().commit_add(&[kp], now).unwrap();
-    assert!(matches!(w.ledger.submit(&c), Err(GroupError::GroupTooLarge { members: 4, cap: 3 })));
+    let c = w
+        .members
+        .get_mut(&he)
+        .unwrap()
+        .commit_add(&[kp], now)
+        .unwrap();
+    assert!(matches!(
+        w.ledger.submit(&c),
+        Err(GroupError::GroupTooLarge { members: 4, cap: 3 })
+    ));
 }

@@ -51,10 +51,15 @@ impl Ledger {
     /// A commit for `epoch`: refused if stale, else checked by the observer and stored.
     pub fn submit(&mut self, c: &CommitOut) -> Result<CommitReport, GroupError> {
         if c.epoch != self.epoch {
-            return Err(GroupError::StaleEpoch { current: self.epoch, got: c.epoch });
+            return Err(GroupError::StaleEpoch {
+                current: self.epoch,
+                got: c.epoch,
+            });
         }
         let tx_time = self.now + 1;
-        let report = self.observer.validate_commit(&self.state, &c.commit, tx_time, &self.registry)?;
+        let report =
+            self.observer
+                .validate_commit(&self.state, &c.commit, tx_time, &self.registry)?;
         self.now = tx_time;
         assert_eq!(report.epoch, self.epoch + 1, "one epoch per commit");
         for a in &report.added {
@@ -89,7 +94,9 @@ pub struct World {
 
 pub fn make_member(authority: &GroupAuthority, id: &str) -> GroupMember {
     let keys = MemberKeys::generate().unwrap();
-    let cred = authority.issue(Hid::from_meter_id(id), &keys.public).unwrap();
+    let cred = authority
+        .issue(Hid::from_meter_id(id), &keys.public)
+        .unwrap();
     GroupMember::new(keys, &cred, authority.public_key()).unwrap()
 }
 
@@ -116,7 +123,14 @@ impl World {
         };
         let mut members = BTreeMap::new();
         members.insert(head_end, head);
-        Self { authority, ledger, members, former: Vec::new(), head_end, next_meter: 0 }
+        Self {
+            authority,
+            ledger,
+            members,
+            former: Vec::new(),
+            head_end,
+            next_meter: 0,
+        }
     }
 
     /// A new, provisioned meter (not in the group) with a published key package.
@@ -138,7 +152,10 @@ impl World {
                 continue;
             }
             match m.process(commit, now).unwrap() {
-                Processed::Commit { epoch, removed_self } => {
+                Processed::Commit {
+                    epoch,
+                    removed_self,
+                } => {
                     assert_eq!(epoch, self.ledger.epoch);
                     if removed_self {
                         gone.push(*hid);
@@ -156,7 +173,11 @@ impl World {
     /// `committer` commits `c`; the ledger takes it; everyone applies it.
     pub fn land(&mut self, committer: Hid, c: &CommitOut) -> Result<CommitReport, GroupError> {
         let report = self.ledger.submit(c)?;
-        self.members.get_mut(&committer).unwrap().apply_pending_commit().unwrap();
+        self.members
+            .get_mut(&committer)
+            .unwrap()
+            .apply_pending_commit()
+            .unwrap();
         self.deliver(&c.commit, Some(committer));
         Ok(report)
     }
@@ -165,11 +186,18 @@ impl World {
     pub fn add(&mut self, committer: Hid) -> Hid {
         let (mut m, kp) = self.new_meter();
         let now = self.ledger.now;
-        let c = self.members.get_mut(&committer).unwrap().commit_add(&[kp], now).unwrap();
+        let c = self
+            .members
+            .get_mut(&committer)
+            .unwrap()
+            .commit_add(&[kp], now)
+            .unwrap();
         let report = self.land(committer, &c).unwrap();
         assert_eq!(report.added.len(), 1);
         assert_eq!(report.added[0].hid, m.hid());
-        let epoch = m.join(c.welcome.as_deref().unwrap(), self.ledger.now).unwrap();
+        let epoch = m
+            .join(c.welcome.as_deref().unwrap(), self.ledger.now)
+            .unwrap();
         assert_eq!(epoch, self.ledger.epoch);
         let hid = m.hid();
         self.members.insert(hid, m);
@@ -180,7 +208,12 @@ impl World {
     pub fn remove(&mut self, committer: Hid, target: Hid) {
         self.ledger.registry.revoked.insert(target);
         let now = self.ledger.now;
-        let c = self.members.get_mut(&committer).unwrap().commit_remove(&[target], now).unwrap();
+        let c = self
+            .members
+            .get_mut(&committer)
+            .unwrap()
+            .commit_remove(&[target], now)
+            .unwrap();
         let report = self.land(committer, &c).unwrap();
         assert_eq!(report.removed, vec![target]);
         assert!(!self.members.contains_key(&target));
@@ -188,7 +221,12 @@ impl World {
 
     pub fn update(&mut self, committer: Hid) {
         let now = self.ledger.now;
-        let c = self.members.get_mut(&committer).unwrap().commit_update(now).unwrap();
+        let c = self
+            .members
+            .get_mut(&committer)
+            .unwrap()
+            .commit_update(now)
+            .unwrap();
         self.land(committer, &c).unwrap();
     }
 
