@@ -1,7 +1,8 @@
 //! On-CPU time and bytes of Add, Remove and Update commits at n = 8, 64, 256 and 1,024 members:
 //! creating one (the head-end), processing one (a member), validating one (the ledger's
 //! observer), and the size of the stored public group state. On-CPU time is read from
-//! `/proc/thread-self/schedstat` (Linux), so a loaded machine's waiting is not counted.
+//! `/proc/thread-self/schedstat` (Linux), so a loaded machine's waiting is not counted; each
+//! figure is the mean over many runs (20 at n = 1,024 up to 400 at n = 8).
 //! Run: `cargo run -p bcami-group --release --example cpu_time [N ...]`.
 //!
 //! Two tree shapes per n:
@@ -46,19 +47,17 @@ fn on_cpu_nanos() -> u64 {
         .expect("on-CPU ns")
 }
 
-/// Best of `reps` runs of `op` (each on a fresh clone made outside the timing), in ms.
-fn best<S: Clone, R>(state: &S, reps: u32, mut op: impl FnMut(S) -> R) -> (f64, R) {
-    let mut best = f64::MAX;
-    let mut out = None;
-    for _ in 0..reps {
-        let s = state.clone();
-        let start = on_cpu_nanos();
-        let r = op(s);
-        let ms = (on_cpu_nanos() - start) as f64 / 1e6;
-        best = best.min(ms);
-        out = Some(r);
+/// Mean on-CPU time of `reps` runs of `op`, each on its own clone of `state` made before the
+/// clock starts (schedstat advances in scheduler ticks, so single runs are not timed), in ms.
+fn mean<S: Clone, R>(state: &S, reps: u32, mut op: impl FnMut(S) -> R) -> (f64, R) {
+    let states: Vec<S> = (0..reps).map(|_| state.clone()).collect();
+    let mut outs = Vec::with_capacity(states.len());
+    let start = on_cpu_nanos();
+    for s in states {
+        outs.push(op(s));
     }
-    (best, out.unwrap())
+    let ms = (on_cpu_nanos() - start) as f64 / 1e6 / f64::from(reps);
+    (ms, outs.pop().unwrap())
 }
 
 fn member(authority: &GroupAuthority, id: &str) -> GroupMember {
@@ -89,7 +88,12 @@ fn measure(
     state: &[u8],
     victim: Hid,
 ) {
-    let reps = if n >= 1024 { 3 } else { 5 };
+    let reps = match n {
+        0..=8 => 400,
+        9..=64 => 200,
+        65..=256 => 60,
+        _ => 20,
+    };
     let newcomer = member(authority, "SM-NEW");
     let kp = newcomer.key_package(T).unwrap();
     type Make<'a> = Box<dyn Fn(&mut GroupMember) -> bcami_group::CommitOut + 'a>;
@@ -108,8 +112,8 @@ fn measure(
         ),
     ];
     for (name, make) in ops {
-        let (create, c) = best(head, reps, |mut h| make(&mut h));
-        let (process, r) = best(reader, reps, |mut m| m.process(&c.commit, T).unwrap());
+        let (create, c) = mean(head, reps, |mut h| make(&mut h));
+        let (process, r) = mean(reader, reps, |mut m| m.process(&c.commit, T).unwrap());
         assert!(matches!(
             r,
             Processed::Commit {
@@ -117,7 +121,7 @@ fn measure(
                 ..
             }
         ));
-        let (observe, _) = best(&state.to_vec(), reps, |s| {
+        let (observe, _) = mean(&state.to_vec(), reps, |s| {
             observer.validate_commit(&s, &c.commit, T, policy).unwrap()
         });
         row(n, shape, name, create, c.commit.len(), process, observe);
