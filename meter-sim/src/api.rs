@@ -1,21 +1,38 @@
-//! The BC-AMI contract's functions as typed calls over any [`Ledger`]: argument strings out,
-//! JSON responses in (names and shapes from chaincode/contract/README.md).
+//! The BC-AMI contract's functions as typed calls over any [`Ledger`]: requests and responses are
+//! `bcami_api`'s types (names and shapes in chaincode/contract/README.md).
 
 use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bcami_contract::state::KeyHash;
+use bcami_api::{
+    ErrorCode, KeyHash, MAX_PAGE_SIZE, MAX_PROVISION, MdmsView, MeterView, MetersPage,
+    MetersRequest, ProvisionEntry, ReadingsPage, ReadingsRequest, RejectReason, Request,
+    SubmitResponse,
+};
 use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::ledger::{Ledger, Outcome, Rejection, Role};
 
-/// Most HIDs one `ProvisionMeters` call takes.
-pub const MAX_PROVISION: usize = 1_000;
-/// Most readings one `SubmitReadings` call takes.
-pub const MAX_BATCH: usize = 1_000;
-/// Page size for `GetReadings` and `ListMeters`.
-pub const PAGE_SIZE: u32 = 1_000;
+/// Submits `request` as `role`.
+async fn submit<L: Ledger>(ledger: &L, role: Role, request: Request<'_>) -> Result<Outcome> {
+    ledger
+        .submit(role, request.function(), request.args())
+        .await
+}
+
+/// Evaluates `request` as `role`.
+async fn evaluate<L: Ledger>(ledger: &L, role: Role, request: Request<'_>) -> Result<Outcome> {
+    ledger
+        .evaluate(role, request.function(), request.args())
+        .await
+}
+
+/// A response of the type `T`, or an error naming the function.
+fn parse<T: DeserializeOwned>(request: &Request<'_>, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("{} returned unexpected JSON", request.function()))
+}
 
 /// Provisions meters (administrator), in calls of at most [`MAX_PROVISION`], each bound to the
 /// hash of the key it was made with ("at manufacture"): only that key can then register the
@@ -25,178 +42,73 @@ pub async fn provision_meters<L: Ledger>(
     meters: &[(Hid, MeterPublicKey)],
 ) -> Result<()> {
     for chunk in meters.chunks(MAX_PROVISION) {
-        let entries: Vec<serde_json::Value> = chunk
+        let entries: Vec<ProvisionEntry> = chunk
             .iter()
-            .map(|(hid, key)| {
-                serde_json::json!({
-                    "hid": hid.to_string(),
-                    "keyHash": KeyHash::of_meter_key(key).to_string(),
-                })
+            .map(|(hid, key)| ProvisionEntry::Bound {
+                hid: *hid,
+                key_hash: KeyHash::of_meter_key(key),
             })
             .collect();
-        let arg = serde_json::json!({ "meters": entries }).to_string();
-        ledger
-            .submit(Role::Administrator, "ProvisionMeters", vec![arg])
+        let request = Request::ProvisionMeters(&entries);
+        let function = request.function();
+        submit(ledger, Role::Administrator, request)
             .await?
-            .map_err(|r| anyhow!("ProvisionMeters: {r}"))?;
+            .map_err(|r| anyhow!("{function}: {r}"))?;
     }
     Ok(())
 }
 
 /// Provisions the MDMS HID (administrator), bound to the hash of its key.
 pub async fn provision_mdms<L: Ledger>(ledger: &L, hid: Hid, key: &MdmsPublicKey) -> Result<()> {
-    let arg = serde_json::json!({
-        "hid": hid.to_string(),
-        "keyHash": KeyHash::of_mdms_key(key).to_string(),
-    })
-    .to_string();
-    ledger
-        .submit(Role::Administrator, "ProvisionMdms", vec![arg])
+    let request = Request::ProvisionMdms(ProvisionEntry::Bound {
+        hid,
+        key_hash: KeyHash::of_mdms_key(key),
+    });
+    let function = request.function();
+    submit(ledger, Role::Administrator, request)
         .await?
-        .map_err(|r| anyhow!("ProvisionMdms: {r}"))?;
+        .map_err(|r| anyhow!("{function}: {r}"))?;
     Ok(())
 }
 
-/// Registers the MDMS key (the request is base64-encoded here).
+/// Registers the MDMS key (an encoded `MdmsRegistrationRequest`).
 pub async fn register_mdms<L: Ledger>(ledger: &L, request: &[u8]) -> Result<Outcome> {
-    ledger
-        .submit(Role::Mdms, "RegisterMdmsKey", vec![BASE64.encode(request)])
-        .await
+    submit(ledger, Role::Mdms, Request::RegisterMdmsKey(request)).await
 }
 
 /// Replaces the MDMS key (administrator); `request` is the new key's registration request.
 pub async fn rotate_mdms_key<L: Ledger>(ledger: &L, request: &[u8]) -> Result<Outcome> {
-    ledger
-        .submit(
-            Role::Administrator,
-            "RotateMdmsKey",
-            vec![BASE64.encode(request)],
-        )
-        .await
+    submit(ledger, Role::Administrator, Request::RotateMdmsKey(request)).await
 }
 
 /// Registers a meter, relayed by a concentrator.
 pub async fn register_meter<L: Ledger>(ledger: &L, role: Role, request: &[u8]) -> Result<Outcome> {
-    ledger
-        .submit(role, "RegisterMeter", vec![BASE64.encode(request)])
-        .await
+    submit(ledger, role, Request::RegisterMeter(request)).await
 }
 
-/// One element of the `SubmitReadings` response.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadingResult {
-    /// Position in the batch.
-    pub index: usize,
-    /// `accepted` or `rejected`.
-    pub status: String,
-    /// Rejection code.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Rejection message.
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-impl ReadingResult {
-    /// Whether the reading was stored.
-    pub fn accepted(&self) -> bool {
-        self.status == "accepted"
-    }
-}
-
-/// One rejected element of a `SubmitReadings` response.
-#[derive(Deserialize)]
-struct RejectionWire {
-    index: usize,
-    reason: String,
-    message: String,
-}
-
-/// The contract lists only rejections; every other index was stored.
-#[derive(Deserialize)]
-struct SubmitResponse {
-    accepted: usize,
-    rejected: usize,
-    rejections: Vec<RejectionWire>,
-}
-
-/// Parses the `SubmitReadings` response into one result per reading, in batch order; checks
-/// that the counts add up to the batch and that each rejection names a distinct index in it.
-pub fn parse_submit_response(bytes: &[u8], expected: usize) -> Result<Vec<ReadingResult>> {
+/// Parses the `SubmitReadings` response into one result per reading, in batch order (`None`:
+/// stored); checks that it describes a batch of `expected` readings.
+pub fn parse_submit_response(bytes: &[u8], expected: usize) -> Result<Vec<Option<RejectReason>>> {
     let response: SubmitResponse =
         serde_json::from_slice(bytes).context("SubmitReadings returned unexpected JSON")?;
-    if response.accepted + response.rejected != expected
-        || response.rejections.len() != response.rejected
-    {
-        return Err(anyhow!(
-            "SubmitReadings answered {} accepted + {} rejected ({} listed) for {expected} readings",
-            response.accepted,
-            response.rejected,
-            response.rejections.len()
-        ));
-    }
-    let mut results: Vec<ReadingResult> = (0..expected)
-        .map(|index| ReadingResult {
-            index,
-            status: "accepted".to_owned(),
-            reason: None,
-            message: None,
-        })
-        .collect();
-    for r in response.rejections {
-        let slot = results
-            .get_mut(r.index)
-            .filter(|slot| slot.accepted())
-            .ok_or_else(|| {
-                anyhow!(
-                    "SubmitReadings rejected index {} of a {expected}-reading batch twice or out of range",
-                    r.index
-                )
-            })?;
-        slot.status = "rejected".to_owned();
-        slot.reason = Some(r.reason);
-        slot.message = Some(r.message);
-    }
-    Ok(results)
+    Ok(response
+        .outcomes(expected)?
+        .into_iter()
+        .map(|o| o.reason())
+        .collect())
 }
 
-/// Submits a batch of readings through a concentrator.
+/// Submits a batch of readings through a concentrator: per reading, `None` if stored, else why
+/// not.
 pub async fn submit_readings<L: Ledger>(
     ledger: &L,
     role: Role,
     readings: &[Vec<u8>],
-) -> Result<Result<Vec<ReadingResult>, Rejection>> {
-    let batch: Vec<String> = readings.iter().map(|r| BASE64.encode(r)).collect();
-    let arg = serde_json::to_string(&batch)?;
-    match ledger.submit(role, "SubmitReadings", vec![arg]).await? {
+) -> Result<Result<Vec<Option<RejectReason>>, Rejection>> {
+    match submit(ledger, role, Request::SubmitReadings(readings)).await? {
         Ok(bytes) => parse_submit_response(&bytes, readings.len()).map(Ok),
         Err(rejection) => Ok(Err(rejection)),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct KeyWire {
-    #[serde(default)]
-    public_key: Option<String>,
-    #[serde(default)]
-    key_version: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MeterViewWire {
-    meter: KeyWire,
-    #[serde(default)]
-    keys: Vec<KeyWire>,
-}
-
-fn meter_public_key(text: &str) -> Result<MeterPublicKey> {
-    hex::decode(text)
-        .ok()
-        .and_then(|b| MeterPublicKey::from_sec1_bytes(&b).ok())
-        .ok_or_else(|| anyhow!("GetMeter returned a bad public key {text:?}"))
 }
 
 /// A meter as the ledger knows it.
@@ -210,30 +122,17 @@ pub struct MeterInfo {
 
 /// `GetMeter`; `None` if the HID is not provisioned.
 pub async fn meter<L: Ledger>(ledger: &L, role: Role, hid: Hid) -> Result<Option<MeterInfo>> {
-    match ledger
-        .evaluate(role, "GetMeter", vec![hid.to_string()])
-        .await?
-    {
+    let request = Request::GetMeter(hid);
+    match evaluate(ledger, role, request.clone()).await? {
         Ok(bytes) => {
-            let wire: MeterViewWire =
-                serde_json::from_slice(&bytes).context("GetMeter returned unexpected JSON")?;
+            let view: MeterView = parse(&request, &bytes)?;
             Ok(Some(MeterInfo {
-                public_key: wire
-                    .meter
-                    .public_key
-                    .as_deref()
-                    .map(meter_public_key)
-                    .transpose()?,
-                keys: wire
-                    .keys
-                    .iter()
-                    .filter_map(|k| k.public_key.as_deref())
-                    .map(meter_public_key)
-                    .collect::<Result<_>>()?,
+                public_key: view.meter.public_key,
+                keys: view.keys.iter().map(|k| k.public_key).collect(),
             }))
         }
-        Err(r) if r.status == Some(404) => Ok(None),
-        Err(r) => Err(anyhow!("GetMeter {hid}: {r}")),
+        Err(r) if r.code == Some(ErrorCode::UnknownMeter) => Ok(None),
+        Err(r) => Err(anyhow!("{} {hid}: {r}", request.function())),
     }
 }
 
@@ -251,58 +150,42 @@ pub async fn mdms_key_version<L: Ledger>(ledger: &L) -> Result<u32> {
 }
 
 async fn mdms_record<L: Ledger>(ledger: &L, role: Role) -> Result<Option<(MdmsPublicKey, u32)>> {
-    match ledger.evaluate(role, "GetMdmsKey", Vec::new()).await? {
+    let request = Request::GetMdmsKey;
+    match evaluate(ledger, role, request.clone()).await? {
         Ok(bytes) => {
-            let wire: KeyWire =
-                serde_json::from_slice(&bytes).context("GetMdmsKey returned unexpected JSON")?;
-            let Some(k) = wire.public_key else {
-                return Ok(None);
-            };
-            let key = hex::decode(&k)
-                .ok()
-                .and_then(|b| MdmsPublicKey::from_sec1_bytes(&b).ok())
-                .ok_or_else(|| anyhow!("GetMdmsKey returned a bad public key {k:?}"))?;
-            Ok(Some((key, wire.key_version.max(1))))
+            let view: MdmsView = parse(&request, &bytes)?;
+            let version = view.mdms.current_key_version();
+            Ok(view.mdms.public_key.map(|key| (key, version)))
         }
-        Err(r) if r.status == Some(404) => Ok(None),
-        Err(r) => Err(anyhow!("GetMdmsKey: {r}")),
+        Err(r)
+            if matches!(
+                r.code,
+                Some(ErrorCode::UnknownMdms | ErrorCode::MdmsNotRegistered)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(r) => Err(anyhow!("{}: {r}", request.function())),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadingWire {
-    reading: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadingsPageWire {
-    readings: Vec<ReadingWire>,
-    #[serde(default)]
-    bookmark: Option<String>,
 }
 
 /// Every committed reading of a meter with `from <= timestamp <= to` (as the MDMS), following
 /// the pagination bookmark: the raw transactions, in time order.
 pub async fn readings<L: Ledger>(ledger: &L, hid: Hid, from: u64, to: u64) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
-    let mut bookmark = String::new();
+    let mut query = ReadingsRequest {
+        hid,
+        from: Some(from),
+        to: Some(to),
+        page_size: Some(MAX_PAGE_SIZE),
+        bookmark: String::new(),
+    };
     loop {
-        let query = serde_json::json!({
-            "hid": hid.to_string(),
-            "from": from,
-            "to": to,
-            "pageSize": PAGE_SIZE,
-            "bookmark": bookmark,
-        })
-        .to_string();
-        let bytes = ledger
-            .evaluate(Role::Mdms, "GetReadings", vec![query])
+        let request = Request::GetReadings(&query);
+        let bytes = evaluate(ledger, Role::Mdms, request.clone())
             .await?
-            .map_err(|r| anyhow!("GetReadings {hid}: {r}"))?;
-        let page: ReadingsPageWire =
-            serde_json::from_slice(&bytes).context("GetReadings returned unexpected JSON")?;
+            .map_err(|r| anyhow!("{} {hid}: {r}", request.function()))?;
+        let page: ReadingsPage = parse(&request, &bytes)?;
         for reading in page.readings {
             out.push(
                 BASE64
@@ -310,89 +193,32 @@ pub async fn readings<L: Ledger>(ledger: &L, hid: Hid, from: u64, to: u64) -> Re
                     .context("GetReadings returned a reading that is not base64")?,
             );
         }
-        match page.bookmark {
-            Some(next) if !next.is_empty() && next != bookmark => bookmark = next,
-            _ => break,
+        if page.bookmark.is_empty() || page.bookmark == query.bookmark {
+            break;
         }
+        query.bookmark = page.bookmark;
     }
     Ok(out)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListedMeter {
-    hid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MetersPageWire {
-    meters: Vec<ListedMeter>,
-    #[serde(default)]
-    bookmark: Option<String>,
 }
 
 /// Every provisioned meter's HID (as the MDMS), following the pagination bookmark.
 pub async fn list_meters<L: Ledger>(ledger: &L) -> Result<Vec<Hid>> {
     let mut out = Vec::new();
-    let mut bookmark = String::new();
+    let mut query = MetersRequest {
+        page_size: Some(MAX_PAGE_SIZE),
+        bookmark: String::new(),
+    };
     loop {
-        let query = serde_json::json!({ "pageSize": PAGE_SIZE, "bookmark": bookmark }).to_string();
-        let bytes = ledger
-            .evaluate(Role::Mdms, "ListMeters", vec![query])
+        let request = Request::ListMeters(&query);
+        let bytes = evaluate(ledger, Role::Mdms, request.clone())
             .await?
-            .map_err(|r| anyhow!("ListMeters: {r}"))?;
-        let page: MetersPageWire =
-            serde_json::from_slice(&bytes).context("ListMeters returned unexpected JSON")?;
-        for meter in page.meters {
-            out.push(
-                meter
-                    .hid
-                    .parse()
-                    .map_err(|_| anyhow!("ListMeters returned a bad HID {:?}", meter.hid))?,
-            );
+            .map_err(|r| anyhow!("{}: {r}", request.function()))?;
+        let page: MetersPage = parse(&request, &bytes)?;
+        out.extend(page.meters.iter().map(|m| m.hid));
+        if page.bookmark.is_empty() || page.bookmark == query.bookmark {
+            break;
         }
-        match page.bookmark {
-            Some(next) if !next.is_empty() && next != bookmark => bookmark = next,
-            _ => break,
-        }
+        query.bookmark = page.bookmark;
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn submit_response_gives_one_result_per_reading() {
-        let json = br#"{"accepted":2,"rejected":1,"rejections":[
-            {"index":1,"hid":"00","timestamp":5,"reason":"bad_signature","message":"m"}]}"#;
-        let results = parse_submit_response(json, 3).unwrap();
-        let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
-        assert_eq!(statuses, ["accepted", "rejected", "accepted"]);
-        assert_eq!(results[1].reason.as_deref(), Some("bad_signature"));
-        assert_eq!(results[1].message.as_deref(), Some("m"));
-    }
-
-    #[test]
-    fn submit_response_that_does_not_add_up_is_refused() {
-        let ok = br#"{"accepted":1,"rejected":1,"rejections":[
-            {"index":1,"reason":"replayed","message":"m"}]}"#;
-        let err = parse_submit_response(ok, 3).unwrap_err().to_string();
-        assert!(err.contains("for 3 readings"), "{err}");
-        let listed_twice = br#"{"accepted":0,"rejected":2,"rejections":[
-            {"index":0,"reason":"replayed","message":"m"},{"index":0,"reason":"stale","message":"m"}]}"#;
-        let err = parse_submit_response(listed_twice, 2)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("twice or out of range"), "{err}");
-        let out_of_range = br#"{"accepted":0,"rejected":1,"rejections":[
-            {"index":7,"reason":"stale","message":"m"}]}"#;
-        assert!(parse_submit_response(out_of_range, 1).is_err());
-        let uncounted = br#"{"accepted":1,"rejected":0,"rejections":[
-            {"index":0,"reason":"stale","message":"m"}]}"#;
-        assert!(parse_submit_response(uncounted, 1).is_err());
-        assert!(parse_submit_response(b"[]", 0).is_err());
-    }
 }

@@ -411,10 +411,10 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
     if args.concentrators == 0 {
         return Err(usage("--concentrators must be at least 1"));
     }
-    if args.batch == 0 || args.batch > crate::api::MAX_BATCH {
+    if args.batch == 0 || args.batch > bcami_api::MAX_BATCH {
         return Err(usage(format!(
             "--batch must be 1 to {} (the contract's limit)",
-            crate::api::MAX_BATCH
+            bcami_api::MAX_BATCH
         )));
     }
     if let Some(rate) = args.rate

@@ -12,6 +12,8 @@ use bcami_contract::BcAmi;
 use fabric_shim::memory::MemoryLedger;
 use fabric_shim::{Creator, Timestamp, TxContext, X509Identity};
 
+use bcami_api::Function;
+
 use crate::ledger::{Ledger, Outcome, Rejection, Role};
 
 /// Client identities the embedded concentrators use (as on the test network: client1, client2).
@@ -71,7 +73,7 @@ impl Embedded {
     async fn call(
         &self,
         role: Role,
-        function: &'static str,
+        function: Function,
         args: Vec<String>,
         commit: bool,
     ) -> Result<Outcome> {
@@ -89,7 +91,7 @@ impl Embedded {
                 seconds: i64::try_from(since.as_secs()).context("clock out of range")?,
                 nanos: since.subsec_nanos(),
             },
-            function,
+            function.name(),
             args.into_iter().map(String::into_bytes).collect(),
             self.creator(role),
         );
@@ -107,9 +109,8 @@ impl Embedded {
         })
         .await
         .context("the embedded contract panicked")?;
-        Ok(result.map_err(|e| Rejection {
-            status: Some(i32::from(e.status().code())),
-            message: e.message().to_owned(),
+        Ok(result.map_err(|e| {
+            Rejection::new(Some(i32::from(e.status().code())), e.message().to_owned())
         }))
     }
 }
@@ -123,21 +124,11 @@ impl Ledger for Embedded {
         CONCENTRATOR_IDENTITIES
     }
 
-    async fn submit(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         self.call(role, function, args, true).await
     }
 
-    async fn evaluate(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         self.call(role, function, args, false).await
     }
 }

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use fabric_gateway_client::{Contract, Gateway, load_msp};
 
+use bcami_api::Function;
+
 use crate::ledger::{Ledger, Outcome, Rejection, Role};
 
 /// One organisation's peer and identities.
@@ -208,10 +210,7 @@ fn outcome<T>(
     match result {
         Ok(value) => Ok(Ok(ok(value))),
         Err(error) => match error.chaincode_error() {
-            Some(refusal) => Ok(Err(Rejection {
-                status: refusal.status,
-                message: refusal.message,
-            })),
+            Some(refusal) => Ok(Err(Rejection::new(refusal.status, refusal.message))),
             None => Err(anyhow::Error::new(error)),
         },
     }
@@ -226,30 +225,20 @@ impl Ledger for Fabric {
         self.concentrators.len()
     }
 
-    async fn submit(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         // Every BC-AMI transaction is idempotent under re-endorsement: a reading is keyed by
         // HID + timestamp, and a read conflict means the first attempt did not commit.
         let proposal = self
             .contract(role)
-            .proposal(function)
+            .proposal(function.name())
             .args(args)
             .idempotent(true);
         // Mismatched endorsements and unreachable nodes are retried inside the client.
         outcome(proposal.submit().await, |committed| committed.result)
     }
 
-    async fn evaluate(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
-        let result = self.contract(role).evaluate(function, args).await;
+    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+        let result = self.contract(role).evaluate(function.name(), args).await;
         outcome(result, |bytes| bytes)
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 
 use anyhow::Result;
+use bcami_api::{ErrorCode, Function};
 
 /// Who is calling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,8 +34,21 @@ impl fmt::Display for Role {
 pub struct Rejection {
     /// Status code (400–599), if known.
     pub status: Option<i32>,
+    /// The contract's code, read from the start of its message (`code: explanation`).
+    pub code: Option<ErrorCode>,
     /// The contract's message.
     pub message: String,
+}
+
+impl Rejection {
+    /// A refusal with this status and message.
+    pub fn new(status: Option<i32>, message: String) -> Self {
+        Self {
+            status,
+            code: ErrorCode::split(&message).map(|(code, _)| code),
+            message,
+        }
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -64,7 +78,7 @@ pub trait Ledger: Send + Sync + 'static {
     fn submit(
         &self,
         role: Role,
-        function: &'static str,
+        function: Function,
         args: Vec<String>,
     ) -> impl Future<Output = Result<Outcome>> + Send;
 
@@ -72,7 +86,7 @@ pub trait Ledger: Send + Sync + 'static {
     fn evaluate(
         &self,
         role: Role,
-        function: &'static str,
+        function: Function,
         args: Vec<String>,
     ) -> impl Future<Output = Result<Outcome>> + Send;
 }

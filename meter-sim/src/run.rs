@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use bcami_api::RejectReason;
 use bcami_sdk::{
     Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
     QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
@@ -344,7 +345,7 @@ pub async fn run<L: Ledger>(
     let plan = workload::plan(
         &lengths,
         cfg.in_flight.max(1),
-        cfg.batch.clamp(1, api::MAX_BATCH),
+        cfg.batch.clamp(1, bcami_api::MAX_BATCH),
     );
     let tamper = workload::tamper_targets(&plan, cfg.tamper);
     eprintln!(
@@ -604,7 +605,7 @@ async fn submit_with_resends<L: Ledger>(
     readings: &[Vec<u8>],
     retries: u32,
 ) -> (
-    anyhow::Result<Result<Vec<api::ReadingResult>, crate::ledger::Rejection>>,
+    anyhow::Result<Result<Vec<Option<RejectReason>>, crate::ledger::Rejection>>,
     u32,
 ) {
     let mut resends = 0;
@@ -675,13 +676,12 @@ async fn run_lane<L: Ledger>(
                     // committed the reading: this lane alone sends its meters' readings, in
                     // timestamp order, and this batch holds the newest. The MDMS read-back
                     // checks it.
-                    let stored_by_earlier_attempt =
-                        resends > 0 && r.reason.as_deref() == Some("replayed");
-                    if r.accepted() || stored_by_earlier_attempt {
-                        accepted.push(s);
-                    } else {
-                        let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());
-                        *result.rejected.entry(reason).or_default() += 1;
+                    match r {
+                        None => accepted.push(s),
+                        Some(RejectReason::Replayed) if resends > 0 => accepted.push(s),
+                        Some(reason) => {
+                            *result.rejected.entry(reason.code().to_owned()).or_default() += 1;
+                        }
                     }
                 }
                 result.committed += accepted.len() as u64;

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use bcami_api::Function;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -51,14 +52,9 @@ impl Ledger for Scripted {
         self.inner.concentrator_identities()
     }
 
-    async fn submit(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         if let Some((mdms_dir, at)) = &self.rotate_mid_run
-            && function == "SubmitReadings"
+            && function == Function::SubmitReadings
             && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == *at
         {
             let mdms_state = StateDir::open(mdms_dir).unwrap();
@@ -67,19 +63,16 @@ impl Ledger for Scripted {
                 .unwrap();
         }
         let outcome = self.inner.submit(role, function, args).await?;
-        if function == "RotateMdmsKey" && self.lose_rotation_status.swap(false, Ordering::SeqCst) {
+        if function == Function::RotateMdmsKey
+            && self.lose_rotation_status.swap(false, Ordering::SeqCst)
+        {
             assert!(outcome.is_ok(), "the rotation was refused: {outcome:?}");
             return Err(anyhow!("commit status not seen within the deadline"));
         }
         Ok(outcome)
     }
 
-    async fn evaluate(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         self.inner.evaluate(role, function, args).await
     }
 }

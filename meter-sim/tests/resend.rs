@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use bcami_api::Function;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -40,13 +41,8 @@ impl Ledger for Flaky {
         self.inner.concentrator_identities()
     }
 
-    async fn submit(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
-        if function != "SubmitReadings" {
+    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+        if function != Function::SubmitReadings {
             return self.inner.submit(role, function, args).await;
         }
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -68,12 +64,7 @@ impl Ledger for Flaky {
         }
     }
 
-    async fn evaluate(
-        &self,
-        role: Role,
-        function: &'static str,
-        args: Vec<String>,
-    ) -> Result<Outcome> {
+    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
         self.inner.evaluate(role, function, args).await
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bcami_api::RejectReason;
 use bcami_sdk::IntervalLength;
 use meter_sim::fabric::{Fabric, Settings};
 use meter_sim::run::{RunConfig, Source};
@@ -156,7 +157,7 @@ async fn a_tampered_reading_is_rejected_by_reason_and_the_rest_of_its_batch_comm
     assert_eq!(report.submitted, 40);
     assert_eq!(report.committed, 39);
     assert_eq!(
-        report.rejected.get("bad_signature"),
+        report.rejected.get(RejectReason::BadSignature.code()),
         Some(&1),
         "{:?}",
         report.rejected
