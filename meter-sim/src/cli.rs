@@ -352,11 +352,11 @@ pub enum Network {
         reason: Option<String>,
     },
     /// A Fabric network.
-    Fabric(Box<crate::fabric::Settings>),
+    Fabric(Box<bcami_client::Settings>),
 }
 
 /// The network for a command that cannot run embedded.
-fn fabric_only(args: &NetworkCli, command: &str) -> Result<crate::fabric::Settings> {
+fn fabric_only(args: &NetworkCli, command: &str) -> Result<bcami_client::Settings> {
     match network_choice(args, false)? {
         Network::Fabric(settings) => Ok(*settings),
         Network::Embedded { reason } => Err(usage(format!(
@@ -389,7 +389,7 @@ fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let run_dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let mut settings = crate::fabric::Settings::from_env_file(&text, &args.chaincode, run_dir)
+    let mut settings = bcami_client::Settings::from_env_file(&text, &args.chaincode, run_dir)
         .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
     if let Some(dir) = &args.mdms_state {
         settings.mdms_state = dir.clone();

@@ -14,7 +14,7 @@ use fabric_shim::{Creator, Timestamp, TxContext, X509Identity};
 
 use bcami_api::Function;
 
-use crate::ledger::{Ledger, Outcome, Rejection, Role};
+use bcami_client::{Caller, Ledger, LedgerError, Outcome, Rejection};
 
 /// Client identities the embedded concentrators use (as on the test network: client1, client2).
 const CONCENTRATOR_IDENTITIES: usize = 2;
@@ -62,17 +62,17 @@ impl Embedded {
         }
     }
 
-    fn creator(&self, role: Role) -> Creator {
+    fn creator(&self, role: Caller) -> Creator {
         match role {
-            Role::Administrator => self.administrator.clone(),
-            Role::Concentrator(n) => self.concentrators[n % self.concentrators.len()].clone(),
-            Role::Mdms => self.mdms.clone(),
+            Caller::Administrator => self.administrator.clone(),
+            Caller::Concentrator(n) => self.concentrators[n % self.concentrators.len()].clone(),
+            Caller::Mdms => self.mdms.clone(),
         }
     }
 
     async fn call(
         &self,
-        role: Role,
+        role: Caller,
         function: Function,
         args: Vec<String>,
         commit: bool,
@@ -124,11 +124,21 @@ impl Ledger for Embedded {
         CONCENTRATOR_IDENTITIES
     }
 
-    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
-        self.call(role, function, args, true).await
+    async fn submit(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
+        Ok(self.call(role, function, args, true).await?)
     }
 
-    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
-        self.call(role, function, args, false).await
+    async fn evaluate(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
+        Ok(self.call(role, function, args, false).await?)
     }
 }

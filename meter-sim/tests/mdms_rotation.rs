@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow};
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_sdk::{IntervalLength, Timestamp};
 use indicatif::ProgressBar;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Outcome, Role};
 use meter_sim::mdms::{self, rotate_key};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
@@ -52,7 +52,12 @@ impl Ledger for Scripted {
         self.inner.concentrator_identities()
     }
 
-    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+    async fn submit(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
         if let Some((mdms_dir, at)) = &self.rotate_mid_run
             && function == Function::SubmitReadings
             && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == *at
@@ -67,12 +72,17 @@ impl Ledger for Scripted {
             && self.lose_rotation_status.swap(false, Ordering::SeqCst)
         {
             assert!(outcome.is_ok(), "the rotation was refused: {outcome:?}");
-            return Err(anyhow!("commit status not seen within the deadline"));
+            return Err(anyhow!("commit status not seen within the deadline").into());
         }
         Ok(outcome)
     }
 
-    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+    async fn evaluate(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
         self.inner.evaluate(role, function, args).await
     }
 }

@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use bcami_api::{Function, KeyHash};
+use bcami_client::{Caller, Ledger};
 use bcami_sdk::IntervalLength;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Role};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
 use serde_json::Value;
 
 async fn query(ledger: &Embedded, function: Function, args: Vec<String>) -> Value {
     let bytes = ledger
-        .evaluate(Role::Administrator, function, args)
+        .evaluate(Caller::Administrator, function, args)
         .await
         .unwrap()
         .unwrap();

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Result, anyhow};
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_sdk::IntervalLength;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Outcome, Role};
 use meter_sim::run::{RunConfig, Source, resend_wait};
 use meter_sim::state::StateDir;
 use meter_sim::stats::RunReport;
@@ -41,7 +41,12 @@ impl Ledger for Flaky {
         self.inner.concentrator_identities()
     }
 
-    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+    async fn submit(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
         if function != Function::SubmitReadings {
             return self.inner.submit(role, function, args).await;
         }
@@ -53,18 +58,23 @@ impl Ledger for Flaky {
             .map(|(_, f)| *f)
         {
             None => self.inner.submit(role, function, args).await,
-            Some(Fault::Before) => Err(anyhow!(
-                "endorse failed at gateway 127.0.0.1:1: Unavailable"
-            )),
+            Some(Fault::Before) => {
+                Err(anyhow!("endorse failed at gateway 127.0.0.1:1: Unavailable").into())
+            }
             Some(Fault::After) => {
                 let stored = self.inner.submit(role, function, args).await?;
                 assert!(stored.is_ok(), "the faulted batch was refused: {stored:?}");
-                Err(anyhow!("commit status not seen within the deadline"))
+                Err(anyhow!("commit status not seen within the deadline").into())
             }
         }
     }
 
-    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+    async fn evaluate(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
         self.inner.evaluate(role, function, args).await
     }
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bcami_api::RejectReason;
+use bcami_client::{Fabric, Settings};
 use bcami_sdk::IntervalLength;
-use meter_sim::fabric::{Fabric, Settings};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
 use meter_sim::stats::RunReport;

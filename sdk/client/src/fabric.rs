@@ -1,17 +1,60 @@
 //! Fabric through the Gateway client: the administrator and the MDMS talk to the Utility peer,
 //! the concentrators to the Operator peer, each with its own MSP identity from the network's
-//! crypto material (`network.env`).
+//! crypto material (`network.env`). An integrator or the MDMS connects with [`Fabric::connect`]
+//! and calls the contract through [`crate::Client`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
-
+use bcami_api::Function;
 use fabric_gateway_client::{Contract, Gateway, load_msp};
 
-use bcami_api::Function;
+use crate::ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
 
-use crate::ledger::{Ledger, Outcome, Rejection, Role};
+/// Why the network's settings could not be read or its peers not reached.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A setting is missing or empty.
+    #[error("{0} is missing")]
+    Missing(String),
+    /// An organisation lacks an identity the client needs.
+    #[error("{msp_id} has no {name} identity (BCAMI_*_MSP_*)")]
+    NoIdentity {
+        /// The organisation.
+        msp_id: String,
+        /// The identity.
+        name: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An identity could not be loaded or a peer not reached.
+    #[error("{what}: {source}")]
+    Gateway {
+        /// What was being done.
+        what: String,
+        /// The gateway client's error (it names the stage and endpoint).
+        source: LedgerError,
+    },
+}
+
+/// Wraps a gateway client error with what was being done.
+fn gateway_error<E: std::error::Error + Send + Sync + 'static>(
+    what: String,
+) -> impl FnOnce(E) -> ConnectError {
+    move |source| ConnectError::Gateway {
+        what,
+        source: Box::new(source),
+    }
+}
+
+type Result<T, E = ConnectError> = std::result::Result<T, E>;
 
 /// One organisation's peer and identities.
 #[derive(Clone, Debug)]
@@ -71,7 +114,7 @@ impl Settings {
             env.get(key)
                 .filter(|v| !v.is_empty())
                 .cloned()
-                .ok_or_else(|| anyhow!("{key} is missing"))
+                .ok_or_else(|| ConnectError::Missing(key.to_owned()))
         };
         let org = |prefix: &str, identities: &[(&'static str, &str)]| -> Result<Org> {
             let mut msp = BTreeMap::new();
@@ -103,7 +146,10 @@ impl Settings {
         ] {
             for name in needed {
                 if !org.msp.contains_key(name) {
-                    bail!("{} has no {name} identity (BCAMI_*_MSP_*)", org.msp_id);
+                    return Err(ConnectError::NoIdentity {
+                        msp_id: org.msp_id.clone(),
+                        name: (*name).to_owned(),
+                    });
                 }
             }
         }
@@ -115,8 +161,10 @@ impl Settings {
     /// Identifies this network instance: SHA-256 of the Utility peer's TLS root CA, which
     /// `network.sh up` generates afresh for every new network.
     pub fn network_id(&self) -> Result<String> {
-        let pem = std::fs::read(&self.utility.tls_ca)
-            .with_context(|| format!("cannot read {}", self.utility.tls_ca.display()))?;
+        let pem = std::fs::read(&self.utility.tls_ca).map_err(|source| ConnectError::Read {
+            path: self.utility.tls_ca.clone(),
+            source,
+        })?;
         // HID is SHA-256 of its input: a convenient, dependency-free digest.
         Ok(bcami_sdk::Hid::from_meter_id(&pem).to_string())
     }
@@ -131,19 +179,25 @@ pub struct Fabric {
 }
 
 async fn contract(settings: &Settings, org: &Org, msp: &Path) -> Result<Contract> {
-    let credentials = load_msp(msp, &org.msp_id).with_context(|| {
-        format!(
-            "cannot load the {} identity in {}",
-            org.msp_id,
-            msp.display()
-        )
-    })?;
+    let credentials = load_msp(msp, &org.msp_id).map_err(gateway_error(format!(
+        "cannot load the {} identity in {}",
+        org.msp_id,
+        msp.display()
+    )))?;
     let gateway = Gateway::builder(org.peer.clone(), credentials.identity)
         .signer(credentials.signer)
-        .tls_ca_file(&org.tls_ca)?
+        .tls_ca_file(&org.tls_ca)
+        .map_err(gateway_error(format!(
+            "cannot read the {} TLS CA {}",
+            org.msp_id,
+            org.tls_ca.display()
+        )))?
         .connect()
         .await
-        .with_context(|| format!("cannot reach the {} peer", org.msp_id))?;
+        .map_err(gateway_error(format!(
+            "cannot reach the {} peer",
+            org.msp_id
+        )))?;
     Ok(gateway
         .network(settings.channel.clone())
         .contract(settings.chaincode.clone()))
@@ -156,7 +210,10 @@ impl Fabric {
             org.msp
                 .get(name)
                 .cloned()
-                .ok_or_else(|| anyhow!("{} has no {name} identity", org.msp_id))
+                .ok_or_else(|| ConnectError::NoIdentity {
+                    msp_id: org.msp_id.clone(),
+                    name: name.to_owned(),
+                })
         };
         let administrator = contract(
             settings,
@@ -193,11 +250,11 @@ impl Fabric {
         &self.endpoints
     }
 
-    fn contract(&self, role: Role) -> &Contract {
-        match role {
-            Role::Administrator => &self.administrator,
-            Role::Concentrator(n) => &self.concentrators[n % self.concentrators.len()],
-            Role::Mdms => &self.mdms,
+    fn contract(&self, caller: Caller) -> &Contract {
+        match caller {
+            Caller::Administrator => &self.administrator,
+            Caller::Concentrator(n) => &self.concentrators[n % self.concentrators.len()],
+            Caller::Mdms => &self.mdms,
         }
     }
 }
@@ -206,12 +263,12 @@ impl Fabric {
 fn outcome<T>(
     result: Result<T, fabric_gateway_client::Error>,
     ok: impl FnOnce(T) -> Vec<u8>,
-) -> Result<Outcome> {
+) -> Result<Outcome, LedgerError> {
     match result {
         Ok(value) => Ok(Ok(ok(value))),
         Err(error) => match error.chaincode_error() {
             Some(refusal) => Ok(Err(Rejection::new(refusal.status, refusal.message))),
-            None => Err(anyhow::Error::new(error)),
+            None => Err(Box::new(error)),
         },
     }
 }
@@ -225,11 +282,16 @@ impl Ledger for Fabric {
         self.concentrators.len()
     }
 
-    async fn submit(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
+    async fn submit(
+        &self,
+        caller: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
         // Every BC-AMI transaction is idempotent under re-endorsement: a reading is keyed by
         // HID + timestamp, and a read conflict means the first attempt did not commit.
         let proposal = self
-            .contract(role)
+            .contract(caller)
             .proposal(function.name())
             .args(args)
             .idempotent(true);
@@ -237,8 +299,13 @@ impl Ledger for Fabric {
         outcome(proposal.submit().await, |committed| committed.result)
     }
 
-    async fn evaluate(&self, role: Role, function: Function, args: Vec<String>) -> Result<Outcome> {
-        let result = self.contract(role).evaluate(function.name(), args).await;
+    async fn evaluate(
+        &self,
+        caller: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
+        let result = self.contract(caller).evaluate(function.name(), args).await;
         outcome(result, |bytes| bytes)
     }
 }
