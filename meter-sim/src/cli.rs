@@ -42,7 +42,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct NetworkCli {
-    /// The network's connection file (written by `scripts/network.sh up`).
+    /// The network's connection file (written by `scripts/network.sh up`); meter-sim reads the
+    /// `network.json` written beside it.
     /// Default: $BCAMI_RUN_DIR/network.env, else <repo>/run/network.env.
     #[arg(long, value_name = "FILE")]
     network_env: Option<PathBuf>,
@@ -386,11 +387,10 @@ fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {
             )),
         });
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let run_dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let mut settings = bcami_client::Settings::from_env_file(&text, &args.chaincode, run_dir)
-        .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
+    // `network.sh up` writes the same details for programs as network.json beside it.
+    let json = path.with_file_name(bcami_client::Network::FILE);
+    let mut settings =
+        bcami_client::Settings::load(&json, &args.chaincode).map_err(|e| usage(format!("{e}")))?;
     if let Some(dir) = &args.mdms_state {
         settings.mdms_state = dir.clone();
     }

@@ -46,7 +46,7 @@ pub async fn run(
             let mdms_state = StateDir::open(&settings.mdms_state)?;
             // A network brought up again has fresh crypto material and an empty ledger: the
             // meters' registrations in the state folder belong to the old one.
-            let network_id = settings.network_id()?;
+            let network_id = settings.network.id()?;
             if let Some(previous) = state.network()?
                 && previous != network_id
             {
@@ -60,7 +60,7 @@ pub async fn run(
             let fabric = Fabric::connect(&settings).await?;
             eprintln!(
                 "running against Fabric channel {} chaincode {} at {}",
-                settings.channel,
+                settings.network.channel,
                 settings.chaincode,
                 fabric.endpoints()
             );

@@ -5,7 +5,9 @@
 mod client;
 mod fabric;
 mod ledger;
+mod network;
 
 pub use client::{Client, Error, MeterKeys, reasons};
-pub use fabric::{ConnectError, Fabric, Org, Settings};
+pub use fabric::{ConnectError, Fabric, Settings};
 pub use ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
+pub use network::{Network, Orderer, Org, User, Users};
