@@ -509,12 +509,14 @@ cmd_up() {
   for org in "${ORGS[@]}"; do wait_gossip "$org-peer"; done
 
   write_network_env
+  write_network_json
   UP_STARTED=0
   trap - EXIT INT TERM
   say "network up in $((SECONDS - t0)) s"
   say "  crypto material:    $CRYPTO"
   say "  logs and pid files: $RUN/logs, $RUN/pids"
   say "  connection details: $RUN/network.env (source it; see fabric-network/README.md)"
+  say "                      $RUN/network.json (the same for programs: bcami_client::Network)"
   say "  peer CLI:           scripts/peer-cli.sh utility|operator admin|client1|client2 <peer args>"
 }
 
@@ -578,6 +580,33 @@ write_network_env() {
       export_line "BCAMI_${up}_MSP_CLIENT2" "$(user_msp "$org" client2)"
     done
   } >"$f"
+}
+
+# network.json: the connection details for programs (read by bcami_client::Network). Values
+# pass the same check as network.env's, so they need no JSON escaping.
+json_str() {
+  [[ "$1" != *[\"\$\`\\]* ]] || die "value contains a quote, \$, \` or \\: $1"
+  printf '"%s"' "$1"
+}
+
+write_network_json() {
+  local org sep=""
+  {
+    printf '{\n  "repo": %s,\n  "runDir": %s,\n  "channel": %s,\n' \
+      "$(json_str "$REPO")" "$(json_str "$RUN")" "$(json_str "$CHANNEL")"
+    printf '  "orderer": {"address": %s, "tlsCa": %s},\n' \
+      "$(json_str "127.0.0.1:$(orderer_port orderer1)")" "$(json_str "$(orderer_tls_ca)")"
+    for org in "${ORGS[@]}"; do
+      printf '%s  "%s": {\n    "mspId": %s,\n    "peerAddress": %s,\n    "peerTlsCa": %s,\n' "$sep" "$org" \
+        "$(json_str "$(org_mspid "$org")")" "$(json_str "127.0.0.1:$(peer_port "$org")")" \
+        "$(json_str "$(peer_tls_ca "$org")")"
+      printf '    "msp": {"admin": %s, "client1": %s, "client2": %s}\n  }' \
+        "$(json_str "$(user_msp "$org" admin)")" "$(json_str "$(user_msp "$org" client1)")" \
+        "$(json_str "$(user_msp "$org" client2)")"
+      sep=$',\n'
+    done
+    printf '\n}\n'
+  } >"$RUN/network.json"
 }
 
 # ---------------------------------------------------------------------------

@@ -42,7 +42,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct NetworkCli {
-    /// The network's connection file (written by `scripts/network.sh up`).
+    /// The network's connection file (written by `scripts/network.sh up`); meter-sim reads the
+    /// `network.json` written beside it.
     /// Default: $BCAMI_RUN_DIR/network.env, else <repo>/run/network.env.
     #[arg(long, value_name = "FILE")]
     network_env: Option<PathBuf>,
@@ -352,11 +353,11 @@ pub enum Network {
         reason: Option<String>,
     },
     /// A Fabric network.
-    Fabric(Box<crate::fabric::Settings>),
+    Fabric(Box<bcami_client::Settings>),
 }
 
 /// The network for a command that cannot run embedded.
-fn fabric_only(args: &NetworkCli, command: &str) -> Result<crate::fabric::Settings> {
+fn fabric_only(args: &NetworkCli, command: &str) -> Result<bcami_client::Settings> {
     match network_choice(args, false)? {
         Network::Fabric(settings) => Ok(*settings),
         Network::Embedded { reason } => Err(usage(format!(
@@ -386,11 +387,10 @@ fn network_choice(args: &NetworkCli, embedded: bool) -> Result<Network> {
             )),
         });
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let run_dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let mut settings = crate::fabric::Settings::from_env_file(&text, &args.chaincode, run_dir)
-        .map_err(|e| usage(format!("{}: {e:#}", path.display())))?;
+    // `network.sh up` writes the same details for programs as network.json beside it.
+    let json = path.with_file_name(bcami_client::Network::FILE);
+    let mut settings =
+        bcami_client::Settings::load(&json, &args.chaincode).map_err(|e| usage(format!("{e}")))?;
     if let Some(dir) = &args.mdms_state {
         settings.mdms_state = dir.clone();
     }
@@ -411,10 +411,10 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
     if args.concentrators == 0 {
         return Err(usage("--concentrators must be at least 1"));
     }
-    if args.batch == 0 || args.batch > crate::api::MAX_BATCH {
+    if args.batch == 0 || args.batch > bcami_api::MAX_BATCH {
         return Err(usage(format!(
             "--batch must be 1 to {} (the contract's limit)",
-            crate::api::MAX_BATCH
+            bcami_api::MAX_BATCH
         )));
     }
     if let Some(rate) = args.rate

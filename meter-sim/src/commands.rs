@@ -15,11 +15,11 @@ use serde::Serialize;
 use crate::civil::format_datetime_ms;
 use crate::cli::Network;
 use crate::embedded::Embedded;
-use crate::fabric::{Fabric, Settings};
 use crate::mdms::{self, Comparison, Failure};
 use crate::run::{self, RunConfig};
 use crate::state::StateDir;
 use crate::{EXIT_OK, EXIT_VERIFICATION, usage};
+use bcami_client::{Client, Fabric, Settings};
 
 /// `meter-sim run`.
 pub async fn run(
@@ -46,7 +46,7 @@ pub async fn run(
             let mdms_state = StateDir::open(&settings.mdms_state)?;
             // A network brought up again has fresh crypto material and an empty ledger: the
             // meters' registrations in the state folder belong to the old one.
-            let network_id = settings.network_id()?;
+            let network_id = settings.network.id()?;
             if let Some(previous) = state.network()?
                 && previous != network_id
             {
@@ -60,7 +60,7 @@ pub async fn run(
             let fabric = Fabric::connect(&settings).await?;
             eprintln!(
                 "running against Fabric channel {} chaincode {} at {}",
-                settings.channel,
+                settings.network.channel,
                 settings.chaincode,
                 fabric.endpoints()
             );
@@ -129,7 +129,7 @@ pub async fn export(
     let hids: Vec<Hid> = if config.state_meters_only {
         known.iter().map(|m| m.hid).collect()
     } else {
-        crate::api::list_meters(&fabric).await?
+        Client::new(&fabric).meter_hids().await?
     };
     eprintln!(
         "exporting {} meters' readings from {} to {} UTC as the MDMS",

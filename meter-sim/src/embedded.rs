@@ -12,7 +12,9 @@ use bcami_contract::BcAmi;
 use fabric_shim::memory::MemoryLedger;
 use fabric_shim::{Creator, Timestamp, TxContext, X509Identity};
 
-use crate::ledger::{Ledger, Outcome, Rejection, Role};
+use bcami_api::Function;
+
+use bcami_client::{Caller, Ledger, LedgerError, Outcome, Rejection};
 
 /// Client identities the embedded concentrators use (as on the test network: client1, client2).
 const CONCENTRATOR_IDENTITIES: usize = 2;
@@ -60,18 +62,18 @@ impl Embedded {
         }
     }
 
-    fn creator(&self, role: Role) -> Creator {
+    fn creator(&self, role: Caller) -> Creator {
         match role {
-            Role::Administrator => self.administrator.clone(),
-            Role::Concentrator(n) => self.concentrators[n % self.concentrators.len()].clone(),
-            Role::Mdms => self.mdms.clone(),
+            Caller::Administrator => self.administrator.clone(),
+            Caller::Concentrator(n) => self.concentrators[n % self.concentrators.len()].clone(),
+            Caller::Mdms => self.mdms.clone(),
         }
     }
 
     async fn call(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
         commit: bool,
     ) -> Result<Outcome> {
@@ -89,7 +91,7 @@ impl Embedded {
                 seconds: i64::try_from(since.as_secs()).context("clock out of range")?,
                 nanos: since.subsec_nanos(),
             },
-            function,
+            function.name(),
             args.into_iter().map(String::into_bytes).collect(),
             self.creator(role),
         );
@@ -107,9 +109,8 @@ impl Embedded {
         })
         .await
         .context("the embedded contract panicked")?;
-        Ok(result.map_err(|e| Rejection {
-            status: Some(i32::from(e.status().code())),
-            message: e.message().to_owned(),
+        Ok(result.map_err(|e| {
+            Rejection::new(Some(i32::from(e.status().code())), e.message().to_owned())
         }))
     }
 }
@@ -125,19 +126,19 @@ impl Ledger for Embedded {
 
     async fn submit(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
-        self.call(role, function, args, true).await
+    ) -> Result<Outcome, LedgerError> {
+        Ok(self.call(role, function, args, true).await?)
     }
 
     async fn evaluate(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
-        self.call(role, function, args, false).await
+    ) -> Result<Outcome, LedgerError> {
+        Ok(self.call(role, function, args, false).await?)
     }
 }

@@ -7,13 +7,10 @@
 
 #![forbid(unsafe_code)]
 
-pub mod api;
 mod civil;
 mod cli;
 mod commands;
 pub mod embedded;
-pub mod fabric;
-pub mod ledger;
 pub mod mdms;
 mod profile;
 pub mod replay;

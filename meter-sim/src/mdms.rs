@@ -12,9 +12,9 @@ use bcami_sdk::{
 use rand_core::{CryptoRng, RngCore};
 use serde::Serialize;
 
-use crate::api;
-use crate::ledger::{Ledger, Role};
 use crate::state::{MdmsLock, SentReading, StateDir, reading_csv};
+use bcami_api::Request;
+use bcami_client::{Caller, Client, Ledger};
 
 /// A reading that verified and decrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,12 +172,12 @@ pub async fn export<L: Ledger>(
         ..Export::default()
     };
     for &hid in hids {
-        let keys = match api::meter(ledger, Role::Mdms, hid).await? {
+        let keys = match Client::new(ledger).meter_keys(Caller::Mdms, hid).await? {
             Some(info) if !info.keys.is_empty() => info.keys,
             Some(info) => info.public_key.into_iter().collect(),
             None => Vec::new(),
         };
-        for bytes in api::readings(ledger, hid, from, to).await? {
+        for bytes in Client::new(ledger).readings(hid, from, to).await? {
             match open(hid, &keys, &bytes, mdms_keys) {
                 Ok(reading) => out.readings.push(reading),
                 Err(failure) => out.failures.push(failure),
@@ -241,7 +241,7 @@ pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
             mdms_state.root().display()
         ))
     })?;
-    let on_ledger = api::mdms_key(ledger, Role::Mdms)
+    let on_ledger = crate::run::mdms_key(ledger)
         .await?
         .ok_or_else(|| anyhow!("the ledger has no MDMS key: register one before rotating it"))?;
     let old = mdms.public_key();
@@ -270,9 +270,12 @@ pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
         mdms_state.save_mdms(&mdms)?;
         let request = MdmsRegistrationRequest::build(&next, mdms.hid, ts)
             .map_err(|e| anyhow!("MDMS key request: {e}"))?;
-        let outcome = api::rotate_mdms_key(ledger, &request.encode()).await?;
+        let request = request.encode();
+        let outcome = Client::new(ledger)
+            .outcome(Caller::Administrator, &Request::RotateMdmsKey(&request))
+            .await?;
         if let Err(rejection) = outcome
-            && api::mdms_key(ledger, Role::Mdms).await? != Some(next.public_key())
+            && crate::run::mdms_key(ledger).await? != Some(next.public_key())
         {
             bail!(
                 "RotateMdmsKey: {rejection}; the new key stays pending in {} and the next \
@@ -283,7 +286,11 @@ pub async fn rotate_key<L: Ledger, R: RngCore + CryptoRng>(
     }
     mdms.promote_pending();
     mdms_state.save_mdms(&mdms)?;
-    let key_version = api::mdms_key_version(ledger).await?;
+    let key_version = Client::new(ledger)
+        .current_mdms_key(Caller::Mdms)
+        .await?
+        .map(|(_, version)| version)
+        .ok_or_else(|| anyhow!("the ledger has no MDMS key"))?;
     Ok(Rotation {
         old_public_key: hex::encode(old.to_bytes()),
         new_public_key: hex::encode(mdms.public_key().to_bytes()),

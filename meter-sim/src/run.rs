@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use bcami_api::RejectReason;
 use bcami_sdk::{
     Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
     QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
@@ -22,9 +23,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::OsRng;
 use tokio::task::JoinSet;
 
-use crate::api;
 use crate::cli::now;
-use crate::ledger::{Ledger, Role};
 use crate::mdms;
 use crate::profile::Household;
 use crate::replay::{Interval, Replay};
@@ -32,6 +31,8 @@ use crate::state::{DeviceId, Mdms, Meter, SentReading, StateDir};
 use crate::stats::{Latency, RunReport};
 use crate::usage;
 use crate::workload::{self, Slot};
+use bcami_api::Request;
+use bcami_client::{Caller, Client, Ledger, Rejection};
 
 /// Registrations in flight at once (each touches only its own meter).
 const REGISTRATION_CONCURRENCY: usize = 32;
@@ -212,7 +213,9 @@ pub async fn run<L: Ledger>(
             "provisioning {} meters as the administrator",
             unprovisioned.len()
         );
-        api::provision_meters(&*ledger, &unprovisioned).await?;
+        Client::new(&*ledger)
+            .provision_bound_meters(&unprovisioned)
+            .await?;
         for m in &mut meters {
             m.provisioned = true;
         }
@@ -250,8 +253,11 @@ pub async fn run<L: Ledger>(
             let progress = progress.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                let role = Role::Concentrator(i % k);
-                let failure = match api::register_meter(&*ledger, role, &request).await {
+                let role = Caller::Concentrator(i % k);
+                let failure = match Client::new(&*ledger)
+                    .outcome(role, &Request::RegisterMeter(&request))
+                    .await
+                {
                     Ok(Ok(_)) => None,
                     Ok(Err(rejection)) => Some(rejection.to_string()),
                     Err(e) => Some(format!("{e:#}")),
@@ -261,7 +267,8 @@ pub async fn run<L: Ledger>(
                 // already processed): fine if the ledger holds this very key.
                 let result = match failure {
                     None => Ok(()),
-                    Some(reason) => match api::meter(&*ledger, Role::Mdms, hid).await {
+                    Some(reason) => match Client::new(&*ledger).meter_keys(Caller::Mdms, hid).await
+                    {
                         Ok(Some(info)) if info.public_key == Some(public) => Ok(()),
                         _ => Err(reason),
                     },
@@ -344,7 +351,7 @@ pub async fn run<L: Ledger>(
     let plan = workload::plan(
         &lengths,
         cfg.in_flight.max(1),
-        cfg.batch.clamp(1, api::MAX_BATCH),
+        cfg.batch.clamp(1, bcami_api::MAX_BATCH),
     );
     let tamper = workload::tamper_targets(&plan, cfg.tamper);
     eprintln!(
@@ -388,7 +395,7 @@ pub async fn run<L: Ledger>(
             .filter(|(l, _, _)| *l == lane_index)
             .map(|&(_, b, p)| (b, p))
             .collect();
-        let role = Role::Concentrator(lane_index % k);
+        let role = Caller::Concentrator(lane_index % k);
         lanes.spawn(async move {
             run_lane(
                 &*ledger, &shared, role, batches, &tampered, &progress, retries,
@@ -526,7 +533,9 @@ async fn prepare_mdms<L: Ledger>(
         mdms.registered = false;
     }
     if !mdms.provisioned {
-        api::provision_mdms(ledger, mdms.hid, &mdms.key.public_key()).await?;
+        Client::new(ledger)
+            .provision_bound_mdms(mdms.hid, &mdms.key.public_key())
+            .await?;
         mdms.provisioned = true;
     }
     mdms_state.save_mdms(&mdms)?;
@@ -534,10 +543,14 @@ async fn prepare_mdms<L: Ledger>(
         let ts = mdms.next_timestamp(now()?);
         let request = MdmsRegistrationRequest::build(&mdms.key, mdms.hid, ts)
             .map_err(|e| anyhow!("MDMS registration: {e}"))?;
-        match api::register_mdms(ledger, &request.encode()).await? {
+        let request = request.encode();
+        match Client::new(ledger)
+            .outcome(Caller::Mdms, &Request::RegisterMdmsKey(&request))
+            .await?
+        {
             Ok(_) => {}
             Err(rejection) => {
-                if api::mdms_key(ledger, Role::Mdms).await? != Some(mdms.public_key()) {
+                if mdms_key(ledger).await? != Some(mdms.public_key()) {
                     bail!("RegisterMdmsKey: {rejection}");
                 }
             }
@@ -545,7 +558,7 @@ async fn prepare_mdms<L: Ledger>(
         mdms.registered = true;
         mdms_state.save_mdms(&mdms)?;
     }
-    let on_ledger = api::mdms_key(ledger, Role::Mdms).await?;
+    let on_ledger = mdms_key(ledger).await?;
     // A rotation whose commit status was lost: the ledger names the key saved as pending.
     if on_ledger.is_some() && on_ledger == mdms.pending.as_ref().map(|k| k.public_key()) {
         mdms.promote_pending();
@@ -600,16 +613,16 @@ pub fn resend_wait(attempt: u32) -> Duration {
 /// `replayed` for its readings. Returns the outcome and how many resends it took.
 async fn submit_with_resends<L: Ledger>(
     ledger: &L,
-    role: Role,
+    role: Caller,
     readings: &[Vec<u8>],
     retries: u32,
 ) -> (
-    anyhow::Result<Result<Vec<api::ReadingResult>, crate::ledger::Rejection>>,
+    anyhow::Result<Result<Vec<Option<RejectReason>>, Rejection>>,
     u32,
 ) {
     let mut resends = 0;
     loop {
-        let outcome = api::submit_readings(ledger, role, readings).await;
+        let outcome = submit_readings(ledger, role, readings).await;
         match &outcome {
             Err(e) if resends < retries => {
                 resends += 1;
@@ -629,7 +642,7 @@ async fn submit_with_resends<L: Ledger>(
 async fn run_lane<L: Ledger>(
     ledger: &L,
     shared: &Shared,
-    role: Role,
+    role: Caller,
     batches: Vec<Vec<Slot>>,
     tampered: &[(usize, usize)],
     progress: &ProgressBar,
@@ -675,13 +688,12 @@ async fn run_lane<L: Ledger>(
                     // committed the reading: this lane alone sends its meters' readings, in
                     // timestamp order, and this batch holds the newest. The MDMS read-back
                     // checks it.
-                    let stored_by_earlier_attempt =
-                        resends > 0 && r.reason.as_deref() == Some("replayed");
-                    if r.accepted() || stored_by_earlier_attempt {
-                        accepted.push(s);
-                    } else {
-                        let reason = r.reason.clone().unwrap_or_else(|| "unknown".into());
-                        *result.rejected.entry(reason).or_default() += 1;
+                    match r {
+                        None => accepted.push(s),
+                        Some(RejectReason::Replayed) if resends > 0 => accepted.push(s),
+                        Some(reason) => {
+                            *result.rejected.entry(reason.code().to_owned()).or_default() += 1;
+                        }
                     }
                 }
                 result.committed += accepted.len() as u64;
@@ -734,7 +746,7 @@ async fn refresh_mdms_key<L: Ledger>(ledger: &L, shared: &Shared) {
         }
         view.checked = Instant::now();
     }
-    if let Ok(Some(key)) = api::mdms_key(ledger, Role::Mdms).await {
+    if let Ok(Some(key)) = mdms_key(ledger).await {
         let mut view = lock(&shared.mdms_key);
         if view.key != key {
             eprintln!(
@@ -801,4 +813,29 @@ fn append_sent(shared: &Shared, accepted: &[SentReading]) -> Result<()> {
     }
     let _guard = lock(&shared.sent_log);
     shared.state.append_sent(accepted)
+}
+
+/// Submits a batch: per reading, `None` if stored, else why not; or the contract's refusal of
+/// the whole batch. Failures to reach the contract (and answers that do not describe the batch)
+/// are the outer error, which the caller may retry.
+async fn submit_readings<L: Ledger>(
+    ledger: &L,
+    caller: Caller,
+    readings: &[Vec<u8>],
+) -> anyhow::Result<Result<Vec<Option<RejectReason>>, Rejection>> {
+    match Client::new(ledger).submit_readings(caller, readings).await {
+        Ok(reasons) => Ok(Ok(reasons)),
+        Err(bcami_client::Error::Refused { rejection, .. }) => Ok(Err(rejection)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The MDMS key on the ledger, if one is registered.
+pub(crate) async fn mdms_key<L: Ledger + ?Sized>(
+    ledger: &L,
+) -> Result<Option<bcami_sdk::MdmsPublicKey>, bcami_client::Error> {
+    Ok(Client::new(ledger)
+        .current_mdms_key(Caller::Mdms)
+        .await?
+        .map(|(key, _)| key))
 }

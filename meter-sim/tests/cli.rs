@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bcami_api::RejectReason;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -164,7 +165,7 @@ fn a_tampered_reading_is_rejected_by_reason_and_the_rest_of_its_batch_commits() 
     assert_eq!(report["committed"], 23);
     assert_eq!(
         report["rejected"],
-        serde_json::json!({ "bad_signature": 1 })
+        serde_json::json!({ RejectReason::BadSignature.code(): 1 })
     );
     assert_eq!(report["mismatches"], 0);
 }

@@ -5,16 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use bcami_api::Function;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow};
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_sdk::{IntervalLength, Timestamp};
 use indicatif::ProgressBar;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Outcome, Role};
 use meter_sim::mdms::{self, rotate_key};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
@@ -53,12 +54,12 @@ impl Ledger for Scripted {
 
     async fn submit(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
+    ) -> Result<Outcome, LedgerError> {
         if let Some((mdms_dir, at)) = &self.rotate_mid_run
-            && function == "SubmitReadings"
+            && function == Function::SubmitReadings
             && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == *at
         {
             let mdms_state = StateDir::open(mdms_dir).unwrap();
@@ -67,19 +68,21 @@ impl Ledger for Scripted {
                 .unwrap();
         }
         let outcome = self.inner.submit(role, function, args).await?;
-        if function == "RotateMdmsKey" && self.lose_rotation_status.swap(false, Ordering::SeqCst) {
+        if function == Function::RotateMdmsKey
+            && self.lose_rotation_status.swap(false, Ordering::SeqCst)
+        {
             assert!(outcome.is_ok(), "the rotation was refused: {outcome:?}");
-            return Err(anyhow!("commit status not seen within the deadline"));
+            return Err(anyhow!("commit status not seen within the deadline").into());
         }
         Ok(outcome)
     }
 
     async fn evaluate(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
+    ) -> Result<Outcome, LedgerError> {
         self.inner.evaluate(role, function, args).await
     }
 }

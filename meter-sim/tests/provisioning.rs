@@ -5,17 +5,17 @@
 
 use std::sync::Arc;
 
-use bcami_contract::state::KeyHash;
+use bcami_api::{Function, KeyHash};
+use bcami_client::{Caller, Ledger};
 use bcami_sdk::IntervalLength;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Role};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
 use serde_json::Value;
 
-async fn query(ledger: &Embedded, function: &'static str, args: Vec<String>) -> Value {
+async fn query(ledger: &Embedded, function: Function, args: Vec<String>) -> Value {
     let bytes = ledger
-        .evaluate(Role::Administrator, function, args)
+        .evaluate(Caller::Administrator, function, args)
         .await
         .unwrap()
         .unwrap();
@@ -54,7 +54,7 @@ async fn meters_and_the_mdms_are_provisioned_bound_to_their_keys() {
             .meter(&format!("BOUND-{n:06}").parse().unwrap())
             .unwrap()
             .unwrap();
-        let view = query(&ledger, "GetMeter", vec![meter.hid.to_string()]).await;
+        let view = query(&ledger, Function::GetMeter, vec![meter.hid.to_string()]).await;
         assert_eq!(
             view["meter"]["keyHash"],
             KeyHash::of_meter_key(&meter.key.public_key()).to_string(),
@@ -63,7 +63,7 @@ async fn meters_and_the_mdms_are_provisioned_bound_to_their_keys() {
         assert_eq!(view["meter"]["status"], "active");
     }
     let mdms = mdms_state.mdms().unwrap().unwrap();
-    let record = query(&ledger, "GetMdmsKey", Vec::new()).await;
+    let record = query(&ledger, Function::GetMdmsKey, Vec::new()).await;
     assert_eq!(
         record["keyHash"],
         KeyHash::of_mdms_key(&mdms.key.public_key()).to_string(),

@@ -5,13 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use bcami_api::Function;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Result, anyhow};
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_sdk::IntervalLength;
 use meter_sim::embedded::Embedded;
-use meter_sim::ledger::{Ledger, Outcome, Role};
 use meter_sim::run::{RunConfig, Source, resend_wait};
 use meter_sim::state::StateDir;
 use meter_sim::stats::RunReport;
@@ -42,11 +43,11 @@ impl Ledger for Flaky {
 
     async fn submit(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
-        if function != "SubmitReadings" {
+    ) -> Result<Outcome, LedgerError> {
+        if function != Function::SubmitReadings {
             return self.inner.submit(role, function, args).await;
         }
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -57,23 +58,23 @@ impl Ledger for Flaky {
             .map(|(_, f)| *f)
         {
             None => self.inner.submit(role, function, args).await,
-            Some(Fault::Before) => Err(anyhow!(
-                "endorse failed at gateway 127.0.0.1:1: Unavailable"
-            )),
+            Some(Fault::Before) => {
+                Err(anyhow!("endorse failed at gateway 127.0.0.1:1: Unavailable").into())
+            }
             Some(Fault::After) => {
                 let stored = self.inner.submit(role, function, args).await?;
                 assert!(stored.is_ok(), "the faulted batch was refused: {stored:?}");
-                Err(anyhow!("commit status not seen within the deadline"))
+                Err(anyhow!("commit status not seen within the deadline").into())
             }
         }
     }
 
     async fn evaluate(
         &self,
-        role: Role,
-        function: &'static str,
+        role: Caller,
+        function: Function,
         args: Vec<String>,
-    ) -> Result<Outcome> {
+    ) -> Result<Outcome, LedgerError> {
         self.inner.evaluate(role, function, args).await
     }
 }

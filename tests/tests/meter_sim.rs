@@ -1,74 +1,36 @@
 //! meter-sim against the live network (run by `scripts/test.sh` after `network.sh deploy`):
 //! meters → concentrators → Fabric → MDMS, with the `bcami` chaincode.
 //!
-//! The network's connection details come from the environment (`network.env` sourced, as
-//! `scripts/test.sh` does) or from `$BCAMI_NETWORK_ENV` / `$BCAMI_RUN_DIR/network.env`; without
-//! them every test fails saying so. Meter IDs are unique per test run, so reruns on one network
-//! never collide; the network's one MDMS key is kept beside `network.env` (`<run dir>/mdms`).
+//! The network's connection details come from `$BCAMI_RUN_DIR/network.json` (or
+//! `$BCAMI_NETWORK_JSON`); without them every test fails saying so. Meter IDs are unique per test
+//! run, so reruns on one network never collide; the network's one MDMS key is kept beside
+//! `network.json` (`<run dir>/mdms`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bcami_api::RejectReason;
+use bcami_client::{Fabric, Settings};
+use bcami_e2e::NetworkEnv;
 use bcami_sdk::IntervalLength;
-use meter_sim::fabric::{Fabric, Settings};
 use meter_sim::run::{RunConfig, Source};
 use meter_sim::state::StateDir;
 use meter_sim::stats::RunReport;
-
-const VARS: &[&str] = &[
-    "BCAMI_CHANNEL",
-    "BCAMI_UTILITY_MSPID",
-    "BCAMI_UTILITY_PEER_ADDRESS",
-    "BCAMI_UTILITY_PEER_TLS_CA",
-    "BCAMI_UTILITY_MSP_ADMIN",
-    "BCAMI_UTILITY_MSP_CLIENT1",
-    "BCAMI_OPERATOR_MSPID",
-    "BCAMI_OPERATOR_PEER_ADDRESS",
-    "BCAMI_OPERATOR_PEER_TLS_CA",
-    "BCAMI_OPERATOR_MSP_CLIENT1",
-    "BCAMI_OPERATOR_MSP_CLIENT2",
-];
 
 /// The network settings, or a panic that says how to run these tests.
 fn settings() -> Settings {
     static SETTINGS: OnceLock<Result<Settings, String>> = OnceLock::new();
     SETTINGS
         .get_or_init(|| {
-            let missing = || {
-                "no BC-AMI network: BCAMI_CHANNEL, BCAMI_NETWORK_ENV and BCAMI_RUN_DIR are all unset \
-                 (and there is no network.env). These tests need the live network with bcami \
-                 deployed: run scripts/test.sh e2e, or scripts/network.sh up && scripts/network.sh \
-                 deploy and export BCAMI_RUN_DIR"
-                    .to_owned()
-            };
-            let (text, run_dir) = if std::env::var_os("BCAMI_CHANNEL").is_some() {
-                let text: String = VARS
-                    .iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}=\"{v}\"\n")))
-                    .collect();
-                let run_dir = std::env::var_os("BCAMI_RUN_DIR")
-                    .map(PathBuf::from)
-                    .ok_or("BCAMI_CHANNEL is set but BCAMI_RUN_DIR is not")?;
-                (text, run_dir)
-            } else {
-                let file = std::env::var_os("BCAMI_NETWORK_ENV")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("BCAMI_RUN_DIR")
-                            .map(|d| PathBuf::from(d).join("network.env"))
-                    })
-                    .ok_or_else(missing)?;
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("{}: {e}; {}", file.display(), missing()))?;
-                let dir = file.parent().unwrap_or(Path::new(".")).to_owned();
-                (text, dir)
-            };
-            let settings = Settings::from_env_file(&text, "bcami", &run_dir)
-                .map_err(|e| format!("bad network settings: {e:#}"))?;
-            Ok(settings)
+            let env = NetworkEnv::load().map_err(|e| e.to_string())?;
+            Ok(Settings {
+                mdms_state: env.run_dir.join("mdms"),
+                network: env.network,
+                chaincode: "bcami".to_owned(),
+            })
         })
         .clone()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -156,7 +118,7 @@ async fn a_tampered_reading_is_rejected_by_reason_and_the_rest_of_its_batch_comm
     assert_eq!(report.submitted, 40);
     assert_eq!(report.committed, 39);
     assert_eq!(
-        report.rejected.get("bad_signature"),
+        report.rejected.get(RejectReason::BadSignature.code()),
         Some(&1),
         "{:?}",
         report.rejected

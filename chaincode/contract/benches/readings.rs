@@ -28,7 +28,7 @@ fn benches(c: &mut Criterion) {
         let mut stub = f.ledger.begin(ctx(
             9999,
             who("OperatorMSP", "client"),
-            "SubmitReadings",
+            bcami_api::Function::SubmitReadings.name(),
             vec![f.batch_arg.clone()],
         ));
         let out = contract.invoke(&mut stub).expect("batch");
@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
                 let mut stub = f.ledger.begin(ctx(
                     10_000,
                     who("OperatorMSP", "client"),
-                    "SubmitReadings",
+                    bcami_api::Function::SubmitReadings.name(),
                     vec![f.batch_arg.clone()],
                 ));
                 black_box(contract.invoke(&mut stub).expect("batch"))

@@ -33,7 +33,7 @@ fn main() {
                 let mut stub = f.ledger.begin(ctx(
                     20_000 + i,
                     who("OperatorMSP", "client"),
-                    "SubmitReadings",
+                    bcami_api::Function::SubmitReadings.name(),
                     vec![f.batch_arg.clone()],
                 ));
                 let out = contract.invoke(&mut stub).expect("batch");

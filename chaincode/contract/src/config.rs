@@ -1,225 +1,27 @@
-//! Who may call what, and how far a message timestamp may be from the transaction's.
-//!
-//! Stored under the simple key `config` (JSON). Until an administrator runs `Configure`, the
-//! defaults for the BC-AMI test network apply.
+//! Who holds which role: the configuration (`bcami_api::Config`, stored under the simple key
+//! `config`) matched against the transaction's creator. Until an administrator runs
+//! `Configure`, the defaults for the BC-AMI test network apply.
 
-use serde::{Deserialize, Serialize};
-
+use bcami_api::{Config, NodeOu, Role, RoleRule};
 use fabric_shim::{Creator, NodeRole};
 
-/// One way to hold a role: an MSP id and a NodeOU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RoleRule {
-    /// The creator's MSP id, e.g. `UtilityMSP`.
-    pub msp_id: String,
-    /// The creator's NodeOU.
-    pub node_ou: NodeOu,
+fn ou_matches(ou: NodeOu, role: Option<NodeRole>) -> bool {
+    matches!(
+        (ou, role),
+        (NodeOu::Admin, Some(NodeRole::Admin))
+            | (NodeOu::Client, Some(NodeRole::Client))
+            | (NodeOu::Peer, Some(NodeRole::Peer))
+            | (NodeOu::Orderer, Some(NodeRole::Orderer))
+    )
 }
 
-/// A Fabric NodeOU, as written in the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeOu {
-    /// `admin`
-    Admin,
-    /// `client`
-    Client,
-    /// `peer`
-    Peer,
-    /// `orderer`
-    Orderer,
+fn rule_matches(rule: &RoleRule, creator: &Creator) -> bool {
+    creator.msp_id() == rule.msp_id && ou_matches(rule.node_ou, creator.role())
 }
 
-impl NodeOu {
-    fn matches(self, role: Option<NodeRole>) -> bool {
-        matches!(
-            (self, role),
-            (NodeOu::Admin, Some(NodeRole::Admin))
-                | (NodeOu::Client, Some(NodeRole::Client))
-                | (NodeOu::Peer, Some(NodeRole::Peer))
-                | (NodeOu::Orderer, Some(NodeRole::Orderer))
-        )
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            NodeOu::Admin => "admin",
-            NodeOu::Client => "client",
-            NodeOu::Peer => "peer",
-            NodeOu::Orderer => "orderer",
-        }
-    }
-}
-
-impl RoleRule {
-    fn new(msp_id: &str, node_ou: NodeOu) -> Self {
-        Self {
-            msp_id: msp_id.to_owned(),
-            node_ou,
-        }
-    }
-
-    fn matches(&self, creator: &Creator) -> bool {
-        creator.msp_id() == self.msp_id && self.node_ou.matches(creator.role())
-    }
-}
-
-/// How far a message timestamp may lie from the transaction timestamp, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Window {
-    /// A message may be at most this much older than the transaction.
-    pub past_ms: u64,
-    /// A message may be at most this much newer than the transaction (meter clock skew).
-    pub future_ms: u64,
-}
-
-impl Window {
-    /// Largest accepted `pastMs`: 7 days.
-    pub const MAX_PAST_MS: u64 = 7 * 24 * 3_600_000;
-    /// Largest accepted `futureMs`: 1 hour.
-    pub const MAX_FUTURE_MS: u64 = 3_600_000;
-
-    /// Where `timestamp` (Unix ms) lies relative to the window around `tx_millis`.
-    pub fn place(&self, timestamp: u64, tx_millis: i64) -> Placement {
-        let tx_millis = i128::from(tx_millis);
-        let t = i128::from(timestamp);
-        if t < tx_millis - i128::from(self.past_ms) {
-            Placement::Stale
-        } else if t > tx_millis + i128::from(self.future_ms) {
-            Placement::Future
-        } else {
-            Placement::Inside
-        }
-    }
-}
-
-impl Default for Window {
-    fn default() -> Self {
-        Self {
-            past_ms: 300_000,
-            future_ms: 60_000,
-        }
-    }
-}
-
-/// Where a timestamp lies relative to the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    /// Older than the window allows.
-    Stale,
-    /// Inside the window.
-    Inside,
-    /// Newer than the window allows.
-    Future,
-}
-
-/// The contract's roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Provisions and revokes meters, provisions the MDMS, configures the contract.
-    Administrator,
-    /// A data concentrator: relays registrations, key rotations and readings.
-    Concentrator,
-    /// The MDMS: registers its key, reads readings.
-    Mdms,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Administrator => "administrator",
-            Role::Concentrator => "data concentrator",
-            Role::Mdms => "MDMS",
-        })
-    }
-}
-
-/// The contract configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Config {
-    /// Who is the administrator.
-    pub administrator: Vec<RoleRule>,
-    /// Who is a data concentrator.
-    pub concentrator: Vec<RoleRule>,
-    /// Who is the MDMS.
-    pub mdms: Vec<RoleRule>,
-    /// The timestamp window.
-    pub window: Window,
-}
-
-impl Default for Config {
-    /// The test network: Utility admin, Operator clients, Utility clients; 5 min past, 1 min
-    /// future.
-    fn default() -> Self {
-        Self {
-            administrator: vec![RoleRule::new("UtilityMSP", NodeOu::Admin)],
-            concentrator: vec![RoleRule::new("OperatorMSP", NodeOu::Client)],
-            mdms: vec![RoleRule::new("UtilityMSP", NodeOu::Client)],
-            window: Window::default(),
-        }
-    }
-}
-
-impl Config {
-    /// The rules of one role.
-    pub fn rules(&self, role: Role) -> &[RoleRule] {
-        match role {
-            Role::Administrator => &self.administrator,
-            Role::Concentrator => &self.concentrator,
-            Role::Mdms => &self.mdms,
-        }
-    }
-
-    /// Whether `creator` holds `role`.
-    pub fn holds(&self, creator: &Creator, role: Role) -> bool {
-        self.rules(role).iter().any(|r| r.matches(creator))
-    }
-
-    /// `UtilityMSP admin or …`: how to hold `role`, for error messages.
-    pub fn describe(&self, role: Role) -> String {
-        let rules: Vec<String> = self
-            .rules(role)
-            .iter()
-            .map(|r| format!("{} {}", r.msp_id, r.node_ou.as_str()))
-            .collect();
-        format!("{role} ({})", rules.join(" or "))
-    }
-
-    /// Apply an update: fields present replace the current ones.
-    pub fn updated(&self, update: ConfigUpdate) -> Config {
-        Config {
-            administrator: update
-                .administrator
-                .unwrap_or_else(|| self.administrator.clone()),
-            concentrator: update
-                .concentrator
-                .unwrap_or_else(|| self.concentrator.clone()),
-            mdms: update.mdms.unwrap_or_else(|| self.mdms.clone()),
-            window: update.window.unwrap_or(self.window),
-        }
-    }
-}
-
-/// The argument of `Configure`: every field optional, present ones replace the current value.
-/// Built only by [`crate::Call::parse`], which checks it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfigUpdate {
-    /// New administrator rules.
-    #[serde(default)]
-    pub administrator: Option<Vec<RoleRule>>,
-    /// New data concentrator rules.
-    #[serde(default)]
-    pub concentrator: Option<Vec<RoleRule>>,
-    /// New MDMS rules.
-    #[serde(default)]
-    pub mdms: Option<Vec<RoleRule>>,
-    /// New window.
-    #[serde(default)]
-    pub window: Option<Window>,
+/// Whether `creator` holds `role` under `config`.
+pub fn holds(config: &Config, creator: &Creator, role: Role) -> bool {
+    config.rules(role).iter().any(|r| rule_matches(r, creator))
 }
 
 /// Describe a creator for error messages: `OperatorMSP client`.
@@ -240,35 +42,35 @@ mod tests {
     use fabric_shim::X509Identity;
 
     #[test]
-    fn window_edges_are_inclusive_and_do_not_overflow() {
-        let w = Window {
-            past_ms: 10,
-            future_ms: 5,
-        };
-        assert_eq!(w.place(90, 100), Placement::Inside);
-        assert_eq!(w.place(89, 100), Placement::Stale);
-        assert_eq!(w.place(105, 100), Placement::Inside);
-        assert_eq!(w.place(106, 100), Placement::Future);
-        assert_eq!(w.place(i64::MAX as u64, i64::MAX), Placement::Inside);
-        assert_eq!(w.place(u64::MAX, i64::MAX), Placement::Future);
-        assert_eq!(w.place(0, i64::MIN), Placement::Future);
-        assert_eq!(w.place(u64::MAX, i64::MIN), Placement::Future);
-    }
-
-    #[test]
     fn roles_need_both_msp_and_ou() {
         let c = Config::default();
         let id = |msp: &str, ous: &[&str]| {
             Creator::new(msp, X509Identity::from_parts("CN=x", "CN=ca", ous, &[]))
         };
-        assert!(c.holds(&id("UtilityMSP", &["admin"]), Role::Administrator));
-        assert!(!c.holds(&id("UtilityMSP", &["client"]), Role::Administrator));
-        assert!(!c.holds(&id("OperatorMSP", &["admin"]), Role::Administrator));
-        assert!(!c.holds(&id("UtilityMSP", &[]), Role::Mdms));
-        assert!(c.holds(&id("OperatorMSP", &["client"]), Role::Concentrator));
+        assert!(holds(
+            &c,
+            &id("UtilityMSP", &["admin"]),
+            Role::Administrator
+        ));
+        assert!(!holds(
+            &c,
+            &id("UtilityMSP", &["client"]),
+            Role::Administrator
+        ));
+        assert!(!holds(
+            &c,
+            &id("OperatorMSP", &["admin"]),
+            Role::Administrator
+        ));
+        assert!(!holds(&c, &id("UtilityMSP", &[]), Role::Mdms));
+        assert!(holds(
+            &c,
+            &id("OperatorMSP", &["client"]),
+            Role::Concentrator
+        ));
         assert_eq!(
-            c.describe(Role::Concentrator),
-            "data concentrator (OperatorMSP client)"
+            describe_creator(&id("UtilityMSP", &[])),
+            "UtilityMSP without NodeOU"
         );
     }
 }

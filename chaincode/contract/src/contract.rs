@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use bcami_api::{
+    Call, Config, ConfigUpdate, Counts, Function, KeyHash, KeyVersionRecord, MdmsKeyVersionRecord,
+    MdmsPresence, MdmsRecord, MdmsStatus, MdmsView, MeterCounts, MeterRecord, MeterStatus,
+    MeterView, MetersPage, MetersQuery, Placement, ProvisionResponse, READINGS_EVENT, ReadingInput,
+    ReadingsPage, ReadingsQuery, StoredReading,
+};
 use bcami_sdk::{Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
 use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::args::{Call, Function, MetersQuery, ReadingInput, ReadingsQuery};
-use crate::config::{Config, ConfigUpdate, Placement, Role, describe_creator};
+use crate::config::{describe_creator, holds};
 use crate::error::Error;
-use crate::readings::{READINGS_EVENT, validate_batch};
-use crate::state::{
-    self, KeyHash, KeyVersionRecord, MDMS_KEY, MdmsKeyVersionRecord, MdmsRecord, MdmsStatus,
-    MeterRecord, MeterStatus,
-};
+use crate::readings::validate_batch;
+use crate::state::{self, MDMS_KEY};
 use crate::verify::{Verifier, VerifierKind};
 
 /// The BC-AMI contract. Build it with [`contract`] (or [`BcAmi::new`] to pick the verifier).
@@ -43,33 +45,9 @@ impl Contract for BcAmi {
     }
 }
 
-/// Which roles may call `function`.
-pub fn allowed_roles(function: Function) -> &'static [Role] {
-    const ALL: &[Role] = &[Role::Administrator, Role::Concentrator, Role::Mdms];
-    match function {
-        Function::Configure
-        | Function::ProvisionMeters
-        | Function::ProvisionMdms
-        | Function::RevokeMeter => &[Role::Administrator],
-        Function::RegisterMeter | Function::RotateMeterKey | Function::SubmitReadings => {
-            &[Role::Concentrator]
-        }
-        Function::RegisterMdmsKey => &[Role::Mdms],
-        // Not the MDMS itself: the point of rotating is that its key may be in a thief's hands,
-        // and the thief holds the MDMS's identity too if the MDMS host is compromised.
-        Function::RotateMdmsKey => &[Role::Administrator],
-        Function::GetReadings => &[Role::Mdms, Role::Administrator],
-        Function::GetConfig
-        | Function::GetMeter
-        | Function::GetMdmsKey
-        | Function::ListMeters
-        | Function::GetCounts => ALL,
-    }
-}
-
 fn authorize(function: Function, config: &Config, creator: &Creator) -> Result<(), Error> {
-    let roles = allowed_roles(function);
-    if roles.iter().any(|r| config.holds(creator, *r)) {
+    let roles = function.roles();
+    if roles.iter().any(|r| holds(config, creator, *r)) {
         Ok(())
     } else {
         Err(Error::forbidden(
@@ -103,99 +81,6 @@ fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), E
             latest: i128::from(tx_millis) + i128::from(config.window.future_ms),
         }),
     }
-}
-
-/// `ProvisionMeters` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProvisionResponse {
-    /// HIDs newly provisioned, sorted.
-    pub provisioned: Vec<String>,
-    /// HIDs already provisioned (and not yet bound) whose key hash this call bound, sorted.
-    /// Absent when empty, so a call without key hashes answers as before bindings existed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bound: Vec<String>,
-    /// How many were already provisioned (no-op).
-    pub unchanged: usize,
-}
-
-/// `GetMdmsKey` response: the record (the current key) and every key the MDMS has held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MdmsView {
-    /// The record.
-    #[serde(flatten)]
-    pub mdms: MdmsRecord,
-    /// Its keys, version 1 first.
-    pub keys: Vec<MdmsKeyVersionRecord>,
-}
-
-/// `GetMeter` response: the record and every key the meter has held, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MeterView {
-    /// The record.
-    pub meter: MeterRecord,
-    /// Its keys, version 1 first.
-    pub keys: Vec<KeyVersionRecord>,
-}
-
-/// One reading in a `GetReadings` page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredReading {
-    /// Timestamp, Unix ms.
-    pub timestamp: u64,
-    /// The reading transaction, standard base64.
-    pub reading: String,
-}
-
-/// `GetReadings` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadingsPage {
-    /// The meter.
-    pub hid: String,
-    /// Readings in time order.
-    pub readings: Vec<StoredReading>,
-    /// Pass as `bookmark` for the next page; empty when there is none.
-    pub bookmark: String,
-}
-
-/// `ListMeters` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetersPage {
-    /// Meter records in HID order.
-    pub meters: Vec<MeterRecord>,
-    /// Pass as `bookmark` for the next page (a HID); empty when there is none.
-    pub bookmark: String,
-}
-
-/// Meter counts by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MeterCounts {
-    /// Provisioned, not registered.
-    pub provisioned: u64,
-    /// Registered.
-    pub active: u64,
-    /// Revoked.
-    pub revoked: u64,
-    /// All.
-    pub total: u64,
-}
-
-/// `GetCounts` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Counts {
-    /// Meters by status.
-    pub meters: MeterCounts,
-    /// Readings stored.
-    pub readings: u64,
-    /// `none`, `provisioned` or `registered`.
-    pub mdms: String,
 }
 
 impl BcAmi {
@@ -776,13 +661,13 @@ fn counts(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
         readings = readings.saturating_add(record.readings);
     }
     let mdms = match state::load::<MdmsRecord>(stub, MDMS_KEY)? {
-        None => "none",
-        Some(m) if m.status == MdmsStatus::Registered => "registered",
-        Some(_) => "provisioned",
+        None => MdmsPresence::None,
+        Some(m) if m.status == MdmsStatus::Registered => MdmsPresence::Registered,
+        Some(_) => MdmsPresence::Provisioned,
     };
     json(&Counts {
         meters,
         readings,
-        mdms: mdms.to_owned(),
+        mdms,
     })
 }

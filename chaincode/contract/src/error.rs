@@ -1,11 +1,9 @@
 //! The contract's errors. Each has a stable machine-readable code (the first word of the message
 //! the client sees) and a status.
 
-use bcami_sdk::{DecodeError, Hid, VerifyError};
+use bcami_api::{ArgError, Config, ErrorCode, Role};
+use bcami_sdk::{Hid, VerifyError};
 use fabric_shim::{ContractError, ErrorStatus, StubError};
-
-use crate::args::ArgError;
-use crate::config::Role;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,63 +123,42 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    /// The stable machine-readable code, with its status.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::UnknownFunction { .. } => "unknown_function",
-            Error::Argument(_) => "bad_argument",
-            Error::Forbidden { .. } => "forbidden",
-            Error::UnknownMeter(_) => "unknown_meter",
-            Error::UnknownMdms(_) => "unknown_mdms",
-            Error::MdmsNotRegistered => "mdms_not_registered",
-            Error::ProvisionConflict(_) => "provision_conflict",
-            Error::AlreadyRegistered(_) => "already_registered",
-            Error::KeyNotProvisioned(_) => "key_not_provisioned",
-            Error::Revoked(_) => "revoked",
-            Error::NotRegistered(_) => "not_registered",
-            Error::Signature(_) => "bad_signature",
-            Error::OutsideWindow { .. } => "outside_window",
-            Error::Replayed { .. } => "replayed",
-            Error::SameKey(_) => "same_key",
-            Error::MdmsReplayed { .. } => "replayed",
-            Error::KeyReused { .. } => "key_reused",
-            Error::CorruptState { .. } => "corrupt_state",
-            Error::Stub(_) => "stub",
-            Error::Internal(_) => "internal",
+            Error::UnknownFunction { .. } => ErrorCode::UnknownFunction,
+            Error::Argument(_) => ErrorCode::BadArgument,
+            Error::Forbidden { .. } => ErrorCode::Forbidden,
+            Error::UnknownMeter(_) => ErrorCode::UnknownMeter,
+            Error::UnknownMdms(_) => ErrorCode::UnknownMdms,
+            Error::MdmsNotRegistered => ErrorCode::MdmsNotRegistered,
+            Error::ProvisionConflict(_) => ErrorCode::ProvisionConflict,
+            Error::AlreadyRegistered(_) => ErrorCode::AlreadyRegistered,
+            Error::KeyNotProvisioned(_) => ErrorCode::KeyNotProvisioned,
+            Error::Revoked(_) => ErrorCode::Revoked,
+            Error::NotRegistered(_) => ErrorCode::NotRegistered,
+            Error::Signature(_) => ErrorCode::BadSignature,
+            Error::OutsideWindow { .. } => ErrorCode::OutsideWindow,
+            Error::Replayed { .. } | Error::MdmsReplayed { .. } => ErrorCode::Replayed,
+            Error::SameKey(_) => ErrorCode::SameKey,
+            Error::KeyReused { .. } => ErrorCode::KeyReused,
+            Error::CorruptState { .. } => ErrorCode::CorruptState,
+            Error::Stub(_) => ErrorCode::Stub,
+            Error::Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// The status the peer reports.
     pub fn status(&self) -> ErrorStatus {
-        match self {
-            Error::UnknownFunction { .. }
-            | Error::Argument(_)
-            | Error::Signature(_)
-            | Error::OutsideWindow { .. }
-            | Error::SameKey(_) => ErrorStatus::BAD_REQUEST,
-            Error::Forbidden { .. } => ErrorStatus::FORBIDDEN,
-            Error::UnknownMeter(_) | Error::UnknownMdms(_) | Error::MdmsNotRegistered => {
-                ErrorStatus::NOT_FOUND
-            }
-            Error::ProvisionConflict(_)
-            | Error::AlreadyRegistered(_)
-            | Error::KeyNotProvisioned(_)
-            | Error::Revoked(_)
-            | Error::NotRegistered(_)
-            | Error::Replayed { .. }
-            | Error::MdmsReplayed { .. }
-            | Error::KeyReused { .. } => ErrorStatus::CONFLICT,
-            Error::CorruptState { .. } | Error::Stub(_) | Error::Internal(_) => {
-                ErrorStatus::INTERNAL
-            }
-        }
+        // Every code's status is in 400..=599, which ErrorStatus accepts.
+        ErrorStatus::try_from(self.code().status()).unwrap_or(ErrorStatus::INTERNAL)
     }
 
     /// The caller named a role it does not hold.
     pub(crate) fn forbidden(
         function: &'static str,
         needed: &[Role],
-        config: &crate::Config,
+        config: &Config,
         caller: String,
     ) -> Self {
         let needed: Vec<String> = needed.iter().map(|r| config.describe(*r)).collect();
@@ -196,11 +173,5 @@ impl Error {
 impl From<Error> for ContractError {
     fn from(e: Error) -> Self {
         ContractError::new(e.status(), format!("{}: {e}", e.code()))
-    }
-}
-
-impl From<DecodeError> for ArgError {
-    fn from(e: DecodeError) -> Self {
-        ArgError::Message(e)
     }
 }

@@ -16,9 +16,9 @@ use bcami_sdk::{
 use fabric_shim::memory::MemoryLedger;
 use fabric_shim::{Contract, Creator, TxContext, X509Identity};
 
-use crate::args::{Call, Function, MAX_BATCH};
+use bcami_api::{Call, ErrorCode, Function, KeyHash, MAX_BATCH};
+
 use crate::contract::{BcAmi, contract};
-use crate::state::KeyHash;
 
 /// `sdk/core/tests/vectors/v1.json` inputs: the meter's and the MDMS's secret keys and IDs, and
 /// the registration and reading timestamps.
@@ -60,7 +60,7 @@ fn context(
 }
 
 fn secret<const N: usize>(hex: &str) -> [u8; N] {
-    crate::state::from_hex(hex).unwrap_or([1; N])
+    bcami_api::from_hex(hex).unwrap_or([1; N])
 }
 
 /// A ledger with the vector meter provisioned and registered, a second meter only provisioned, a
@@ -83,10 +83,10 @@ fn ledger() -> &'static (MemoryLedger, BcAmi) {
             .map(|k| KeyHash::of_meter_key(&k.public_key()).to_string())
             .unwrap_or_default();
         let mut steps: Vec<(Creator, &str, String)> = vec![
-            (admin.clone(), "ProvisionMdms", mdms.to_string()),
+            (admin.clone(), Function::ProvisionMdms.name(), mdms.to_string()),
             (
                 admin,
-                "ProvisionMeters",
+                Function::ProvisionMeters.name(),
                 format!(
                     r#"{{"meters":["{meter}","{other}",{{"hid":"{bound}","keyHash":"{binding}"}}]}}"#
                 ),
@@ -96,7 +96,7 @@ fn ledger() -> &'static (MemoryLedger, BcAmi) {
             if let Ok(r) = RegistrationRequest::build(&key, meter, at) {
                 steps.push((
                     who("OperatorMSP", "client"),
-                    "RegisterMeter",
+                    Function::RegisterMeter.name(),
                     b64(&r.encode()),
                 ));
             }
@@ -105,7 +105,7 @@ fn ledger() -> &'static (MemoryLedger, BcAmi) {
             if let Ok(r) = MdmsRegistrationRequest::build(&key, mdms, at) {
                 steps.push((
                     who("UtilityMSP", "client"),
-                    "RegisterMdmsKey",
+                    Function::RegisterMdmsKey.name(),
                     b64(&r.encode()),
                 ));
             }
@@ -171,13 +171,13 @@ pub fn call(data: &[u8]) {
     }
 }
 
-/// The error code (`key_not_provisioned`, …) the contract answers an input with, `ok` if it
-/// succeeds: for the corpus test.
-pub fn outcome(data: &[u8]) -> Option<String> {
+/// What the contract answers an input with: success, or the error code of its message (`None`
+/// if the message carries none): for the corpus test.
+pub fn outcome(data: &[u8]) -> Option<Result<(), Option<ErrorCode>>> {
     let (_, result) = run(data)?;
     Some(match result {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.message().split(':').next().unwrap_or_default().to_owned(),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ErrorCode::split(e.message()).map(|(code, _)| code)),
     })
 }
 

@@ -3,134 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use bcami_api::{
+    EventReading, MeterRecord, MeterStatus, Placement, ReadingInput, ReadingsEvent, RejectReason,
+    RejectedReading, Rejection, SubmitResponse, Window,
+};
 use bcami_sdk::{Hid, Transaction};
-use serde::{Deserialize, Serialize};
 
-use crate::args::ReadingInput;
-use crate::config::{Placement, Window};
-use crate::state::{MeterRecord, MeterStatus, hid_hex};
 use crate::verify::{PreparedKey, Verifier};
-
-/// Why one reading was rejected: a stable, machine-readable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    /// The batch element is not standard base64.
-    BadBase64,
-    /// The reading is larger than the limit.
-    Oversize,
-    /// The bytes are not a well-formed reading transaction (SDK `DecodeError`).
-    Malformed,
-    /// No meter with this HID is provisioned.
-    UnknownMeter,
-    /// The meter is provisioned but has not registered a key.
-    NotRegistered,
-    /// The meter is revoked.
-    Revoked,
-    /// The timestamp is older than the window allows.
-    Stale,
-    /// The timestamp is newer than the window allows.
-    Future,
-    /// The timestamp is not after the meter's last accepted one (also: earlier in this batch).
-    Replayed,
-    /// The signature does not verify under the meter's current key over the recomputed hash:
-    /// a bad signature, a tampered ciphertext/header, or a signed hash that is not the hash of
-    /// this ciphertext — indistinguishable by design (FORMAT.md: the hash is recomputed).
-    BadSignature,
-}
-
-impl RejectReason {
-    /// The code as it appears in JSON.
-    pub fn code(self) -> &'static str {
-        match self {
-            RejectReason::BadBase64 => "bad_base64",
-            RejectReason::Oversize => "oversize",
-            RejectReason::Malformed => "malformed",
-            RejectReason::UnknownMeter => "unknown_meter",
-            RejectReason::NotRegistered => "not_registered",
-            RejectReason::Revoked => "revoked",
-            RejectReason::Stale => "stale",
-            RejectReason::Future => "future",
-            RejectReason::Replayed => "replayed",
-            RejectReason::BadSignature => "bad_signature",
-        }
-    }
-}
-
-/// A rejection: reason and a human-readable message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// The code.
-    pub reason: RejectReason,
-    /// The explanation.
-    pub message: String,
-}
-
-impl Rejection {
-    /// A rejection.
-    pub fn new(reason: RejectReason, message: String) -> Self {
-        Self { reason, message }
-    }
-}
-
-/// One rejected batch element, in the `SubmitReadings` response. Accepted elements are not
-/// listed: every index not here was stored. (At 500 readings a batch, a result per accepted
-/// reading would add ~55 KB to a transaction the BFT orderers cap at 500 KiB.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RejectedReading {
-    /// Position in the batch, from 0.
-    pub index: usize,
-    /// The meter, if the reading decoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hid: Option<String>,
-    /// The reading's timestamp (Unix ms), if it decoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<u64>,
-    /// Why it was rejected.
-    pub reason: RejectReason,
-    /// Explanation of the rejection.
-    pub message: String,
-}
-
-/// The `SubmitReadings` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmitResponse {
-    /// How many were stored.
-    pub accepted: usize,
-    /// How many were not.
-    pub rejected: usize,
-    /// The rejected elements, in batch order.
-    pub rejections: Vec<RejectedReading>,
-}
-
-/// One accepted reading in the `ReadingsAccepted` event: its ledger key, not its bytes. The
-/// event is stored in the block, so carrying the reading would store every reading twice and
-/// push a 500-reading batch over the orderers' request limit; the MDMS fetches the bytes with
-/// `GetReadings`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventReading {
-    /// The meter.
-    #[serde(with = "hid_hex")]
-    pub hid: Hid,
-    /// The reading's timestamp, Unix ms.
-    pub timestamp: u64,
-}
-
-/// Payload of the `ReadingsAccepted` chaincode event (one per `SubmitReadings` transaction).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadingsEvent {
-    /// Accepted readings, in batch order.
-    pub accepted: Vec<EventReading>,
-    /// How many batch elements were rejected.
-    pub rejected: usize,
-}
-
-/// Name of the event `SubmitReadings` emits.
-pub const READINGS_EVENT: &str = "ReadingsAccepted";
 
 /// An accepted reading, to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,8 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bcami_contract::{Function, ReadingsEvent, VerifierKind, allowed_roles, contract};
+use bcami_api::{ErrorCode, Function, ReadingsEvent, RejectReason, Role};
+use bcami_contract::{VerifierKind, contract};
 use bcami_sdk::{Hid, MdmsSecretKey, MeterSecretKey, Transaction, domain};
 use common::*;
 use fabric_shim::{Contract, ContractError};
@@ -22,9 +23,9 @@ use sha2::{Digest, Sha256};
 fn unknown_function_is_400_listing_the_known_ones() {
     let mut env = Env::new();
     let e = env.err(admin(), "ping", &[]);
-    assert_error(&e, 400, "unknown_function");
-    assert!(e.message().contains("SubmitReadings"), "{e}");
-    assert!(e.message().contains("GetCounts"), "{e}");
+    assert_error(&e, 400, ErrorCode::UnknownFunction);
+    assert!(e.message().contains(Function::SubmitReadings.name()), "{e}");
+    assert!(e.message().contains(Function::GetCounts.name()), "{e}");
 }
 
 #[test]
@@ -37,19 +38,17 @@ fn every_function_enforces_its_roles_with_a_message_naming_the_role() {
         ("stranger", stranger()),
         ("utility peer", who("UtilityMSP", "peer")),
     ];
-    let holds = |name: &str, role: bcami_contract::Role| {
+    let holds = |name: &str, role: Role| {
         matches!(
             (name, role),
-            ("admin", bcami_contract::Role::Administrator)
-                | ("dc", bcami_contract::Role::Concentrator)
-                | ("mdms", bcami_contract::Role::Mdms)
+            ("admin", Role::Administrator) | ("dc", Role::Concentrator) | ("mdms", Role::Mdms)
         )
     };
     for function in Function::ALL {
         for (name, creator) in &identities {
-            let allowed = allowed_roles(function).iter().any(|r| holds(name, *r));
+            let allowed = function.roles().iter().any(|r| holds(name, *r));
             let mut env = Env::new();
-            let out = env.invoke(creator.clone(), function.name(), &[]);
+            let out = env.invoke(creator.clone(), function, &[]);
             match out.result {
                 Err(e) if e.status().code() == 403 => {
                     assert!(!allowed, "{} refused {name}: {e}", function.name());
@@ -58,7 +57,7 @@ fn every_function_enforces_its_roles_with_a_message_naming_the_role() {
                         "{}: {e}",
                         function.name()
                     );
-                    for role in allowed_roles(function) {
+                    for role in function.roles() {
                         assert!(
                             e.message().contains(&role.to_string()),
                             "{}: message does not name {role}: {e}",
@@ -77,8 +76,8 @@ fn every_function_enforces_its_roles_with_a_message_naming_the_role() {
 #[test]
 fn default_roles_name_msp_and_ou_in_the_forbidden_message() {
     let mut env = Env::new();
-    let e = env.err(dc(), "RevokeMeter", &[&Meter::new(1).hex()]);
-    assert_error(&e, 403, "forbidden");
+    let e = env.err(dc(), Function::RevokeMeter, &[&Meter::new(1).hex()]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
     assert!(
         e.message().contains(
             "requires the administrator (UtilityMSP admin) role; the caller is OperatorMSP client"
@@ -94,7 +93,7 @@ fn default_roles_name_msp_and_ou_in_the_forbidden_message() {
 #[test]
 fn configure_replaces_given_fields_and_roles_follow() {
     let mut env = Env::new();
-    let defaults = env.ok(dc(), "GetConfig", &[]);
+    let defaults = env.ok(dc(), Function::GetConfig, &[]);
     assert_eq!(
         defaults["window"],
         json!({"pastMs": 300000, "futureMs": 60000})
@@ -108,26 +107,26 @@ fn configure_replaces_given_fields_and_roles_follow() {
         "window": {"pastMs": 1000, "futureMs": 0}
     })
     .to_string();
-    let new = env.ok(admin(), "Configure", &[&update]);
+    let new = env.ok(admin(), Function::Configure, &[&update]);
     assert_eq!(new["window"]["pastMs"], 1000);
     assert_eq!(new["administrator"], defaults["administrator"]);
     // The second DC org is now a concentrator; still forbidden from admin functions.
-    env.ok(who("Dc2MSP", "client"), "GetConfig", &[]);
+    env.ok(who("Dc2MSP", "client"), Function::GetConfig, &[]);
     let e = env.err(
         who("Dc2MSP", "client"),
-        "ProvisionMeters",
+        Function::ProvisionMeters,
         &[r#"{"meters":[]}"#],
     );
-    assert_error(&e, 403, "forbidden");
+    assert_error(&e, 403, ErrorCode::Forbidden);
 
     // Moving the MDMS role away from UtilityMSP client locks it out.
     env.ok(
         admin(),
-        "Configure",
+        Function::Configure,
         &[r#"{"mdms":[{"mspId":"MdmsMSP","nodeOu":"client"}]}"#],
     );
-    let e = env.err(mdms(), "GetMdmsKey", &[]);
-    assert_error(&e, 403, "forbidden");
+    let e = env.err(mdms(), Function::GetMdmsKey, &[]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
     assert!(e.message().contains("MdmsMSP client"), "{e}");
 }
 
@@ -145,14 +144,14 @@ fn configure_rejects_bad_input_and_changes_nothing() {
         r#"{"mdms":[{"mspId":"X","nodeOu":"boss"}]}"#,
         r#"{"unknown":1}"#,
     ] {
-        let e = env.err(admin(), "Configure", &[bad]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(admin(), Function::Configure, &[bad]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
     }
-    let e = env.err(admin(), "Configure", &[]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(admin(), Function::Configure, &[]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
     assert_eq!(env.dump(), before);
-    let e = env.err(mdms(), "Configure", &["{}"]);
-    assert_error(&e, 403, "forbidden");
+    let e = env.err(mdms(), Function::Configure, &["{}"]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,12 +163,12 @@ fn provisioning_is_bulk_idempotent_and_conflicts_are_refused_atomically() {
     let mut env = Env::new();
     let (a, b, c) = (Meter::new(1), Meter::new(2), Meter::new(3));
     let arg = json!({"meters": [a.hex(), b.hex(), a.hex()]}).to_string();
-    let out = env.ok(admin(), "ProvisionMeters", &[&arg]);
+    let out = env.ok(admin(), Function::ProvisionMeters, &[&arg]);
     let mut expected = vec![a.hex(), b.hex()];
     expected.sort();
     assert_eq!(out["provisioned"], json!(expected));
     assert_eq!(out["unchanged"], 0);
-    let meter = env.ok(admin(), "GetMeter", &[&a.hex()]);
+    let meter = env.ok(admin(), Function::GetMeter, &[&a.hex()]);
     assert_eq!(meter["meter"]["status"], "provisioned");
     assert_eq!(meter["meter"]["keyVersion"], 0);
     assert_eq!(meter["keys"], json!([]));
@@ -177,25 +176,25 @@ fn provisioning_is_bulk_idempotent_and_conflicts_are_refused_atomically() {
     // Identical re-provisioning is a no-op, even after registration.
     env.register(&a);
     let before = env.dump();
-    let out = env.ok(admin(), "ProvisionMeters", &[&arg]);
+    let out = env.ok(admin(), Function::ProvisionMeters, &[&arg]);
     assert_eq!(out["provisioned"], json!([]));
     assert_eq!(out["unchanged"], 2);
     assert_eq!(env.dump(), before);
 
     // A revoked meter cannot come back; the whole call is refused, c is not provisioned.
-    env.ok(admin(), "RevokeMeter", &[&b.hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&b.hex()]);
     let before = env.dump();
     let arg = json!({"meters": [c.hex(), b.hex()]}).to_string();
-    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMeters, &[&arg]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     assert!(e.message().contains(&b.hex()), "{e}");
     assert_eq!(env.dump(), before);
 
     // The MDMS's HID is not a meter.
-    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+    env.ok(admin(), Function::ProvisionMdms, &[&mdms_hid().to_string()]);
     let arg = json!({"meters": [mdms_hid().to_string()]}).to_string();
-    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMeters, &[&arg]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
 }
 
 #[test]
@@ -215,14 +214,14 @@ fn provisioning_rejects_malformed_arguments() {
         short.as_str(),
         too_many.as_str(),
     ] {
-        let e = env.err(admin(), "ProvisionMeters", &[bad]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(admin(), Function::ProvisionMeters, &[bad]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
     }
-    let e = env.err(admin(), "ProvisionMeters", &[]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(admin(), Function::ProvisionMeters, &[]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
     assert!(env.dump().is_empty());
     // Hex is accepted in either case and stored in lower case.
-    let out = env.ok(admin(), "ProvisionMeters", &[&upper_ok]);
+    let out = env.ok(admin(), Function::ProvisionMeters, &[&upper_ok]);
     assert_eq!(out["provisioned"], json!([Meter::new(1).hex()]));
 }
 
@@ -230,21 +229,21 @@ fn provisioning_rejects_malformed_arguments() {
 fn mdms_provisioning_is_single_and_idempotent() {
     let mut env = Env::new();
     let hid = mdms_hid().to_string();
-    let out = env.ok(admin(), "ProvisionMdms", &[&hid]);
+    let out = env.ok(admin(), Function::ProvisionMdms, &[&hid]);
     assert_eq!(out["status"], "provisioned");
     let before = env.dump();
-    env.ok(admin(), "ProvisionMdms", &[&hid]);
+    env.ok(admin(), Function::ProvisionMdms, &[&hid]);
     assert_eq!(env.dump(), before);
-    let e = env.err(admin(), "ProvisionMdms", &[&Meter::new(9).hex()]);
-    assert_error(&e, 409, "provision_conflict");
-    let e = env.err(admin(), "ProvisionMdms", &["zz"]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(admin(), Function::ProvisionMdms, &[&Meter::new(9).hex()]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
+    let e = env.err(admin(), Function::ProvisionMdms, &["zz"]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 
     let mut env = Env::new();
     let m = Meter::new(1);
     env.provision(&[&m]);
-    let e = env.err(admin(), "ProvisionMdms", &[&m.hex()]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMdms, &[&m.hex()]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,13 +256,13 @@ fn register_meter_binds_key_version_one() {
     let m = Meter::new(1);
     env.provision(&[&m]);
     let reg = m.registration(T0_MS - 5);
-    let out = env.ok(dc(), "RegisterMeter", &[&reg]);
+    let out = env.ok(dc(), Function::RegisterMeter, &[&reg]);
     assert_eq!(out["status"], "active");
     assert_eq!(out["keyVersion"], 1);
-    let public = bcami_contract::state::to_hex(&m.key.public_key().to_bytes());
+    let public = bcami_api::to_hex(&m.key.public_key().to_bytes());
     assert_eq!(out["publicKey"], public.as_str());
     assert_eq!(out["lastTimestamp"], T0_MS - 5);
-    let view = env.ok(mdms(), "GetMeter", &[&m.hex()]);
+    let view = env.ok(mdms(), Function::GetMeter, &[&m.hex()]);
     assert_eq!(view["keys"][0]["version"], 1);
     assert_eq!(view["keys"][0]["publicKey"], public.as_str());
     assert_eq!(view["keys"][0]["since"], T0_MS - 5);
@@ -274,56 +273,72 @@ fn register_meter_refusals_change_nothing() {
     let mut env = Env::new();
     let (m, other, unprovisioned) = (Meter::new(1), Meter::new(2), Meter::new(3));
     env.provision(&[&m, &other]);
-    env.ok(admin(), "RevokeMeter", &[&other.hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&other.hex()]);
     let before = env.dump();
 
-    let e = env.err(dc(), "RegisterMeter", &[&unprovisioned.registration(T0_MS)]);
-    assert_error(&e, 404, "unknown_meter");
-    let e = env.err(dc(), "RegisterMeter", &[&other.registration(T0_MS)]);
-    assert_error(&e, 409, "revoked");
+    let e = env.err(
+        dc(),
+        Function::RegisterMeter,
+        &[&unprovisioned.registration(T0_MS)],
+    );
+    assert_error(&e, 404, ErrorCode::UnknownMeter);
+    let e = env.err(dc(), Function::RegisterMeter, &[&other.registration(T0_MS)]);
+    assert_error(&e, 409, ErrorCode::Revoked);
     // Stale and future registrations.
-    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS - 300_001)]);
-    assert_error(&e, 400, "outside_window");
-    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS + 60_001)]);
-    assert_error(&e, 400, "outside_window");
+    let e = env.err(
+        dc(),
+        Function::RegisterMeter,
+        &[&m.registration(T0_MS - 300_001)],
+    );
+    assert_error(&e, 400, ErrorCode::OutsideWindow);
+    let e = env.err(
+        dc(),
+        Function::RegisterMeter,
+        &[&m.registration(T0_MS + 60_001)],
+    );
+    assert_error(&e, 400, ErrorCode::OutsideWindow);
     // Proof of possession by a different key than the one registered: splice in another key.
     let mut bytes = STANDARD.decode(m.registration(T0_MS)).unwrap();
     bytes[42..75].copy_from_slice(&other.key.public_key().to_bytes());
-    let e = env.err(dc(), "RegisterMeter", &[&b64(&bytes)]);
-    assert_error(&e, 400, "bad_signature");
+    let e = env.err(dc(), Function::RegisterMeter, &[&b64(&bytes)]);
+    assert_error(&e, 400, ErrorCode::BadSignature);
     // Malformed: not base64, truncated, a reading instead of a registration.
     for bad in [
         "***".to_owned(),
         b64(&bytes[..100]),
         m.reading(T0_MS, &mdms_key()),
     ] {
-        let e = env.err(dc(), "RegisterMeter", &[&bad]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(dc(), Function::RegisterMeter, &[&bad]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
     }
-    let e = env.err(dc(), "RegisterMeter", &[&"A".repeat(5000)]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), Function::RegisterMeter, &[&"A".repeat(5000)]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
     // Only a data concentrator relays registrations.
-    let e = env.err(admin(), "RegisterMeter", &[&m.registration(T0_MS)]);
-    assert_error(&e, 403, "forbidden");
+    let e = env.err(admin(), Function::RegisterMeter, &[&m.registration(T0_MS)]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
     assert_eq!(env.dump(), before);
 
-    env.ok(dc(), "RegisterMeter", &[&m.registration(T0_MS)]);
+    env.ok(dc(), Function::RegisterMeter, &[&m.registration(T0_MS)]);
     let before = env.dump();
-    let e = env.err(dc(), "RegisterMeter", &[&m.registration(T0_MS + 1)]);
-    assert_error(&e, 409, "already_registered");
+    let e = env.err(dc(), Function::RegisterMeter, &[&m.registration(T0_MS + 1)]);
+    assert_error(&e, 409, ErrorCode::AlreadyRegistered);
     assert_eq!(env.dump(), before);
 }
 
 #[test]
 fn mdms_key_registration_and_release() {
     let mut env = Env::new();
-    let e = env.err(dc(), "GetMdmsKey", &[]);
-    assert_error(&e, 404, "unknown_mdms");
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
-    assert_error(&e, 404, "unknown_mdms");
-    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
-    let e = env.err(dc(), "GetMdmsKey", &[]);
-    assert_error(&e, 404, "mdms_not_registered");
+    let e = env.err(dc(), Function::GetMdmsKey, &[]);
+    assert_error(&e, 404, ErrorCode::UnknownMdms);
+    let e = env.err(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(T0_MS)],
+    );
+    assert_error(&e, 404, ErrorCode::UnknownMdms);
+    env.ok(admin(), Function::ProvisionMdms, &[&mdms_hid().to_string()]);
+    let e = env.err(dc(), Function::GetMdmsKey, &[]);
+    assert_error(&e, 404, ErrorCode::MdmsNotRegistered);
 
     // A registration for another HID, a stale one, and one relayed by a DC are refused.
     let wrong = bcami_sdk::MdmsRegistrationRequest::build(
@@ -332,36 +347,48 @@ fn mdms_key_registration_and_release() {
         bcami_sdk::Timestamp::from_unix_millis(T0_MS),
     )
     .unwrap();
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&wrong.encode())]);
-    assert_error(&e, 404, "unknown_mdms");
+    let e = env.err(mdms(), Function::RegisterMdmsKey, &[&b64(&wrong.encode())]);
+    assert_error(&e, 404, ErrorCode::UnknownMdms);
     let e = env.err(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&mdms_registration(T0_MS - 400_000)],
     );
-    assert_error(&e, 400, "outside_window");
-    let e = env.err(dc(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
-    assert_error(&e, 403, "forbidden");
+    assert_error(&e, 400, ErrorCode::OutsideWindow);
+    let e = env.err(
+        dc(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(T0_MS)],
+    );
+    assert_error(&e, 403, ErrorCode::Forbidden);
     let mut spliced = STANDARD.decode(mdms_registration(T0_MS)).unwrap();
     spliced[42..75].copy_from_slice(&Meter::new(1).key.public_key().to_bytes());
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&b64(&spliced)]);
-    assert_error(&e, 400, "bad_signature");
+    let e = env.err(mdms(), Function::RegisterMdmsKey, &[&b64(&spliced)]);
+    assert_error(&e, 400, ErrorCode::BadSignature);
     // A meter registration is not an MDMS registration (different kind byte).
     let e = env.err(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&Meter::new(1).registration(T0_MS)],
     );
-    assert_error(&e, 400, "bad_argument");
+    assert_error(&e, 400, ErrorCode::BadArgument);
 
-    let out = env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS)]);
+    let out = env.ok(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(T0_MS)],
+    );
     assert_eq!(out["status"], "registered");
-    let key = env.ok(dc(), "GetMdmsKey", &[]);
-    let public = bcami_contract::state::to_hex(&mdms_key().public_key().to_bytes());
+    let key = env.ok(dc(), Function::GetMdmsKey, &[]);
+    let public = bcami_api::to_hex(&mdms_key().public_key().to_bytes());
     assert_eq!(key["publicKey"], public.as_str());
     assert_eq!(key["hid"], mdms_hid().to_string());
-    let e = env.err(mdms(), "RegisterMdmsKey", &[&mdms_registration(T0_MS + 1)]);
-    assert_error(&e, 409, "already_registered");
+    let e = env.err(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(T0_MS + 1)],
+    );
+    assert_error(&e, 409, ErrorCode::AlreadyRegistered);
 }
 
 fn mdms_request(key: &MdmsSecretKey, hid: Hid, ts: u64) -> String {
@@ -376,23 +403,27 @@ fn mdms_request(key: &MdmsSecretKey, hid: Hid, ts: u64) -> String {
 
 /// `RotateMdmsKey` by the administrator, expected to be refused.
 fn refused_rotation(key: &MdmsSecretKey, hid: Hid, ts: u64, env: &mut Env) -> ContractError {
-    env.err(admin(), "RotateMdmsKey", &[&mdms_request(key, hid, ts)])
+    env.err(
+        admin(),
+        Function::RotateMdmsKey,
+        &[&mdms_request(key, hid, ts)],
+    )
 }
 
 #[test]
 fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
     let mut env = Env::new();
-    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+    env.ok(admin(), Function::ProvisionMdms, &[&mdms_hid().to_string()]);
     let e = refused_rotation(&mdms_key(), mdms_hid(), T0_MS, &mut env);
-    assert_error(&e, 404, "mdms_not_registered");
+    assert_error(&e, 404, ErrorCode::MdmsNotRegistered);
     let registered_at = env.now_ms - 1000;
     env.ok(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&mdms_registration(registered_at)],
     );
     env.now_ms += 10_000;
-    let v1 = env.ok(dc(), "GetMdmsKey", &[]);
+    let v1 = env.ok(dc(), Function::GetMdmsKey, &[]);
     assert_eq!(v1["keyVersion"], 1);
     assert_eq!(v1["keys"].as_array().unwrap().len(), 1);
 
@@ -401,38 +432,38 @@ fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
     let before = env.dump();
     // Only the administrator: not the MDMS (whose identity a thief of its key may hold), not a DC.
     for who in [mdms(), dc(), operator_admin()] {
-        let e = env.err(who, "RotateMdmsKey", &[&rotation]);
-        assert_error(&e, 403, "forbidden");
+        let e = env.err(who, Function::RotateMdmsKey, &[&rotation]);
+        assert_error(&e, 403, ErrorCode::Forbidden);
     }
     let e = refused_rotation(&k2, Meter::new(5).hid, env.now_ms, &mut env);
-    assert_error(&e, 404, "unknown_mdms");
+    assert_error(&e, 404, ErrorCode::UnknownMdms);
     let e = refused_rotation(&k2, mdms_hid(), env.now_ms - 400_000, &mut env);
-    assert_error(&e, 400, "outside_window");
+    assert_error(&e, 400, ErrorCode::OutsideWindow);
     // Inside the window but not newer than the registration: an old request replayed.
     let e = refused_rotation(&k2, mdms_hid(), registered_at, &mut env);
-    assert_error(&e, 409, "replayed");
+    assert_error(&e, 409, ErrorCode::Replayed);
     let e = refused_rotation(&mdms_key(), mdms_hid(), env.now_ms, &mut env);
-    assert_error(&e, 409, "key_reused");
+    assert_error(&e, 409, ErrorCode::KeyReused);
     assert!(e.message().contains("holds now"), "{e}");
     // The new key's proof of possession is checked: a request whose key was swapped fails.
     let mut spliced = STANDARD.decode(&rotation).unwrap();
     spliced[42..75].copy_from_slice(&mdms_key().public_key().to_bytes());
-    let e = env.err(admin(), "RotateMdmsKey", &[&b64(&spliced)]);
-    assert_error(&e, 400, "bad_signature");
+    let e = env.err(admin(), Function::RotateMdmsKey, &[&b64(&spliced)]);
+    assert_error(&e, 400, ErrorCode::BadSignature);
     let e = env.err(
         admin(),
-        "RotateMdmsKey",
+        Function::RotateMdmsKey,
         &[&Meter::new(1).registration(env.now_ms)],
     );
-    assert_error(&e, 400, "bad_argument");
+    assert_error(&e, 400, ErrorCode::BadArgument);
     assert_eq!(env.dump(), before, "a refused rotation changed the ledger");
 
-    let out = env.ok(admin(), "RotateMdmsKey", &[&rotation]);
+    let out = env.ok(admin(), Function::RotateMdmsKey, &[&rotation]);
     assert_eq!(out["keyVersion"], 2);
     assert_eq!(out["keySince"], env.now_ms);
     assert_eq!(out["registeredAt"], registered_at);
-    let v2 = env.ok(dc(), "GetMdmsKey", &[]);
-    let hex = |k: &MdmsSecretKey| bcami_contract::state::to_hex(&k.public_key().to_bytes());
+    let v2 = env.ok(dc(), Function::GetMdmsKey, &[]);
+    let hex = |k: &MdmsSecretKey| bcami_api::to_hex(&k.public_key().to_bytes());
     assert_eq!(v2["publicKey"], hex(&k2).as_str());
     let keys = v2["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
@@ -456,10 +487,10 @@ fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
 
     // The same request again is a replay; the first key, even in a fresh request, never returns.
     env.now_ms += 1000;
-    let e = env.err(admin(), "RotateMdmsKey", &[&rotation]);
-    assert_error(&e, 409, "replayed");
+    let e = env.err(admin(), Function::RotateMdmsKey, &[&rotation]);
+    assert_error(&e, 409, ErrorCode::Replayed);
     let e = refused_rotation(&mdms_key(), mdms_hid(), env.now_ms, &mut env);
-    assert_error(&e, 409, "key_reused");
+    assert_error(&e, 409, ErrorCode::KeyReused);
     assert!(
         e.message()
             .contains("key version 1, which the MDMS held before"),
@@ -468,17 +499,17 @@ fn the_administrator_rotates_the_mdms_key_and_a_replaced_key_never_returns() {
     let k3 = MdmsSecretKey::from_entropy(&[0x31; 32]).unwrap();
     let out = env.ok(
         admin(),
-        "RotateMdmsKey",
+        Function::RotateMdmsKey,
         &[&mdms_request(&k3, mdms_hid(), env.now_ms)],
     );
     assert_eq!(out["keyVersion"], 3);
     // RegisterMdmsKey stays a one-time call.
     let e = env.err(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&mdms_request(&k3, mdms_hid(), env.now_ms + 1)],
     );
-    assert_error(&e, 409, "already_registered");
+    assert_error(&e, 409, ErrorCode::AlreadyRegistered);
 }
 
 #[test]
@@ -489,11 +520,11 @@ fn an_mdms_record_from_before_key_versions_rotates_with_its_key_kept_as_version_
     let old = format!(
         r#"{{"hid":"{}","status":"registered","publicKey":"{}","registeredAt":{}}}"#,
         mdms_hid(),
-        bcami_contract::state::to_hex(&mdms_key().public_key().to_bytes()),
+        bcami_api::to_hex(&mdms_key().public_key().to_bytes()),
         env.now_ms - 1000
     );
     env.ledger.seed("mdms", old.as_bytes());
-    let view = env.ok(dc(), "GetMdmsKey", &[]);
+    let view = env.ok(dc(), Function::GetMdmsKey, &[]);
     assert_eq!(view["keys"].as_array().unwrap().len(), 1);
     assert_eq!(view["keys"][0]["version"], 1);
 
@@ -501,40 +532,40 @@ fn an_mdms_record_from_before_key_versions_rotates_with_its_key_kept_as_version_
     let k2 = MdmsSecretKey::from_entropy(&[0x29; 32]).unwrap();
     let out = env.ok(
         admin(),
-        "RotateMdmsKey",
+        Function::RotateMdmsKey,
         &[&mdms_request(&k2, mdms_hid(), env.now_ms)],
     );
     assert_eq!(out["keyVersion"], 2);
-    let keys = env.ok(dc(), "GetMdmsKey", &[])["keys"].clone();
+    let keys = env.ok(dc(), Function::GetMdmsKey, &[])["keys"].clone();
     assert_eq!(keys.as_array().unwrap().len(), 2);
     assert_eq!(keys[0]["since"], env.now_ms - 6_000);
 }
 
 #[test]
 fn rotating_a_bound_mdms_key_moves_the_binding_to_the_new_key() {
-    use bcami_contract::state::KeyHash;
+    use bcami_api::KeyHash;
     let mut env = Env::new();
     let bound = KeyHash::of_mdms_key(&mdms_key().public_key());
     let entry = serde_json::json!({ "hid": mdms_hid().to_string(), "keyHash": bound.to_string() });
-    env.ok(admin(), "ProvisionMdms", &[&entry.to_string()]);
+    env.ok(admin(), Function::ProvisionMdms, &[&entry.to_string()]);
     env.ok(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&mdms_registration(env.now_ms - 1000)],
     );
     let k2 = MdmsSecretKey::from_entropy(&[0x29; 32]).unwrap();
     let out = env.ok(
         admin(),
-        "RotateMdmsKey",
+        Function::RotateMdmsKey,
         &[&mdms_request(&k2, mdms_hid(), env.now_ms)],
     );
     let new = KeyHash::of_mdms_key(&k2.public_key());
     assert_eq!(out["keyHash"], new.to_string());
     // Re-provisioning with the old binding is now a conflict; with the new one, a no-op.
-    let e = env.err(admin(), "ProvisionMdms", &[&entry.to_string()]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMdms, &[&entry.to_string()]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     let entry = serde_json::json!({ "hid": mdms_hid().to_string(), "keyHash": new.to_string() });
-    env.ok(admin(), "ProvisionMdms", &[&entry.to_string()]);
+    env.ok(admin(), Function::ProvisionMdms, &[&entry.to_string()]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,28 +581,31 @@ fn key_rotation_moves_to_the_new_key_and_keeps_the_old_one_on_record() {
     let old_reading = m.reading(env.now_ms - 100, &mdms);
     let new_key = MeterSecretKey::from_entropy(&[0xee; 32]).unwrap();
     let rotation = m.rotation(&new_key, env.now_ms - 50);
-    let out = env.ok(dc(), "RotateMeterKey", &[&rotation]);
+    let out = env.ok(dc(), Function::RotateMeterKey, &[&rotation]);
     assert_eq!(out["keyVersion"], 2);
     // Replaying the rotation is refused (timestamp not after the last).
-    let e = env.err(dc(), "RotateMeterKey", &[&rotation]);
-    assert_error(&e, 409, "replayed");
+    let e = env.err(dc(), Function::RotateMeterKey, &[&rotation]);
+    assert_error(&e, 409, ErrorCode::Replayed);
 
     // The old key no longer signs readings: even a fresh one is refused.
     let stale_key_reading = m.reading(env.now_ms - 10, &mdms);
     let result = env.submit(&[old_reading, stale_key_reading]);
     assert_eq!(
         reasons(&result),
-        vec![Some("replayed".into()), Some("bad_signature".into())]
+        vec![
+            Some(RejectReason::Replayed),
+            Some(RejectReason::BadSignature)
+        ]
     );
     let old_key = std::mem::replace(&mut m.key, new_key);
     let result = env.submit(&[m.reading(env.now_ms - 5, &mdms)]);
     assert_eq!(reasons(&result), vec![None]);
 
-    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    let view = env.ok(admin(), Function::GetMeter, &[&m.hex()]);
     assert_eq!(view["keys"].as_array().unwrap().len(), 2);
     assert_eq!(
         view["keys"][0]["publicKey"],
-        bcami_contract::state::to_hex(&old_key.public_key().to_bytes()).as_str()
+        bcami_api::to_hex(&old_key.public_key().to_bytes()).as_str()
     );
     assert_eq!(view["keys"][1]["version"], 2);
 
@@ -585,20 +619,24 @@ fn key_rotation_moves_to_the_new_key_and_keeps_the_old_one_on_record() {
     let before = env.dump();
     let e = env.err(
         dc(),
-        "RotateMeterKey",
+        Function::RotateMeterKey,
         &[&impostor.rotation(&again, env.now_ms)],
     );
-    assert_error(&e, 400, "bad_signature");
+    assert_error(&e, 400, ErrorCode::BadSignature);
     // Rotating to the key already in use.
     let same = MeterSecretKey::from_bytes(&m.key.to_bytes()).unwrap();
-    let e = env.err(dc(), "RotateMeterKey", &[&m.rotation(&same, env.now_ms)]);
-    assert_error(&e, 400, "same_key");
     let e = env.err(
         dc(),
-        "RotateMeterKey",
+        Function::RotateMeterKey,
+        &[&m.rotation(&same, env.now_ms)],
+    );
+    assert_error(&e, 400, ErrorCode::SameKey);
+    let e = env.err(
+        dc(),
+        Function::RotateMeterKey,
         &[&m.rotation(&again, env.now_ms + 120_000)],
     );
-    assert_error(&e, 400, "outside_window");
+    assert_error(&e, 400, ErrorCode::OutsideWindow);
     assert_eq!(env.dump(), before);
 }
 
@@ -608,16 +646,16 @@ fn rotation_needs_a_registered_active_meter() {
     let (a, b, c) = (Meter::new(1), Meter::new(2), Meter::new(3));
     env.provision(&[&a, &b]);
     env.register(&b);
-    env.ok(admin(), "RevokeMeter", &[&b.hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&b.hex()]);
     let new = MeterSecretKey::from_entropy(&[1; 32]).unwrap();
-    let e = env.err(dc(), "RotateMeterKey", &[&a.rotation(&new, T0_MS)]);
-    assert_error(&e, 409, "not_registered");
-    let e = env.err(dc(), "RotateMeterKey", &[&b.rotation(&new, T0_MS)]);
-    assert_error(&e, 409, "revoked");
-    let e = env.err(dc(), "RotateMeterKey", &[&c.rotation(&new, T0_MS)]);
-    assert_error(&e, 404, "unknown_meter");
-    let e = env.err(dc(), "RotateMeterKey", &[&a.registration(T0_MS)]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), Function::RotateMeterKey, &[&a.rotation(&new, T0_MS)]);
+    assert_error(&e, 409, ErrorCode::NotRegistered);
+    let e = env.err(dc(), Function::RotateMeterKey, &[&b.rotation(&new, T0_MS)]);
+    assert_error(&e, 409, ErrorCode::Revoked);
+    let e = env.err(dc(), Function::RotateMeterKey, &[&c.rotation(&new, T0_MS)]);
+    assert_error(&e, 404, ErrorCode::UnknownMeter);
+    let e = env.err(dc(), Function::RotateMeterKey, &[&a.registration(T0_MS)]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 }
 
 #[test]
@@ -627,29 +665,29 @@ fn revocation_stops_readings_and_keeps_history() {
     env.setup(&[&m]);
     let mdms = mdms_key();
     env.submit(&[m.reading(env.now_ms - 10, &mdms)]);
-    let out = env.ok(admin(), "RevokeMeter", &[&m.hex()]);
+    let out = env.ok(admin(), Function::RevokeMeter, &[&m.hex()]);
     assert_eq!(out["status"], "revoked");
     assert_eq!(out["revokedAt"], env.now_ms);
     // Idempotent.
     let before = env.dump();
-    env.ok(admin(), "RevokeMeter", &[&m.hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&m.hex()]);
     assert_eq!(env.dump(), before);
 
     let result = env.submit(&[m.reading(env.now_ms - 5, &mdms)]);
-    assert_eq!(reasons(&result), vec![Some("revoked".into())]);
+    assert_eq!(reasons(&result), vec![Some(RejectReason::Revoked)]);
     assert_eq!(env.dump(), before);
     // History kept: the record, the key and the earlier reading are still there.
-    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    let view = env.ok(admin(), Function::GetMeter, &[&m.hex()]);
     assert_eq!(view["meter"]["readings"], 1);
     assert_eq!(view["keys"].as_array().unwrap().len(), 1);
     let q = json!({"hid": m.hex()}).to_string();
-    let page = env.ok(mdms_creator(), "GetReadings", &[&q]);
+    let page = env.ok(mdms_creator(), Function::GetReadings, &[&q]);
     assert_eq!(page["readings"].as_array().unwrap().len(), 1);
 
-    let e = env.err(admin(), "RevokeMeter", &[&Meter::new(2).hex()]);
-    assert_error(&e, 404, "unknown_meter");
-    let e = env.err(admin(), "RevokeMeter", &["xyz"]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(admin(), Function::RevokeMeter, &[&Meter::new(2).hex()]);
+    assert_error(&e, 404, ErrorCode::UnknownMeter);
+    let e = env.err(admin(), Function::RevokeMeter, &["xyz"]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 }
 
 fn mdms_creator() -> fabric_shim::Creator {
@@ -674,7 +712,7 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
     ];
     let out = env.invoke(
         dc(),
-        "SubmitReadings",
+        Function::SubmitReadings,
         &[&serde_json::to_string(&readings).unwrap()],
     );
     let response: Value = serde_json::from_slice(&out.result.unwrap()).unwrap();
@@ -702,16 +740,16 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
     // The event names each reading; the MDMS fetches it by that key and decrypts it.
     let page = env.ok(
         common::mdms(),
-        "GetReadings",
+        Function::GetReadings,
         &[&json!({"hid": a.hex()}).to_string()],
     );
     let stored = page["readings"][0]["reading"].as_str().unwrap();
     let tx = Transaction::decode(&STANDARD.decode(stored).unwrap()).unwrap();
     assert_eq!(tx.decrypt(&mdms).unwrap(), report(now - 30));
 
-    let counts = env.ok(admin(), "GetCounts", &[]);
+    let counts = env.ok(admin(), Function::GetCounts, &[]);
     assert_eq!(counts["readings"], 3);
-    let view = env.ok(admin(), "GetMeter", &[&a.hex()]);
+    let view = env.ok(admin(), Function::GetMeter, &[&a.hex()]);
     assert_eq!(view["meter"]["readings"], 2);
     assert_eq!(view["meter"]["lastTimestamp"], now - 10);
     // Stored under reading~HID~<20-digit timestamp>, value = the encoded transaction.
@@ -723,16 +761,20 @@ fn accepted_readings_are_stored_counted_and_announced_in_one_event() {
 }
 
 /// A ledger snapshot, a batch of only-bad readings, and the snapshot again.
-fn assert_rejected_without_state_change(env: &mut Env, readings: &[String], expected: &[&str]) {
+fn assert_rejected_without_state_change(
+    env: &mut Env,
+    readings: &[String],
+    expected: &[RejectReason],
+) {
     let before = env.dump();
     let out = env.invoke(
         dc(),
-        "SubmitReadings",
+        Function::SubmitReadings,
         &[&serde_json::to_string(readings).unwrap()],
     );
     let response: Value = serde_json::from_slice(&out.result.expect("a batch is 200")).unwrap();
     let got = reasons(&response);
-    let want: Vec<Option<String>> = expected.iter().map(|r| Some((*r).to_owned())).collect();
+    let want: Vec<Option<RejectReason>> = expected.iter().copied().map(Some).collect();
     assert_eq!(got, want, "{response}");
     assert_eq!(response["accepted"], 0);
     assert_eq!(response["rejected"], readings.len());
@@ -755,7 +797,7 @@ fn every_rejection_reason_and_none_changes_state() {
             (Meter::new(1), Meter::new(2), Meter::new(3), Meter::new(4));
         env.setup(&[&m, &revoked]);
         env.provision(&[&provisioned_only]);
-        env.ok(admin(), "RevokeMeter", &[&revoked.hex()]);
+        env.ok(admin(), Function::RevokeMeter, &[&revoked.hex()]);
         let mdms = mdms_key();
         let now = env.now_ms;
         env.submit(&[m.reading(now - 1000, &mdms)]);
@@ -789,7 +831,7 @@ fn every_rejection_reason_and_none_changes_state() {
         let truncated = b64(&good[..good.len() - 1]);
         let mut trailing = good.clone();
         trailing.push(0);
-        let oversize = b64(&vec![0u8; bcami_contract::MAX_READING_BYTES + 1]);
+        let oversize = b64(&vec![0u8; bcami_api::MAX_READING_BYTES + 1]);
         let oversize_text = "A".repeat(2000);
 
         assert_rejected_without_state_change(
@@ -813,22 +855,22 @@ fn every_rejection_reason_and_none_changes_state() {
                 String::new(),
             ],
             &[
-                "unknown_meter",
-                "not_registered",
-                "revoked",
-                "bad_signature",
-                "bad_signature",
-                "bad_signature",
-                "replayed",
-                "replayed",
-                "stale",
-                "future",
-                "oversize",
-                "oversize",
-                "bad_base64",
-                "malformed",
-                "malformed",
-                "malformed",
+                RejectReason::UnknownMeter,
+                RejectReason::NotRegistered,
+                RejectReason::Revoked,
+                RejectReason::BadSignature,
+                RejectReason::BadSignature,
+                RejectReason::BadSignature,
+                RejectReason::Replayed,
+                RejectReason::Replayed,
+                RejectReason::Stale,
+                RejectReason::Future,
+                RejectReason::Oversize,
+                RejectReason::Oversize,
+                RejectReason::BadBase64,
+                RejectReason::Malformed,
+                RejectReason::Malformed,
+                RejectReason::Malformed,
             ],
         );
         // The good reading itself is accepted afterwards: the rejections did not poison state.
@@ -872,13 +914,13 @@ fn a_meter_twice_in_a_batch_is_processed_in_order() {
         vec![
             None,
             None,
-            Some("replayed".into()),
-            Some("replayed".into()),
+            Some(RejectReason::Replayed),
+            Some(RejectReason::Replayed),
             None
         ]
     );
     let q = json!({"hid": m.hex()}).to_string();
-    let page = env.ok(admin(), "GetReadings", &[&q]);
+    let page = env.ok(admin(), Function::GetReadings, &[&q]);
     let times: Vec<u64> = page["readings"]
         .as_array()
         .unwrap()
@@ -886,7 +928,7 @@ fn a_meter_twice_in_a_batch_is_processed_in_order() {
         .map(|r| r["timestamp"].as_u64().unwrap())
         .collect();
     assert_eq!(times, vec![now - 30, now - 20, now - 10]);
-    let view = env.ok(admin(), "GetMeter", &[&m.hex()]);
+    let view = env.ok(admin(), Function::GetMeter, &[&m.hex()]);
     assert_eq!(view["meter"]["readings"], 3);
 }
 
@@ -898,7 +940,7 @@ fn malformed_batch_arguments_are_400_for_the_whole_call() {
     let good = m.reading(env.now_ms - 1, &mdms_key());
     let before = env.dump();
     let too_many = serde_json::to_string(&vec![good.clone(); 1001]).unwrap();
-    let huge = format!("[\"{}\"]", "A".repeat(bcami_contract::MAX_BATCH_ARG_BYTES));
+    let huge = format!("[\"{}\"]", "A".repeat(bcami_api::MAX_BATCH_ARG_BYTES));
     for bad in [
         "".to_owned(),
         "not json".into(),
@@ -910,15 +952,19 @@ fn malformed_batch_arguments_are_400_for_the_whole_call() {
         too_many,
         huge,
     ] {
-        let e = env.err(dc(), "SubmitReadings", &[&bad]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(dc(), Function::SubmitReadings, &[&bad]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
     }
-    let e = env.err(dc(), "SubmitReadings", &[]);
-    assert_error(&e, 400, "bad_argument");
-    let e = env.err(dc(), "SubmitReadings", &[&format!("[\"{good}\"]"), "extra"]);
-    assert_error(&e, 400, "bad_argument");
-    let out = env.invoke_raw(dc(), "SubmitReadings", vec![vec![0xff, 0xfe]]);
-    assert_error(&out.result.unwrap_err(), 400, "bad_argument");
+    let e = env.err(dc(), Function::SubmitReadings, &[]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
+    let e = env.err(
+        dc(),
+        Function::SubmitReadings,
+        &[&format!("[\"{good}\"]"), "extra"],
+    );
+    assert_error(&e, 400, ErrorCode::BadArgument);
+    let out = env.invoke_raw(dc(), Function::SubmitReadings, vec![vec![0xff, 0xfe]]);
+    assert_error(&out.result.unwrap_err(), 400, ErrorCode::BadArgument);
     assert_eq!(env.dump(), before);
     // A full batch of 1,000 is fine.
     let full: Vec<String> = (0..1000)
@@ -951,7 +997,7 @@ fn get_readings_pages_in_time_order_within_bounds() {
     let mut seen = Vec::new();
     loop {
         let q = json!({"hid": a.hex(), "pageSize": 3, "bookmark": bookmark}).to_string();
-        let page = env.ok(mdms_creator(), "GetReadings", &[&q]);
+        let page = env.ok(mdms_creator(), Function::GetReadings, &[&q]);
         assert_eq!(page["hid"], a.hex());
         for r in page["readings"].as_array().unwrap() {
             let tx = Transaction::decode(&STANDARD.decode(r["reading"].as_str().unwrap()).unwrap())
@@ -972,7 +1018,7 @@ fn get_readings_pages_in_time_order_within_bounds() {
 
     // from inclusive, to exclusive.
     let q = json!({"hid": a.hex(), "from": times[2], "to": times[5]}).to_string();
-    let page = env.ok(admin(), "GetReadings", &[&q]);
+    let page = env.ok(admin(), Function::GetReadings, &[&q]);
     let got: Vec<u64> = page["readings"]
         .as_array()
         .unwrap()
@@ -983,15 +1029,15 @@ fn get_readings_pages_in_time_order_within_bounds() {
     assert_eq!(page["bookmark"], "");
     // Pages stop at `to` with no bookmark past it.
     let q = json!({"hid": a.hex(), "from": times[2], "to": times[4], "pageSize": 2}).to_string();
-    let page = env.ok(admin(), "GetReadings", &[&q]);
+    let page = env.ok(admin(), Function::GetReadings, &[&q]);
     assert_eq!(page["readings"].as_array().unwrap().len(), 2);
     assert_eq!(page["bookmark"], "");
 
-    let e = env.err(dc(), "GetReadings", &[&q]);
-    assert_error(&e, 403, "forbidden");
+    let e = env.err(dc(), Function::GetReadings, &[&q]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
     let q = json!({"hid": Meter::new(9).hex()}).to_string();
-    let e = env.err(admin(), "GetReadings", &[&q]);
-    assert_error(&e, 404, "unknown_meter");
+    let e = env.err(admin(), Function::GetReadings, &[&q]);
+    assert_error(&e, 404, ErrorCode::UnknownMeter);
     for bad in [
         json!({"hid": "x"}).to_string(),
         json!({"hid": a.hex(), "pageSize": 0}).to_string(),
@@ -1002,8 +1048,8 @@ fn get_readings_pages_in_time_order_within_bounds() {
         json!({"from": 1}).to_string(),
         "nope".to_owned(),
     ] {
-        let e = env.err(admin(), "GetReadings", &[&bad]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(admin(), Function::GetReadings, &[&bad]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
     }
 }
 
@@ -1014,7 +1060,7 @@ fn list_meters_pages_in_hid_order_and_counts_add_up() {
     let refs: Vec<&Meter> = meters.iter().collect();
     env.setup(&refs[..2]);
     env.provision(&refs);
-    env.ok(admin(), "RevokeMeter", &[&meters[4].hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&meters[4].hex()]);
     let mdms = mdms_key();
     env.submit(&[meters[0].reading(env.now_ms - 5, &mdms)]);
 
@@ -1022,7 +1068,7 @@ fn list_meters_pages_in_hid_order_and_counts_add_up() {
     let mut bookmark = String::new();
     loop {
         let q = json!({"pageSize": 2, "bookmark": bookmark}).to_string();
-        let page = env.ok(dc(), "ListMeters", &[&q]);
+        let page = env.ok(dc(), Function::ListMeters, &[&q]);
         for m in page["meters"].as_array().unwrap() {
             all.push(m["hid"].as_str().unwrap().to_owned());
         }
@@ -1034,33 +1080,33 @@ fn list_meters_pages_in_hid_order_and_counts_add_up() {
     let mut expected: Vec<String> = meters.iter().map(Meter::hex).collect();
     expected.sort();
     assert_eq!(all, expected);
-    let page = env.ok(dc(), "ListMeters", &[]);
+    let page = env.ok(dc(), Function::ListMeters, &[]);
     assert_eq!(page["meters"].as_array().unwrap().len(), 5);
-    let e = env.err(dc(), "ListMeters", &[r#"{"pageSize":0}"#]);
-    assert_error(&e, 400, "bad_argument");
-    let e = env.err(dc(), "ListMeters", &["{}", "{}"]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), Function::ListMeters, &[r#"{"pageSize":0}"#]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
+    let e = env.err(dc(), Function::ListMeters, &["{}", "{}"]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 
-    let counts = env.ok(mdms_creator(), "GetCounts", &[]);
+    let counts = env.ok(mdms_creator(), Function::GetCounts, &[]);
     assert_eq!(
         counts,
         json!({"meters": {"provisioned": 2, "active": 2, "revoked": 1, "total": 5}, "readings": 1, "mdms": "registered"})
     );
-    let e = env.err(stranger(), "GetCounts", &[]);
-    assert_error(&e, 403, "forbidden");
-    let e = env.err(admin(), "GetCounts", &["x"]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(stranger(), Function::GetCounts, &[]);
+    assert_error(&e, 403, ErrorCode::Forbidden);
+    let e = env.err(admin(), Function::GetCounts, &["x"]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 }
 
 #[test]
 fn get_meter_needs_a_known_hid() {
     let mut env = Env::new();
-    let e = env.err(dc(), "GetMeter", &[&Meter::new(1).hex()]);
-    assert_error(&e, 404, "unknown_meter");
-    let e = env.err(dc(), "GetMeter", &["00"]);
-    assert_error(&e, 400, "bad_argument");
-    let e = env.err(dc(), "GetMeter", &[]);
-    assert_error(&e, 400, "bad_argument");
+    let e = env.err(dc(), Function::GetMeter, &[&Meter::new(1).hex()]);
+    assert_error(&e, 404, ErrorCode::UnknownMeter);
+    let e = env.err(dc(), Function::GetMeter, &["00"]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
+    let e = env.err(dc(), Function::GetMeter, &[]);
+    assert_error(&e, 400, ErrorCode::BadArgument);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1083,7 +1129,7 @@ fn same_inputs_give_identical_responses_events_and_state() {
         ];
         let out = env.invoke(
             dc(),
-            "SubmitReadings",
+            Function::SubmitReadings,
             &[&serde_json::to_string(&batch).unwrap()],
         );
         (out, env.dump())
@@ -1097,7 +1143,7 @@ fn same_inputs_give_identical_responses_events_and_state() {
 fn the_deployed_contract_uses_libsecp256k1_and_answers_like_new() {
     let c = contract();
     let mut env = Env::new();
-    let ctx = env.context(dc(), "GetConfig", vec![]);
+    let ctx = env.context(dc(), Function::GetConfig, vec![]);
     let out = env.ledger.invoke(&c as &dyn Contract, ctx);
     assert!(out.result.is_ok());
     assert!(format!("{c:?}").contains("Libsecp256k1"));

@@ -6,6 +6,7 @@
 
 mod common;
 
+use bcami_api::{ErrorCode, Function, RejectReason};
 use bcami_sdk::{MdmsRegistrationRequest, MdmsSecretKey, MeterSecretKey, Timestamp};
 use common::*;
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of the 33 compressed bytes, computed here rather than with the contract's own type.
 fn hash_of(sec1: [u8; 33]) -> String {
-    bcami_contract::state::to_hex(&Sha256::digest(sec1))
+    bcami_api::to_hex(&Sha256::digest(sec1))
 }
 
 fn key_hash(m: &Meter) -> String {
@@ -37,18 +38,22 @@ fn bound(m: &Meter) -> Value {
 
 fn provision(env: &mut Env, entries: Value) -> Value {
     let arg = json!({ "meters": entries }).to_string();
-    env.ok(admin(), "ProvisionMeters", &[&arg])
+    env.ok(admin(), Function::ProvisionMeters, &[&arg])
 }
 
 fn meter(env: &mut Env, m: &Meter) -> Value {
-    env.ok(dc(), "GetMeter", &[&m.hex()])["meter"].clone()
+    env.ok(dc(), Function::GetMeter, &[&m.hex()])["meter"].clone()
 }
 
 #[test]
 fn a_hijack_of_a_bound_meter_is_refused_and_changes_nothing_then_the_meter_registers() {
     let mut env = Env::new();
-    env.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
-    env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(env.now_ms)]);
+    env.ok(admin(), Function::ProvisionMdms, &[&mdms_hid().to_string()]);
+    env.ok(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(env.now_ms)],
+    );
     let m = Meter::new(1);
     let out = provision(&mut env, json!([bound(&m)]));
     assert_eq!(out, json!({"provisioned": [m.hex()], "unchanged": 0}));
@@ -58,8 +63,12 @@ fn a_hijack_of_a_bound_meter_is_refused_and_changes_nothing_then_the_meter_regis
 
     let thief = hijacker(&m);
     let before = env.dump();
-    let e = env.err(dc(), "RegisterMeter", &[&thief.registration(env.now_ms)]);
-    assert_error(&e, 409, "key_not_provisioned");
+    let e = env.err(
+        dc(),
+        Function::RegisterMeter,
+        &[&thief.registration(env.now_ms)],
+    );
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
     for part in [m.hex(), key_hash(&m), key_hash(&thief)] {
         assert!(e.message().contains(&part), "{part} not in {e}");
     }
@@ -67,17 +76,21 @@ fn a_hijack_of_a_bound_meter_is_refused_and_changes_nothing_then_the_meter_regis
     // (stale, or a proof of possession by yet another key) gets the same answer.
     let e = env.err(
         dc(),
-        "RegisterMeter",
+        Function::RegisterMeter,
         &[&thief.registration(env.now_ms - 400_000)],
     );
-    assert_error(&e, 409, "key_not_provisioned");
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
     assert_eq!(env.dump(), before, "a refused hijack changed state");
     // Nor can the hijacker submit readings: the meter has no key.
     let result = env.submit(&[thief.reading(env.now_ms - 10, &mdms_key())]);
-    assert_eq!(reasons(&result), vec![Some("not_registered".to_owned())]);
+    assert_eq!(reasons(&result), vec![Some(RejectReason::NotRegistered)]);
 
     // The real meter registers as usual, and its readings are accepted.
-    let out = env.ok(dc(), "RegisterMeter", &[&m.registration(env.now_ms - 100)]);
+    let out = env.ok(
+        dc(),
+        Function::RegisterMeter,
+        &[&m.registration(env.now_ms - 100)],
+    );
     assert_eq!(out["status"], "active");
     assert_eq!(out["keyVersion"], 1);
     assert_eq!(out["keyHash"], key_hash(&m));
@@ -85,22 +98,23 @@ fn a_hijack_of_a_bound_meter_is_refused_and_changes_nothing_then_the_meter_regis
     assert_eq!(reasons(&result), vec![None]);
 
     // Operators can audit the binding in every view of the meter.
-    let view = env.ok(mdms(), "GetMeter", &[&m.hex()]);
+    let view = env.ok(mdms(), Function::GetMeter, &[&m.hex()]);
     assert_eq!(view["meter"]["keyHash"], key_hash(&m));
     assert_eq!(
-        hash_of(
-            bcami_contract::state::from_hex(view["keys"][0]["publicKey"].as_str().unwrap())
-                .unwrap()
-        ),
+        hash_of(bcami_api::from_hex(view["keys"][0]["publicKey"].as_str().unwrap()).unwrap()),
         key_hash(&m)
     );
-    let list = env.ok(admin(), "ListMeters", &[]);
+    let list = env.ok(admin(), Function::ListMeters, &[]);
     assert_eq!(list["meters"][0]["keyHash"], key_hash(&m));
 
     // Rotation is unaffected: it needs the current key, and the binding stays on record.
     let new = MeterSecretKey::from_entropy(&[0x42; 32]).unwrap();
     env.now_ms += 1000;
-    let out = env.ok(dc(), "RotateMeterKey", &[&m.rotation(&new, env.now_ms)]);
+    let out = env.ok(
+        dc(),
+        Function::RotateMeterKey,
+        &[&m.rotation(&new, env.now_ms)],
+    );
     assert_eq!(out["keyVersion"], 2);
     assert_eq!(out["keyHash"], key_hash(&m));
 }
@@ -120,18 +134,26 @@ fn unbound_meters_keep_trust_on_first_use_and_mix_with_bound_ones() {
     // trust-on-first-use risk); the real meter is then too late.
     env.ok(
         dc(),
-        "RegisterMeter",
+        Function::RegisterMeter,
         &[&hijacker(&plain).registration(env.now_ms)],
     );
-    let e = env.err(dc(), "RegisterMeter", &[&plain.registration(env.now_ms)]);
-    assert_error(&e, 409, "already_registered");
     let e = env.err(
         dc(),
-        "RegisterMeter",
+        Function::RegisterMeter,
+        &[&plain.registration(env.now_ms)],
+    );
+    assert_error(&e, 409, ErrorCode::AlreadyRegistered);
+    let e = env.err(
+        dc(),
+        Function::RegisterMeter,
         &[&hijacker(&locked).registration(env.now_ms)],
     );
-    assert_error(&e, 409, "key_not_provisioned");
-    env.ok(dc(), "RegisterMeter", &[&locked.registration(env.now_ms)]);
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
+    env.ok(
+        dc(),
+        Function::RegisterMeter,
+        &[&locked.registration(env.now_ms)],
+    );
 }
 
 #[test]
@@ -151,8 +173,8 @@ fn reprovisioning_never_changes_a_binding_and_binds_only_a_matching_registered_k
     // Another hash for a bound meter: 409, and nothing else in the call is written.
     let e5 = Meter::new(5);
     let arg = json!({"meters": [e5.hex(), {"hid": a.hex(), "keyHash": key_hash(&b)}]}).to_string();
-    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMeters, &[&arg]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     assert!(e.message().contains(&a.hex()), "{e}");
     assert!(e.message().contains(&key_hash(&a)), "{e}");
     assert_eq!(env.dump(), before);
@@ -160,19 +182,27 @@ fn reprovisioning_never_changes_a_binding_and_binds_only_a_matching_registered_k
     // An unbound meter that has not registered yet can be bound (closing its window); one that
     // registered by trust on first use only with the hash of the key it registered (version 1,
     // even after a rotation).
-    env.ok(dc(), "RegisterMeter", &[&c.registration(env.now_ms - 10)]);
-    env.now_ms += 1000;
-    let new = MeterSecretKey::from_entropy(&[0x43; 32]).unwrap();
-    env.ok(dc(), "RotateMeterKey", &[&c.rotation(&new, env.now_ms)]);
     env.ok(
         dc(),
-        "RegisterMeter",
+        Function::RegisterMeter,
+        &[&c.registration(env.now_ms - 10)],
+    );
+    env.now_ms += 1000;
+    let new = MeterSecretKey::from_entropy(&[0x43; 32]).unwrap();
+    env.ok(
+        dc(),
+        Function::RotateMeterKey,
+        &[&c.rotation(&new, env.now_ms)],
+    );
+    env.ok(
+        dc(),
+        Function::RegisterMeter,
         &[&hijacker(&d).registration(env.now_ms)],
     );
     let before = env.dump();
     let arg = json!({"meters": [bound(&b), bound(&d)]}).to_string();
-    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMeters, &[&arg]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     assert!(e.message().contains(&key_hash(&hijacker(&d))), "{e}");
     assert!(e.message().contains("revoke"), "{e}");
     assert_eq!(env.dump(), before, "a refused binding changed state");
@@ -188,17 +218,21 @@ fn reprovisioning_never_changes_a_binding_and_binds_only_a_matching_registered_k
     assert_eq!(meter(&mut env, &c)["keyVersion"], 2);
     let e = env.err(
         dc(),
-        "RegisterMeter",
+        Function::RegisterMeter,
         &[&hijacker(&b).registration(env.now_ms)],
     );
-    assert_error(&e, 409, "key_not_provisioned");
-    env.ok(dc(), "RegisterMeter", &[&b.registration(env.now_ms)]);
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
+    env.ok(
+        dc(),
+        Function::RegisterMeter,
+        &[&b.registration(env.now_ms)],
+    );
 
     // Revoked stays final, bound or not.
-    env.ok(admin(), "RevokeMeter", &[&b.hex()]);
+    env.ok(admin(), Function::RevokeMeter, &[&b.hex()]);
     let arg = json!({"meters": [bound(&b)]}).to_string();
-    let e = env.err(admin(), "ProvisionMeters", &[&arg]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMeters, &[&arg]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
 }
 
 #[test]
@@ -291,8 +325,8 @@ fn malformed_entries_are_400_naming_the_element() {
         ),
     ];
     for (arg, expected) in &cases {
-        let e = env.err(admin(), "ProvisionMeters", &[arg]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(admin(), Function::ProvisionMeters, &[arg]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
         assert!(
             e.message()
                 .contains(&format!("ProvisionMeters: {expected}")),
@@ -307,7 +341,7 @@ fn malformed_entries_are_400_naming_the_element() {
         {"hid": ha, "keyHash": hash},
     ]})
     .to_string();
-    let out = env.ok(admin(), "ProvisionMeters", &[&arg]);
+    let out = env.ok(admin(), Function::ProvisionMeters, &[&arg]);
     assert_eq!(out, json!({"provisioned": [ha], "unchanged": 0}));
     assert_eq!(meter(&mut env, &a)["keyHash"], hash);
 }
@@ -333,36 +367,40 @@ fn a_bound_mdms_key_is_enforced_and_the_binding_cannot_change() {
     let mut env = Env::new();
     let hid = mdms_hid().to_string();
     let arg = json!({"hid": hid, "keyHash": mdms_hash(&mdms_key())}).to_string();
-    let out = env.ok(admin(), "ProvisionMdms", &[&arg]);
+    let out = env.ok(admin(), Function::ProvisionMdms, &[&arg]);
     assert_eq!(
         out,
         json!({"hid": hid, "status": "provisioned", "keyHash": mdms_hash(&mdms_key())})
     );
     // Again, or as the plain HID: no-op. Another hash: 409.
     let before = env.dump();
-    env.ok(admin(), "ProvisionMdms", &[&arg]);
-    env.ok(admin(), "ProvisionMdms", &[&hid]);
+    env.ok(admin(), Function::ProvisionMdms, &[&arg]);
+    env.ok(admin(), Function::ProvisionMdms, &[&hid]);
     let other = json!({"hid": hid, "keyHash": mdms_hash(&other_mdms_key())}).to_string();
-    let e = env.err(admin(), "ProvisionMdms", &[&other]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMdms, &[&other]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     assert_eq!(env.dump(), before);
 
     // Whichever MDMS-role identity comes first with its own key is refused.
     let e = env.err(
         mdms(),
-        "RegisterMdmsKey",
+        Function::RegisterMdmsKey,
         &[&mdms_registration_with(&other_mdms_key(), env.now_ms)],
     );
-    assert_error(&e, 409, "key_not_provisioned");
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
     assert!(e.message().contains(&mdms_hash(&other_mdms_key())), "{e}");
     assert_eq!(env.dump(), before);
 
-    env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(env.now_ms)]);
-    let key = env.ok(dc(), "GetMdmsKey", &[]);
+    env.ok(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(env.now_ms)],
+    );
+    let key = env.ok(dc(), Function::GetMdmsKey, &[]);
     assert_eq!(key["keyHash"], mdms_hash(&mdms_key()));
     assert_eq!(
         key["publicKey"],
-        bcami_contract::state::to_hex(&mdms_key().public_key().to_bytes())
+        bcami_api::to_hex(&mdms_key().public_key().to_bytes())
     );
 }
 
@@ -370,19 +408,23 @@ fn a_bound_mdms_key_is_enforced_and_the_binding_cannot_change() {
 fn an_unbound_mdms_is_trust_on_first_use_and_can_be_bound_to_its_registered_key_only() {
     let mut env = Env::new();
     let hid = mdms_hid().to_string();
-    let out = env.ok(admin(), "ProvisionMdms", &[&hid]);
+    let out = env.ok(admin(), Function::ProvisionMdms, &[&hid]);
     assert!(out.get("keyHash").is_none(), "{out}");
-    env.ok(mdms(), "RegisterMdmsKey", &[&mdms_registration(env.now_ms)]);
+    env.ok(
+        mdms(),
+        Function::RegisterMdmsKey,
+        &[&mdms_registration(env.now_ms)],
+    );
 
     let before = env.dump();
     let wrong = json!({"hid": hid, "keyHash": mdms_hash(&other_mdms_key())}).to_string();
-    let e = env.err(admin(), "ProvisionMdms", &[&wrong]);
-    assert_error(&e, 409, "provision_conflict");
+    let e = env.err(admin(), Function::ProvisionMdms, &[&wrong]);
+    assert_error(&e, 409, ErrorCode::ProvisionConflict);
     assert!(e.message().contains(&mdms_hash(&mdms_key())), "{e}");
     assert_eq!(env.dump(), before);
 
     let right = json!({"hid": hid, "keyHash": mdms_hash(&mdms_key())}).to_string();
-    let out = env.ok(admin(), "ProvisionMdms", &[&right]);
+    let out = env.ok(admin(), Function::ProvisionMdms, &[&right]);
     assert_eq!(out["status"], "registered");
     assert_eq!(out["keyHash"], mdms_hash(&mdms_key()));
 }
@@ -423,8 +465,8 @@ fn malformed_mdms_arguments_are_400_naming_what_is_wrong() {
         ),
     ];
     for (arg, expected) in &cases {
-        let e = env.err(admin(), "ProvisionMdms", &[arg]);
-        assert_error(&e, 400, "bad_argument");
+        let e = env.err(admin(), Function::ProvisionMdms, &[arg]);
+        assert_error(&e, 400, ErrorCode::BadArgument);
         assert!(
             e.message().contains(expected),
             "{arg}\n  expected {expected}\n  got {e}"

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bcami_api::{Function, RejectReason};
 use bcami_sdk::MeterSecretKey;
 use common::*;
 use proptest::prelude::*;
@@ -114,14 +115,14 @@ proptest! {
                     _ => ts,
                 };
                 let reason = match e.corruption {
-                    Corruption::NotBase64 => Some("bad_base64"),
-                    Corruption::Truncate => Some("malformed"),
-                    _ if e.meter == 3 => Some("unknown_meter"),
-                    _ if header_ts + 300_000 < now => Some("stale"),
-                    _ if header_ts > now + 60_000 => Some("future"),
-                    _ if header_ts <= last[&e.meter] => Some("replayed"),
+                    Corruption::NotBase64 => Some(RejectReason::BadBase64),
+                    Corruption::Truncate => Some(RejectReason::Malformed),
+                    _ if e.meter == 3 => Some(RejectReason::UnknownMeter),
+                    _ if header_ts + 300_000 < now => Some(RejectReason::Stale),
+                    _ if header_ts > now + 60_000 => Some(RejectReason::Future),
+                    _ if header_ts <= last[&e.meter] => Some(RejectReason::Replayed),
                     Corruption::FlipCiphertext | Corruption::FlipHeader | Corruption::ForeignKey => {
-                        Some("bad_signature")
+                        Some(RejectReason::BadSignature)
                     }
                     _ => None,
                 };
@@ -130,7 +131,7 @@ proptest! {
                     stored.entry(e.meter).or_default().push(ts);
                     total += 1;
                 }
-                expected.push(reason.map(str::to_owned));
+                expected.push(reason);
             }
             let response = env.submit(&wire);
             prop_assert_eq!(reasons(&response), expected);
@@ -139,14 +140,14 @@ proptest! {
 
         for (m, meter) in meters.iter().enumerate().take(3) {
             let q = json!({"hid": meter.hex(), "pageSize": 1000}).to_string();
-            let page = env.ok(admin(), "GetReadings", &[&q]);
+            let page = env.ok(admin(), Function::GetReadings, &[&q]);
             let got: Vec<u64> = page["readings"].as_array().unwrap().iter()
                 .map(|r| r["timestamp"].as_u64().unwrap()).collect();
             let want = stored.get(&m).cloned().unwrap_or_default();
             prop_assert!(want.windows(2).all(|w| w[0] < w[1]), "model stored out of order");
             prop_assert_eq!(got, want);
         }
-        let counts = env.ok(admin(), "GetCounts", &[]);
+        let counts = env.ok(admin(), Function::GetCounts, &[]);
         prop_assert_eq!(counts["readings"].as_u64().unwrap(), total);
     }
 }

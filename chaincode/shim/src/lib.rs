@@ -12,6 +12,7 @@ mod peer;
 pub mod protocol;
 pub mod server;
 mod stub;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use context::ContextError;

@@ -4,6 +4,7 @@
 
 mod error;
 mod events;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;

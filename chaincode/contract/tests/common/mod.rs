@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bcami_api::{ErrorCode, Function, RejectReason};
 use bcami_contract::{BcAmi, VerifierKind};
 use bcami_sdk::{
     Hid, IntervalLength, KeyRotationRequest, MdmsRegistrationRequest, MdmsSecretKey,
@@ -148,7 +149,12 @@ impl Env {
         }
     }
 
-    pub fn context(&mut self, creator: Creator, function: &str, args: Vec<Vec<u8>>) -> TxContext {
+    pub fn context(
+        &mut self,
+        creator: Creator,
+        function: impl FunctionName,
+        args: Vec<Vec<u8>>,
+    ) -> TxContext {
         self.seq += 1;
         let seconds = i64::try_from(self.now_ms / 1000).unwrap();
         let nanos = u32::try_from(self.now_ms % 1000).unwrap() * 1_000_000;
@@ -156,37 +162,53 @@ impl Env {
             "ami",
             &format!("tx{:04}", self.seq),
             fabric_shim::Timestamp { seconds, nanos },
-            function,
+            function.function_name(),
             args,
             creator,
         )
     }
 
-    pub fn invoke_raw(&mut self, creator: Creator, function: &str, args: Vec<Vec<u8>>) -> Outcome {
+    pub fn invoke_raw<F: FunctionName>(
+        &mut self,
+        creator: Creator,
+        function: F,
+        args: Vec<Vec<u8>>,
+    ) -> Outcome {
         let ctx = self.context(creator, function, args);
         self.ledger.invoke(&self.contract, ctx)
     }
 
-    pub fn invoke(&mut self, creator: Creator, function: &str, args: &[&str]) -> Outcome {
+    pub fn invoke<F: FunctionName>(
+        &mut self,
+        creator: Creator,
+        function: F,
+        args: &[&str],
+    ) -> Outcome {
         let args = args.iter().map(|a| a.as_bytes().to_vec()).collect();
         self.invoke_raw(creator, function, args)
     }
 
     /// Call and expect success; the JSON response.
-    pub fn ok(&mut self, creator: Creator, function: &str, args: &[&str]) -> Value {
+    pub fn ok<F: FunctionName>(&mut self, creator: Creator, function: F, args: &[&str]) -> Value {
         let out = self.invoke(creator, function, args);
         match out.result {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
-            Err(e) => panic!("{function} failed: {e}"),
+            Err(e) => panic!("{} failed: {e}", function.function_name()),
         }
     }
 
     /// Call and expect an error; the error.
-    pub fn err(&mut self, creator: Creator, function: &str, args: &[&str]) -> ContractError {
+    pub fn err<F: FunctionName>(
+        &mut self,
+        creator: Creator,
+        function: F,
+        args: &[&str],
+    ) -> ContractError {
         let out = self.invoke(creator, function, args);
         match out.result {
             Ok(bytes) => panic!(
-                "{function} succeeded unexpectedly: {}",
+                "{} succeeded unexpectedly: {}",
+                function.function_name(),
                 String::from_utf8_lossy(&bytes)
             ),
             Err(e) => e,
@@ -217,19 +239,19 @@ impl Env {
     pub fn provision(&mut self, meters: &[&Meter]) {
         let list: Vec<String> = meters.iter().map(|m| m.hex()).collect();
         let arg = serde_json::json!({ "meters": list }).to_string();
-        self.ok(admin(), "ProvisionMeters", &[&arg]);
+        self.ok(admin(), Function::ProvisionMeters, &[&arg]);
     }
 
     pub fn register(&mut self, meter: &Meter) {
         let reg = meter.registration(self.now_ms - 1000);
-        self.ok(dc(), "RegisterMeter", &[&reg]);
+        self.ok(dc(), Function::RegisterMeter, &[&reg]);
     }
 
     /// Provision and register the MDMS and `meters`.
     pub fn setup(&mut self, meters: &[&Meter]) {
-        self.ok(admin(), "ProvisionMdms", &[&mdms_hid().to_string()]);
+        self.ok(admin(), Function::ProvisionMdms, &[&mdms_hid().to_string()]);
         let reg = mdms_registration(self.now_ms - 1000);
-        self.ok(mdms(), "RegisterMdmsKey", &[&reg]);
+        self.ok(mdms(), Function::RegisterMdmsKey, &[&reg]);
         self.provision(meters);
         for m in meters {
             self.register(m);
@@ -239,13 +261,14 @@ impl Env {
 
     pub fn submit(&mut self, readings: &[String]) -> Value {
         let arg = serde_json::to_string(readings).unwrap();
-        self.ok(dc(), "SubmitReadings", &[&arg])
+        self.ok(dc(), Function::SubmitReadings, &[&arg])
     }
 }
 
 /// `status` of the error and that its message starts with `code:`.
-pub fn assert_error(e: &ContractError, status: u16, code: &str) {
+pub fn assert_error(e: &ContractError, status: u16, code: ErrorCode) {
     assert_eq!(e.status().code(), status, "{e}");
+    assert_eq!(code.status(), status, "{code}");
     assert!(
         e.message().starts_with(&format!("{code}: ")),
         "expected code {code}: {e}"
@@ -254,13 +277,31 @@ pub fn assert_error(e: &ContractError, status: u16, code: &str) {
 
 /// The reason for each batch element, in batch order (None = accepted), rebuilt from the
 /// response's counts and its list of rejections.
-pub fn reasons(response: &Value) -> Vec<Option<String>> {
+pub fn reasons(response: &Value) -> Vec<Option<RejectReason>> {
     let len = response["accepted"].as_u64().unwrap() + response["rejected"].as_u64().unwrap();
     let mut reasons = vec![None; usize::try_from(len).unwrap()];
     for r in response["rejections"].as_array().unwrap() {
         let index = usize::try_from(r["index"].as_u64().unwrap()).unwrap();
         assert!(reasons[index].is_none(), "index {index} rejected twice");
-        reasons[index] = Some(r["reason"].as_str().unwrap().to_owned());
+        reasons[index] = Some(serde_json::from_value(r["reason"].clone()).unwrap());
     }
     reasons
+}
+
+/// A function to call: one of the contract's, or any name (to test unknown ones).
+pub trait FunctionName: Copy {
+    /// The name the transaction carries.
+    fn function_name(&self) -> &str;
+}
+
+impl FunctionName for Function {
+    fn function_name(&self) -> &str {
+        self.name()
+    }
+}
+
+impl FunctionName for &str {
+    fn function_name(&self) -> &str {
+        self
+    }
 }

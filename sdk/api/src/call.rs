@@ -1,5 +1,6 @@
-//! Parsing the string arguments of every function into typed requests, once, at the edge.
-//! Everything here is pure (bytes in, values out) and is what the fuzz target exercises.
+//! Parsing the string arguments of every function into typed calls, once, at the edge (the
+//! contract does this for every transaction). Everything here is pure (bytes in, values out) and
+//! is what the contract's fuzz target exercises.
 
 use std::collections::BTreeMap;
 
@@ -12,113 +13,13 @@ use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::config::{ConfigUpdate, RoleRule, Window};
-use crate::readings::{RejectReason, Rejection};
-use crate::state::KeyHash;
-
-/// Most readings in one `SubmitReadings` call.
-pub const MAX_BATCH: usize = 1_000;
-/// Most HIDs in one `ProvisionMeters` call.
-pub const MAX_PROVISION: usize = 1_000;
-/// Largest reading transaction accepted, in bytes (a v1 reading is 188).
-pub const MAX_READING_BYTES: usize = 1_024;
-/// Largest `SubmitReadings` argument, in bytes (1,000 base64 readings of the maximum size fit).
-pub const MAX_BATCH_ARG_BYTES: usize = 2 * 1024 * 1024;
-/// Largest page of `GetReadings` / `ListMeters`.
-pub const MAX_PAGE_SIZE: u32 = 1_000;
-/// Page size when none is given.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
-/// Longest MSP id accepted in the configuration.
-const MAX_MSP_ID_LEN: usize = 256;
-/// Base64 length of a reading of [`MAX_READING_BYTES`].
-const MAX_READING_BASE64: usize = MAX_READING_BYTES.div_ceil(3) * 4;
-
-/// The contract's functions, by the name the peer CLI uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Function {
-    /// `Configure`
-    Configure,
-    /// `GetConfig`
-    GetConfig,
-    /// `ProvisionMeters`
-    ProvisionMeters,
-    /// `ProvisionMdms`
-    ProvisionMdms,
-    /// `RegisterMeter`
-    RegisterMeter,
-    /// `RegisterMdmsKey`
-    RegisterMdmsKey,
-    /// `RotateMeterKey`
-    RotateMeterKey,
-    /// `RevokeMeter`
-    RevokeMeter,
-    /// `SubmitReadings`
-    SubmitReadings,
-    /// `GetMeter`
-    GetMeter,
-    /// `GetMdmsKey`
-    GetMdmsKey,
-    /// `GetReadings`
-    GetReadings,
-    /// `ListMeters`
-    ListMeters,
-    /// `GetCounts`
-    GetCounts,
-    /// `RotateMdmsKey`
-    RotateMdmsKey,
-}
-
-impl Function {
-    /// Every function.
-    pub const ALL: [Function; 15] = [
-        Function::Configure,
-        Function::GetConfig,
-        Function::ProvisionMeters,
-        Function::ProvisionMdms,
-        Function::RegisterMeter,
-        Function::RegisterMdmsKey,
-        Function::RotateMeterKey,
-        Function::RevokeMeter,
-        Function::SubmitReadings,
-        Function::GetMeter,
-        Function::GetMdmsKey,
-        Function::GetReadings,
-        Function::ListMeters,
-        Function::GetCounts,
-        // Last, so the fuzz corpus's function bytes (an index into this list) keep their meaning.
-        Function::RotateMdmsKey,
-    ];
-
-    /// The name the peer CLI uses.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Function::Configure => "Configure",
-            Function::GetConfig => "GetConfig",
-            Function::ProvisionMeters => "ProvisionMeters",
-            Function::ProvisionMdms => "ProvisionMdms",
-            Function::RegisterMeter => "RegisterMeter",
-            Function::RegisterMdmsKey => "RegisterMdmsKey",
-            Function::RotateMeterKey => "RotateMeterKey",
-            Function::RotateMdmsKey => "RotateMdmsKey",
-            Function::RevokeMeter => "RevokeMeter",
-            Function::SubmitReadings => "SubmitReadings",
-            Function::GetMeter => "GetMeter",
-            Function::GetMdmsKey => "GetMdmsKey",
-            Function::GetReadings => "GetReadings",
-            Function::ListMeters => "ListMeters",
-            Function::GetCounts => "GetCounts",
-        }
-    }
-
-    /// The function called `name`, if any (exact, case-sensitive).
-    pub fn from_name(name: &str) -> Option<Function> {
-        Function::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// The known names, comma-separated.
-    pub fn known() -> String {
-        Function::ALL.map(Function::name).join(", ")
-    }
-}
+use crate::function::Function;
+use crate::key_hash::KeyHash;
+use crate::limits::{
+    DEFAULT_PAGE_SIZE, MAX_BATCH, MAX_BATCH_ARG_BYTES, MAX_MSP_ID_LEN, MAX_PAGE_SIZE,
+    MAX_PROVISION, MAX_READING_BASE64, MAX_READING_BYTES, MAX_ROLE_RULES,
+};
+use crate::submit::{RejectReason, Rejection};
 
 /// A malformed argument: the whole call is refused with 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,7 +81,7 @@ pub enum ArgError {
     },
     /// A binary message does not decode.
     #[error("malformed message: {0}")]
-    Message(DecodeError),
+    Message(#[from] DecodeError),
     /// Too many items, too large, or empty.
     #[error("{function}: {detail}")]
     Limit {
@@ -699,8 +600,8 @@ fn check_config(input: &Input<'_>, update: &ConfigUpdate) -> Result<(), ArgError
     ];
     for (name, rules) in lists {
         let Some(rules) = rules else { continue };
-        if rules.is_empty() || rules.len() > 16 {
-            return Err(input.invalid(format!("\"{name}\" must list 1 to 16 rules")));
+        if rules.is_empty() || rules.len() > MAX_ROLE_RULES {
+            return Err(input.invalid(format!("\"{name}\" must list 1 to {MAX_ROLE_RULES} rules")));
         }
         for rule in rules {
             if rule.msp_id.is_empty() || rule.msp_id.len() > MAX_MSP_ID_LEN {
@@ -780,15 +681,6 @@ mod tests {
 
     fn args(items: &[&str]) -> Vec<Vec<u8>> {
         items.iter().map(|a| a.as_bytes().to_vec()).collect()
-    }
-
-    #[test]
-    fn function_names_round_trip_and_are_case_sensitive() {
-        for f in Function::ALL {
-            assert_eq!(Function::from_name(f.name()), Some(f));
-        }
-        assert_eq!(Function::from_name("submitreadings"), None);
-        assert_eq!(Function::from_name(""), None);
     }
 
     #[test]

@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod call;
+mod config;
+mod error;
+mod function;
+mod key_hash;
+pub mod limits;
+pub mod records;
+mod request;
+mod responses;
+mod submit;
+
+pub use call::{
+    ArgError, Call, MetersQuery, ReadingInput, ReadingsQuery, parse_hid, parse_reading,
+};
+pub use config::{Config, ConfigUpdate, NodeOu, Placement, RoleRule, Window};
+pub use error::ErrorCode;
+pub use function::{Function, Role};
+pub use key_hash::{KeyHash, from_hex, to_hex};
+pub use limits::*;
+pub use records::{
+    KeyVersionRecord, MdmsKeyVersionRecord, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
+};
+pub use request::{MetersRequest, ProvisionEntry, ReadingsRequest, Request};
+pub use responses::{
+    Counts, MdmsPresence, MdmsView, MeterCounts, MeterView, MetersPage, ProvisionResponse,
+    ReadingsPage, StoredReading,
+};
+pub use submit::{
+    EventReading, READINGS_EVENT, ReadingOutcome, ReadingsEvent, RejectReason, RejectedReading,
+    Rejection, ResponseMismatch, SubmitResponse,
+};

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod fabric;
+mod ledger;
+mod network;
+
+pub use client::{Client, Error, MeterKeys, reasons};
+pub use fabric::{ConnectError, Fabric, Settings};
+pub use ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
+pub use network::{Network, Orderer, Org, User, Users};
