@@ -120,7 +120,10 @@ async fn a_paginated_range_query_pages_through_every_key_once() {
     let env = network();
     let contract = contract(&env, User::Client1).await;
     let prefix = unique("page");
-    contract.submit("putmany", [prefix.as_str(), "7"]).await.unwrap();
+    contract
+        .submit("putmany", [prefix.as_str(), "7"])
+        .await
+        .unwrap();
 
     let (start, end) = (format!("{prefix}00000"), format!("{prefix}99999"));
     let mut bookmark = String::new();
@@ -164,7 +167,10 @@ async fn a_thrown_error_reaches_the_client_with_its_message() {
     let contract = contract(&env, User::Client1).await;
     let message = format!("the meter {} is not registered", unique("m"));
 
-    let err = contract.submit("fail", [message.as_str()]).await.unwrap_err();
+    let err = contract
+        .submit("fail", [message.as_str()])
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Endorse(_)), "{err:?}");
     let rejection = err.chaincode_error().expect("a chaincode rejection");
     assert_eq!(rejection.message, message);
@@ -237,7 +243,12 @@ async fn the_chaincode_sees_the_callers_identity() {
             .unwrap()
             .network(env.channel.clone())
             .contract(CHAINCODE);
-        let seen = json(&contract.evaluate("creator", Vec::<Vec<u8>>::new()).await.unwrap());
+        let seen = json(
+            &contract
+                .evaluate("creator", Vec::<Vec<u8>>::new())
+                .await
+                .unwrap(),
+        );
         assert_eq!(seen["msp_id"], msp);
         assert_eq!(seen["creator_msp"], msp);
         let id = seen["id"].as_str().unwrap();
