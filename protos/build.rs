@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "peer/proposal.proto",
     "peer/proposal_response.proto",
     "peer/transaction.proto",
+    "peer/events.proto",
     "gateway/gateway.proto",
 ];
 

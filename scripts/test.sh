@@ -6,8 +6,9 @@
 #   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e)
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
-#   e2e         one shared network: up, deploy (bcami), every tests/e2e/*.sh in
-#               lexical order with network.env sourced, then cargo test -p bcami-e2e
+#   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
+#               tests/e2e/*.sh in lexical order with network.env sourced, then
+#               cargo test -p bcami-e2e
 # and always tears down every network it started, even on failure or Ctrl-C.
 #
 # usage: scripts/test.sh [STAGE...]      (default: all four stages, in that order)
@@ -156,7 +157,11 @@ fi
 if want lint; then
   if command -v shellcheck >/dev/null; then
     shopt -s nullglob globstar
-    files=(scripts/*.sh tests/**/*.sh fabric-network/ccaas-builder/bin/* .ci/run)
+    files=(scripts/*.sh fabric-network/ccaas-builder/bin/* .ci/run)
+    for f in tests/**/*.sh; do
+      # Our scripts only, not those of the npm packages installed in tests/interop.
+      [[ $f == */node_modules/* ]] || files+=("$f")
+    done
     shopt -u globstar
     run_suite "shellcheck" shellcheck -x "${files[@]}"
   else
@@ -191,6 +196,12 @@ if want e2e; then
   if ((!FABRIC_OK)); then
     fail_suite "e2e network" "not run: Fabric is not installed"
   else
+    # The interoperability tests' npm packages (tests/interop, pinned by its lockfile).
+    if command -v npm >/dev/null; then
+      run_suite "npm ci (tests/interop)" npm ci --prefix tests/interop --no-audit --no-fund
+    else
+      fail_suite "npm ci (tests/interop)" "npm is not installed"
+    fi
     run_suite "e2e: network.sh up" "$SCRIPT_DIR/network.sh" up
     if [[ -f "$E2E_RUN_DIR/network.env" ]]; then
       run_suite "e2e: network.sh deploy" "$SCRIPT_DIR/network.sh" deploy

@@ -268,6 +268,48 @@ async fn event_consumer_resumed_from_its_checkpoint_sees_every_event_exactly_onc
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Regression (issue 16): a stream opened at `NextCommit` right before a submit must deliver
+/// that submit's event, as the official clients do: the request goes out when the stream is
+/// opened, not when it is first read. A second, later event marks where to stop reading: with
+/// the old lazy stream the first event is missing before the marker.
+#[tokio::test]
+async fn stream_opened_at_next_commit_sees_the_event_of_a_submit_made_right_after() {
+    let env = network();
+    let contract = contract(&env, User::Client1).await;
+    let network = contract_network(&env).await;
+    let name = unique("next-commit");
+
+    let mut stream = network
+        .chaincode_events(CHAINCODE, StartAt::NextCommit, None)
+        .unwrap();
+    let first = contract
+        .submit("event", [name.as_str(), "first"])
+        .await
+        .unwrap();
+    let marker = contract
+        .submit("event", [name.as_str(), "marker"])
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    loop {
+        let event = next_event(&mut stream).await;
+        if event.event_name != name {
+            continue;
+        }
+        seen.push(event.transaction_id.clone());
+        if event.transaction_id == marker.transaction_id {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [first.transaction_id.clone(), marker.transaction_id.clone()],
+        "the first submit's event (block {}) is missing: the stream started late",
+        first.block_number
+    );
+}
+
 async fn contract_network(env: &NetworkEnv) -> fabric_gateway_client::Network {
     env.utility
         .gateway(User::Client1)

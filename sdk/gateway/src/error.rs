@@ -22,6 +22,8 @@ pub enum Stage {
     CommitStatus,
     /// `ChaincodeEvents`: the event stream.
     ChaincodeEvents,
+    /// `Deliver` / `DeliverFiltered`: the block event streams of the gateway peer.
+    BlockEvents,
 }
 
 impl fmt::Display for Stage {
@@ -33,6 +35,7 @@ impl fmt::Display for Stage {
             Self::Submit => "submit",
             Self::CommitStatus => "commit status",
             Self::ChaincodeEvents => "chaincode events",
+            Self::BlockEvents => "block events",
         })
     }
 }
@@ -366,6 +369,10 @@ pub enum Error {
     /// The chaincode event stream failed.
     #[error(transparent)]
     ChaincodeEvents(StageError),
+    /// A block or filtered-block event stream failed (also when the peer ends it with a status
+    /// other than SUCCESS, e.g. FORBIDDEN or NOT_FOUND: then [`StageError::message`] says so).
+    #[error(transparent)]
+    BlockEvents(StageError),
     /// The transaction was committed but marked invalid.
     #[error(
         "transaction {transaction_id} was committed in block {block_number} as invalid: {code}"
@@ -422,7 +429,8 @@ impl Error {
             | Self::Endorse(e)
             | Self::Submit(e)
             | Self::CommitStatus(e)
-            | Self::ChaincodeEvents(e) => Some(e.stage()),
+            | Self::ChaincodeEvents(e)
+            | Self::BlockEvents(e) => Some(e.stage()),
             Self::Commit { .. } => Some(Stage::CommitStatus),
             Self::Unsigned { stage, .. }
             | Self::Sign { stage, .. }
@@ -438,7 +446,8 @@ impl Error {
             | Self::Endorse(e)
             | Self::Submit(e)
             | Self::CommitStatus(e)
-            | Self::ChaincodeEvents(e) => e.transaction_id(),
+            | Self::ChaincodeEvents(e)
+            | Self::BlockEvents(e) => e.transaction_id(),
             Self::Commit { transaction_id, .. }
             | Self::Unsigned { transaction_id, .. }
             | Self::Sign { transaction_id, .. }
@@ -456,7 +465,8 @@ impl Error {
             | Self::Endorse(e)
             | Self::Submit(e)
             | Self::CommitStatus(e)
-            | Self::ChaincodeEvents(e) => Some(e),
+            | Self::ChaincodeEvents(e)
+            | Self::BlockEvents(e) => Some(e),
             _ => None,
         }
     }
@@ -481,6 +491,7 @@ impl Error {
             Stage::Submit => Self::Submit(stage_error),
             Stage::CommitStatus => Self::CommitStatus(stage_error),
             Stage::ChaincodeEvents => Self::ChaincodeEvents(stage_error),
+            Stage::BlockEvents => Self::BlockEvents(stage_error),
             Stage::Connect => Self::Connect {
                 endpoint: stage_error.endpoint.clone(),
                 reason: stage_error.to_string(),

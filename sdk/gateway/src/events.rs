@@ -219,10 +219,27 @@ type Opening = Pin<
     >,
 >;
 
+type Opened = Result<tonic::Response<tonic::Streaming<ChaincodeEventsResponse>>, tonic::Status>;
+
 enum StreamState {
+    /// The call runs as its own task, started when the stream was opened.
+    Started(tokio::task::JoinHandle<Opened>),
+    /// Outside a Tokio runtime: the call is made on the first poll.
     Opening(Opening),
     Open(Box<tonic::Streaming<ChaincodeEventsResponse>>),
     Done,
+}
+
+/// Starts the call at once: the request is on its way when the stream is handed to the caller,
+/// so a stream opened at [`StartAt::NextCommit`] sees the commits of transactions submitted
+/// after it was opened (the official clients do the same). Tonic resolves the call only when
+/// the response headers arrive, which Fabric's gateway sends with the first matching block,
+/// so the call runs as its own task rather than waiting for the consumer's first poll.
+fn start_call(opening: Opening) -> StreamState {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => StreamState::Started(runtime.spawn(opening)),
+        Err(_) => StreamState::Opening(opening),
+    }
 }
 
 /// A live stream of chaincode events, in block order: read it with [`next`](Self::next), or use
@@ -252,8 +269,7 @@ impl ChaincodeEventStream {
         start: &StartAt,
     ) -> Self {
         Self {
-            // Lazy: nothing is sent until the stream is first polled.
-            state: StreamState::Opening(Box::pin(
+            state: start_call(Box::pin(
                 async move { client.chaincode_events(request).await },
             )),
             endpoint,
@@ -288,6 +304,22 @@ impl ChaincodeEventStream {
             }
             let response = match &mut self.state {
                 StreamState::Done => return Poll::Ready(None),
+                StreamState::Started(task) => match Pin::new(task).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(Ok(response))) => {
+                        self.state = StreamState::Open(Box::new(response.into_inner()));
+                        continue;
+                    }
+                    Poll::Ready(Ok(Err(status))) => {
+                        return Poll::Ready(Some(Err(self.fail(&status))));
+                    }
+                    Poll::Ready(Err(join)) => {
+                        let status = tonic::Status::cancelled(format!(
+                            "the task opening the stream ended: {join}"
+                        ));
+                        return Poll::Ready(Some(Err(self.fail(&status))));
+                    }
+                },
                 StreamState::Opening(opening) => match opening.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(response)) => {
@@ -311,6 +343,15 @@ impl ChaincodeEventStream {
             let (block_number, events) = block_events(response);
             self.buffered
                 .extend(self.filter.admit_block(block_number, events));
+        }
+    }
+}
+
+impl Drop for ChaincodeEventStream {
+    fn drop(&mut self) {
+        // Dropping the stream cancels the server stream, also while it is still opening.
+        if let StreamState::Started(task) = &self.state {
+            task.abort();
         }
     }
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use fabric_protos::gateway::gateway_client::GatewayClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::blocks::{BlockEventStream, FilteredBlockEventStream};
 use crate::error::{Error, Stage, StageError};
 use crate::events::{ChaincodeEventStream, Checkpoint};
-use crate::identity::{Digest32, Identity, Signer};
-use crate::transaction::{EventsRequest, ProposalBuilder};
+use crate::identity::{Identity, Signer};
+use crate::transaction::{BlockEventsRequest, EventsRequest, ProposalBuilder};
 use crate::wire::StartAt;
 
 /// How long each stage may take before it fails with `DeadlineExceeded`.
@@ -234,12 +235,13 @@ impl GatewayBuilder {
     }
 
     fn finish(self, channel: Channel) -> Gateway {
-        let client = GatewayClient::new(channel)
+        let client = GatewayClient::new(channel.clone())
             .max_decoding_message_size(100 * 1024 * 1024)
             .max_encoding_message_size(100 * 1024 * 1024);
         Gateway {
             inner: Arc::new(Inner {
                 client,
+                channel,
                 creator: self.identity.creator(),
                 endpoint: self.address,
                 identity: self.identity,
@@ -278,6 +280,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 pub(crate) struct Inner {
     pub(crate) client: GatewayClient<Channel>,
+    /// The same connection, for the peer's Deliver service (block events).
+    pub(crate) channel: Channel,
     pub(crate) endpoint: String,
     pub(crate) identity: Identity,
     pub(crate) creator: Vec<u8>,
@@ -287,21 +291,25 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Signs with the configured signer; `Ok(None)` when signing is offline.
+    /// Signs `message` (the exact bytes sent) with the configured signer; `Ok(None)` when
+    /// signing is offline.
     pub(crate) fn sign(
         &self,
         stage: Stage,
         transaction_id: &str,
-        digest: &Digest32,
+        message: &[u8],
     ) -> Result<Option<Vec<u8>>, Error> {
         let Some(signer) = &self.signer else {
             return Ok(None);
         };
-        signer.sign(digest).map(Some).map_err(|source| Error::Sign {
-            stage,
-            transaction_id: transaction_id.to_owned(),
-            source,
-        })
+        signer
+            .sign_message(message)
+            .map(Some)
+            .map_err(|source| Error::Sign {
+                stage,
+                transaction_id: transaction_id.to_owned(),
+                source,
+            })
     }
 
     /// One unary call with a deadline; what [`StageError::is_retryable`] allows (an unreachable
@@ -320,14 +328,25 @@ impl Inner {
         let attempts = self.retry.attempts();
         let mut attempt = 1;
         loop {
-            let status =
-                match tokio::time::timeout(deadline, call(self.client.clone(), deadline)).await {
-                    Ok(Ok(response)) => return Ok(response.into_inner()),
-                    Ok(Err(status)) => status,
-                    Err(_) => tonic::Status::deadline_exceeded(format!(
-                        "{stage} deadline of {deadline:?} expired"
-                    )),
-                };
+            let started = tokio::time::Instant::now();
+            let expired = || {
+                tonic::Status::deadline_exceeded(format!(
+                    "{stage} deadline of {deadline:?} expired"
+                ))
+            };
+            let status = match tokio::time::timeout(deadline, call(self.client.clone(), deadline))
+                .await
+            {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                // Tonic's own request timeout reports CANCELLED; a deadline is a deadline.
+                Ok(Err(status))
+                    if status.code() == tonic::Code::Cancelled && started.elapsed() >= deadline =>
+                {
+                    expired()
+                }
+                Ok(Err(status)) => status,
+                Err(_) => expired(),
+            };
             let error = StageError::from_status(stage, transaction_id, &self.endpoint, &status);
             if !error.is_retryable() || attempt >= attempts {
                 return Err(Error::from_stage(error));
@@ -420,6 +439,47 @@ impl Network {
         start: StartAt,
     ) -> Result<EventsRequest, Error> {
         EventsRequest::new(self, chaincode, start)
+    }
+
+    /// A Deliver request for block or filtered-block events from `start`. Sign it offline or
+    /// let the gateway's signer do it, then [`BlockEventsRequest::open`] or
+    /// [`BlockEventsRequest::open_filtered`] it.
+    ///
+    /// # Errors
+    /// [`Error::Sign`] from the signer.
+    pub fn block_events_request(&self, start: StartAt) -> Result<BlockEventsRequest, Error> {
+        BlockEventsRequest::new(self, &start)
+    }
+
+    /// Opens a stream of committed blocks through the gateway peer's Deliver service (the
+    /// official clients' `BlockEvents`). It starts at the checkpoint's block when the
+    /// checkpoint has recorded anything ([`Checkpoint::record_block`] after processing a
+    /// block), else at `start`. The request is sent now.
+    ///
+    /// # Errors
+    /// [`Error::Unsigned`] without a signer; [`Error::Sign`].
+    pub fn block_events(
+        &self,
+        start: StartAt,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<BlockEventStream, Error> {
+        let start = checkpoint.and_then(Checkpoint::start_at).unwrap_or(start);
+        self.block_events_request(start)?.open()
+    }
+
+    /// Opens a stream of filtered blocks (transaction ids, validation codes, chaincode event
+    /// names), as [`Self::block_events`] does for full blocks (the official clients'
+    /// `FilteredBlockEvents`).
+    ///
+    /// # Errors
+    /// [`Error::Unsigned`] without a signer; [`Error::Sign`].
+    pub fn filtered_block_events(
+        &self,
+        start: StartAt,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<FilteredBlockEventStream, Error> {
+        let start = checkpoint.and_then(Checkpoint::start_at).unwrap_or(start);
+        self.block_events_request(start)?.open_filtered()
     }
 
     /// Opens a chaincode event stream. It starts at the checkpoint when the checkpoint has

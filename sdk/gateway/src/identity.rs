@@ -1,5 +1,6 @@
-//! Who signs: an X.509 identity (MSP id + PEM certificate) and a [`Signer`] that turns a
-//! SHA-256 digest into a DER-encoded ECDSA signature.
+//! Who signs: an X.509 identity (MSP id + PEM certificate) and a [`Signer`]: ECDSA P-256
+//! (SHA-256 digest in, DER low-S signature out), Ed25519 (message in, 64 bytes out), or any key
+//! held elsewhere.
 
 use std::fmt;
 use std::fs;
@@ -66,17 +67,125 @@ pub enum IdentityError {
 #[error("signing failed: {0}")]
 pub struct SignError(pub String);
 
-/// "Sign this digest": the whole contract between the client and whatever holds the key
-/// (an in-memory key, an HSM, a remote signer).
+/// What signs for the client: the whole contract between the client and whatever holds the
+/// key: an in-memory key ([`P256Signer`], [`Ed25519Signer`]), an HSM through PKCS#11, a cloud
+/// KMS, a signing service or a separate process (see `examples/process_signer.rs`, which hands
+/// each digest to `openssl pkeyutl`). It is the official clients' `Sign` function, as a trait.
 ///
-/// The digest is SHA-256 of the exact bytes that go on the wire; the result must be an ASN.1 DER
-/// `SEQUENCE { r, s }` ECDSA signature with a low S value, as Fabric peers reject high-S.
+/// The client calls [`Signer::sign_message`] with the exact bytes that go on the wire (a
+/// proposal, a prepared transaction's payload, a commit-status or events request, a Deliver
+/// seek payload). By default that hashes them with SHA-256 and calls [`Signer::sign`], which is
+/// what ECDSA identities need: implement only `sign`. A scheme that hashes by itself (Ed25519,
+/// the official clients' `hash.NONE`) overrides `sign_message` instead.
+///
+/// An ECDSA signature must be ASN.1 DER `SEQUENCE { r, s }` with a low S value (S ≤ n/2):
+/// Fabric peers reject high-S signatures, and an HSM usually does not normalize them, so a
+/// signer over one must (the example shows how). The signer may block (it runs on the calling
+/// task); it must be `Send + Sync` because a [`Gateway`](crate::Gateway) is shared between
+/// tasks. Its errors reach the caller as [`Error::Sign`](crate::Error::Sign) naming the stage.
+///
+/// ```
+/// use fabric_gateway_client::{Digest32, SignError, Signer};
+///
+/// /// A key held by someone else, reached through a function.
+/// struct Remote(fn(&Digest32) -> Option<Vec<u8>>);
+///
+/// impl Signer for Remote {
+///     fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+///         (self.0)(digest).ok_or_else(|| SignError("the key holder refused".into()))
+///     }
+/// }
+/// # let _ = Remote(|_| None).sign(&[0; 32]).unwrap_err();
+/// ```
 pub trait Signer: Send + Sync {
     /// Signs a SHA-256 digest.
     ///
     /// # Errors
     /// [`SignError`] when the key holder refuses or fails.
     fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError>;
+
+    /// Signs a message: by default `sign(SHA-256(message))`.
+    ///
+    /// # Errors
+    /// [`SignError`] when the key holder refuses or fails.
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.sign(&sha256(message))
+    }
+}
+
+impl<S: Signer + ?Sized> Signer for std::sync::Arc<S> {
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+        (**self).sign(digest)
+    }
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        (**self).sign_message(message)
+    }
+}
+
+impl<S: Signer + ?Sized> Signer for Box<S> {
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+        (**self).sign(digest)
+    }
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        (**self).sign_message(message)
+    }
+}
+
+/// An in-memory Ed25519 key (RFC 8032), for MSPs whose identities are Ed25519 certificates
+/// (Fabric 3). Ed25519 hashes internally, so the client hands it the whole message (the
+/// official clients' `hash.NONE`); the signature is the raw 64 bytes.
+#[derive(Clone)]
+pub struct Ed25519Signer {
+    key: ed25519_dalek::SigningKey,
+}
+
+impl fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ed25519Signer").finish_non_exhaustive()
+    }
+}
+
+impl Ed25519Signer {
+    /// Wraps a signing key.
+    pub fn new(key: ed25519_dalek::SigningKey) -> Self {
+        Self { key }
+    }
+
+    /// A key from its 32-byte secret seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self::new(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    /// Parses a PKCS#8 PEM private key (`BEGIN PRIVATE KEY`, as `openssl genpkey -algorithm
+    /// ed25519` and Fabric 3's cryptogen write it).
+    ///
+    /// # Errors
+    /// [`IdentityError::BadKey`] if it is not an Ed25519 PKCS#8 key.
+    pub fn from_pem(pem: &str) -> Result<Self, IdentityError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+            .map(Self::new)
+            .map_err(|_| IdentityError::BadKey)
+    }
+
+    /// The public half.
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+impl Signer for Ed25519Signer {
+    /// Signs the 32 digest bytes as the message. The client never calls this for an
+    /// `Ed25519Signer` (it calls [`Signer::sign_message`]); it is there for offline flows that
+    /// only have a digest.
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+        self.sign_message(digest)
+    }
+
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        use ed25519_dalek::Signer as _;
+        Ok(self.key.sign(message).to_bytes().to_vec())
+    }
 }
 
 /// An in-memory ECDSA P-256 key: RFC 6979 deterministic signatures, normalized to low S,
@@ -318,6 +427,60 @@ mod tests {
             Identity::new("", Vec::new()),
             Err(IdentityError::EmptyMspId)
         ));
+    }
+
+    /// RFC 8032 §7.1, TEST 1 and TEST 2: the secret keys, and the signatures of the empty message
+    /// and of the one byte 0x72.
+    #[test]
+    fn ed25519_signatures_match_rfc_8032_and_verify() {
+        use ed25519_dalek::Verifier as _;
+        let cases: [(&str, &[u8], &str); 2] = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                b"",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                &[0x72],
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ];
+        for (seed, message, expected) in cases {
+            let seed: [u8; 32] = hex::decode(seed).unwrap().try_into().unwrap();
+            let signer = Ed25519Signer::from_seed(&seed);
+            let signature = signer.sign_message(message).expect("sign");
+            assert_eq!(hex::encode(&signature), expected);
+            let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
+            signer
+                .verifying_key()
+                .verify(message, &signature)
+                .expect("verifies");
+            assert!(signer.verifying_key().verify(b"other", &signature).is_err());
+        }
+    }
+
+    #[test]
+    fn ed25519_pkcs8_pem_loads_and_p256_pem_does_not() {
+        // RFC 8410 §10.3: an Ed25519 private key in PKCS#8.
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+        let signer = Ed25519Signer::from_pem(pem).expect("Ed25519 PKCS#8");
+        assert_eq!(signer.sign_message(b"m").unwrap().len(), 64);
+        assert!(matches!(
+            Ed25519Signer::from_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+            ),
+            Err(IdentityError::BadKey)
+        ));
+    }
+
+    #[test]
+    fn the_default_sign_message_is_sign_of_the_sha256_digest() {
+        let signer = signer();
+        let by_message = signer.sign_message(b"abc").unwrap();
+        let by_digest = signer.sign(&sha256(b"abc")).unwrap();
+        // RFC 6979: deterministic, so equal.
+        assert_eq!(by_message, by_digest);
     }
 
     #[test]

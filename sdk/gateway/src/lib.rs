@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blocks;
 mod error;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -12,17 +13,21 @@ mod identity;
 mod transaction;
 mod wire;
 
+pub use blocks::{
+    Block, BlockEventStream, BlockTransaction, FilteredBlock, FilteredBlockEventStream,
+    FilteredTransaction,
+};
 pub use error::{
     ChaincodeError, Error, ErrorDetail, Stage, StageError, ValidationCode, encode_details,
 };
 pub use events::{ChaincodeEvent, ChaincodeEventStream, Checkpoint, CheckpointError};
 pub use gateway::{Contract, Deadlines, Gateway, GatewayBuilder, Network, RetryPolicy};
 pub use identity::{
-    Digest32, Identity, IdentityError, MspCredentials, P256Signer, SignError, Signer, load_msp,
-    sha256,
+    Digest32, Ed25519Signer, Identity, IdentityError, MspCredentials, P256Signer, SignError,
+    Signer, load_msp, sha256,
 };
 pub use transaction::{
-    Commit, CommitStatus, Committed, EventsRequest, Proposal, ProposalBuilder,
+    BlockEventsRequest, Commit, CommitStatus, Committed, EventsRequest, Proposal, ProposalBuilder,
     SubmittedTransaction, Transaction,
 };
 pub use wire::StartAt;

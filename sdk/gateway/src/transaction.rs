@@ -12,9 +12,10 @@ use fabric_protos::gateway::{
 use fabric_protos::protos::SignedProposal;
 use rand_core::{OsRng, RngCore};
 
+use crate::blocks::{BlockEventStream, FilteredBlockEventStream};
 use crate::error::{Error, Stage, ValidationCode};
 use crate::events::ChaincodeEventStream;
-use crate::gateway::{Contract, Inner, Network};
+use crate::gateway::{Contract, Deadlines, Inner, Network};
 use crate::identity::{Digest32, sha256};
 use crate::wire::{self, NONCE_LEN, ProposalSpec, StartAt};
 
@@ -39,6 +40,7 @@ pub struct ProposalBuilder {
     transient: HashMap<String, Vec<u8>>,
     organizations: Vec<String>,
     idempotent: bool,
+    deadlines: Option<Deadlines>,
 }
 
 impl ProposalBuilder {
@@ -50,6 +52,7 @@ impl ProposalBuilder {
             transient: HashMap::new(),
             organizations: Vec::new(),
             idempotent: false,
+            deadlines: None,
         }
     }
 
@@ -75,7 +78,20 @@ impl ProposalBuilder {
         self
     }
 
-    /// Restricts endorsement (or evaluation) to peers of these MSP ids.
+    /// The endorsing organizations (the official clients' `endorsingOrganizations`): the
+    /// gateway collects endorsements from peers of exactly these MSP ids instead of working
+    /// them out from the endorsement policy; an evaluation runs on a peer of one of them.
+    /// The endorsement policy still decides at commit: too few organizations commit the
+    /// transaction as `ENDORSEMENT_POLICY_FAILURE`.
+    pub fn endorsing_organizations<I, S>(self, msp_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.organizations(msp_ids)
+    }
+
+    /// Same as [`Self::endorsing_organizations`].
     pub fn organizations<I, S>(mut self, msp_ids: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -90,6 +106,14 @@ impl ProposalBuilder {
     /// re-endorse a fresh proposal after an `MVCC_READ_CONFLICT` or `PHANTOM_READ_CONFLICT`.
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Deadlines for this call only, instead of the gateway's (the official clients' per-call
+    /// `deadline` options): each stage of this transaction (evaluate, endorse, submit, commit
+    /// status) gets its own field's deadline. Retries of a stage each get the full deadline.
+    pub fn deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = Some(deadlines);
         self
     }
 
@@ -120,14 +144,14 @@ impl ProposalBuilder {
             nonce,
             timestamp,
         });
-        let digest = sha256(&built.bytes);
-        let signature = inner.sign(Stage::Endorse, &built.transaction_id, &digest)?;
+        let signature = inner.sign(Stage::Endorse, &built.transaction_id, &built.bytes)?;
         Ok(Proposal {
             network: network.clone(),
             transaction_id: built.transaction_id,
             bytes: built.bytes,
             signature,
             organizations: self.organizations.clone(),
+            deadlines: self.deadlines,
         })
     }
 
@@ -203,6 +227,7 @@ pub struct Proposal {
     bytes: Vec<u8>,
     signature: Option<Vec<u8>>,
     organizations: Vec<String>,
+    deadlines: Option<Deadlines>,
 }
 
 impl Proposal {
@@ -221,9 +246,24 @@ impl Proposal {
         sha256(&self.bytes)
     }
 
-    /// Supplies an offline signature over [`Self::digest`].
+    /// Supplies an offline signature over [`Self::digest`] (or, for an Ed25519 key, over
+    /// [`Self::bytes`]).
     pub fn set_signature(&mut self, signature: Vec<u8>) {
         self.signature = Some(signature);
+    }
+
+    /// Deadlines for the calls of this proposal and the transaction and commit it leads to.
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) {
+        self.deadlines = Some(deadlines);
+    }
+
+    /// The endorsing organizations this proposal asks for (empty: the gateway chooses).
+    pub fn endorsing_organizations(&self) -> &[String] {
+        &self.organizations
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        self.deadlines.unwrap_or(self.inner().deadlines)
     }
 
     fn signed(&self, stage: Stage) -> Result<SignedProposal, Error> {
@@ -258,7 +298,7 @@ impl Proposal {
             .call(
                 Stage::Evaluate,
                 Some(&self.transaction_id),
-                inner.deadlines.evaluate,
+                self.deadlines().evaluate,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -286,7 +326,7 @@ impl Proposal {
             .call(
                 Stage::Endorse,
                 Some(&self.transaction_id),
-                inner.deadlines.endorse,
+                self.deadlines().endorse,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -303,17 +343,14 @@ impl Proposal {
             .prepared_transaction
             .ok_or_else(|| malformed("no prepared transaction".into()))?;
         let result = wire::transaction_result(&envelope).map_err(|e| malformed(e.to_string()))?;
-        let signature = inner.sign(
-            Stage::Submit,
-            &self.transaction_id,
-            &sha256(&envelope.payload),
-        )?;
+        let signature = inner.sign(Stage::Submit, &self.transaction_id, &envelope.payload)?;
         Ok(Transaction {
             network: self.network.clone(),
             transaction_id: self.transaction_id.clone(),
             payload: envelope.payload,
             signature,
             result,
+            deadlines: self.deadlines,
         })
     }
 }
@@ -327,6 +364,7 @@ pub struct Transaction {
     payload: Vec<u8>,
     signature: Option<Vec<u8>>,
     result: Vec<u8>,
+    deadlines: Option<Deadlines>,
 }
 
 impl Transaction {
@@ -355,6 +393,11 @@ impl Transaction {
         self.signature = Some(signature);
     }
 
+    /// Deadlines for the submit and commit-status calls of this transaction.
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) {
+        self.deadlines = Some(deadlines);
+    }
+
     /// Sends the signed transaction to the orderers; returns once they accept it.
     ///
     /// # Errors
@@ -377,7 +420,7 @@ impl Transaction {
             .call(
                 Stage::Submit,
                 Some(&self.transaction_id),
-                inner.deadlines.submit,
+                self.deadlines.unwrap_or(inner.deadlines).submit,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -396,7 +439,9 @@ impl Transaction {
             }
             Err(error) => return Err(error),
         }
-        Commit::new(&self.network, &self.transaction_id)
+        let mut commit = Commit::new(&self.network, &self.transaction_id)?;
+        commit.deadlines = self.deadlines;
+        Ok(commit)
     }
 }
 
@@ -472,24 +517,31 @@ pub struct Commit {
     transaction_id: String,
     request: Vec<u8>,
     signature: Option<Vec<u8>>,
+    deadlines: Option<Deadlines>,
 }
 
 impl Commit {
     fn new(network: &Network, transaction_id: &str) -> Result<Self, Error> {
         let inner = &network.gateway.inner;
         let request = wire::commit_status_request(transaction_id, &network.channel, &inner.creator);
-        let signature = inner.sign(Stage::CommitStatus, transaction_id, &sha256(&request))?;
+        let signature = inner.sign(Stage::CommitStatus, transaction_id, &request)?;
         Ok(Self {
             network: network.clone(),
             transaction_id: transaction_id.to_owned(),
             request,
             signature,
+            deadlines: None,
         })
     }
 
     /// The transaction id.
     pub fn transaction_id(&self) -> &str {
         &self.transaction_id
+    }
+
+    /// A deadline for this commit-status call only (`commit_status` of the deadlines).
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) {
+        self.deadlines = Some(deadlines);
     }
 
     /// The serialized `CommitStatusRequest`.
@@ -525,7 +577,7 @@ impl Commit {
             .call(
                 Stage::CommitStatus,
                 Some(&self.transaction_id),
-                inner.deadlines.commit_status,
+                self.deadlines.unwrap_or(inner.deadlines).commit_status,
                 |mut client, deadline| {
                     let mut req = tonic::Request::new(request.clone());
                     req.set_timeout(deadline);
@@ -568,7 +620,7 @@ impl EventsRequest {
         let inner = &network.gateway.inner;
         let request =
             wire::chaincode_events_request(&network.channel, chaincode, &inner.creator, &start);
-        let signature = inner.sign(Stage::ChaincodeEvents, "", &sha256(&request))?;
+        let signature = inner.sign(Stage::ChaincodeEvents, "", &request)?;
         Ok(Self {
             network: network.clone(),
             start,
@@ -592,9 +644,11 @@ impl EventsRequest {
         self.signature = Some(signature);
     }
 
-    /// Opens the stream. The call is made on the first [`ChaincodeEventStream::next`]: the
-    /// gateway sends nothing, not even headers, until a block with a matching event exists, so
-    /// a failure to open (unreachable peer, access denied) is reported there.
+    /// Opens the stream and sends the request now (inside a Tokio runtime), so the stream
+    /// starts where it was asked to when it is opened: at [`StartAt::NextCommit`], it sees every
+    /// transaction submitted after this call. The gateway sends nothing, not even headers, until
+    /// a block with a matching event exists, so a failure to open (unreachable peer, access
+    /// denied) is reported by the first [`ChaincodeEventStream::next`].
     ///
     /// # Errors
     /// [`Error::Unsigned`].
@@ -613,6 +667,84 @@ impl EventsRequest {
             request,
             inner.endpoint.clone(),
             &self.start,
+        ))
+    }
+}
+
+/// A signed Deliver request for block events or filtered-block events (the same request serves
+/// both): sign it offline or let the gateway's signer do it, then open it.
+#[derive(Debug, Clone)]
+pub struct BlockEventsRequest {
+    network: Network,
+    payload: Vec<u8>,
+    signature: Option<Vec<u8>>,
+}
+
+impl BlockEventsRequest {
+    pub(crate) fn new(network: &Network, start: &StartAt) -> Result<Self, Error> {
+        let inner = &network.gateway.inner;
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let payload =
+            wire::deliver_payload(&network.channel, &inner.creator, &nonce, now(), start, &[]);
+        let signature = inner.sign(Stage::BlockEvents, "", &payload)?;
+        Ok(Self {
+            network: network.clone(),
+            payload,
+            signature,
+        })
+    }
+
+    /// The serialized `common.Payload` (a `DELIVER_SEEK_INFO` header and an `orderer.SeekInfo`).
+    pub fn bytes(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// What to sign offline: SHA-256 of [`Self::bytes`].
+    pub fn digest(&self) -> Digest32 {
+        sha256(&self.payload)
+    }
+
+    /// Supplies an offline signature.
+    pub fn set_signature(&mut self, signature: Vec<u8>) {
+        self.signature = Some(signature);
+    }
+
+    fn envelope(&self) -> Result<Envelope, Error> {
+        let signature = self
+            .signature
+            .clone()
+            .ok_or_else(|| unsigned(Stage::BlockEvents, ""))?;
+        Ok(Envelope {
+            payload: self.payload.clone(),
+            signature,
+        })
+    }
+
+    /// Opens a stream of full blocks. The request is sent now; refusals (an identity the
+    /// channel's readers policy does not admit) arrive from the stream.
+    ///
+    /// # Errors
+    /// [`Error::Unsigned`].
+    pub fn open(&self) -> Result<BlockEventStream, Error> {
+        let inner = &self.network.gateway.inner;
+        Ok(BlockEventStream::new(
+            inner.channel.clone(),
+            self.envelope()?,
+            inner.endpoint.clone(),
+        ))
+    }
+
+    /// Opens a stream of filtered blocks.
+    ///
+    /// # Errors
+    /// [`Error::Unsigned`].
+    pub fn open_filtered(&self) -> Result<FilteredBlockEventStream, Error> {
+        let inner = &self.network.gateway.inner;
+        Ok(FilteredBlockEventStream::new(
+            inner.channel.clone(),
+            self.envelope()?,
+            inner.endpoint.clone(),
         ))
     }
 }

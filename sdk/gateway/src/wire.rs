@@ -7,7 +7,9 @@ use fabric_protos::common::{
     ChannelHeader, Envelope, Header, HeaderType, Payload, SignatureHeader,
 };
 use fabric_protos::gateway::{ChaincodeEventsRequest, CommitStatusRequest};
-use fabric_protos::orderer::{SeekNextCommit, SeekPosition, SeekSpecified, seek_position};
+use fabric_protos::orderer::{
+    SeekInfo, SeekNextCommit, SeekPosition, SeekSpecified, seek_info, seek_position,
+};
 use fabric_protos::protos::{
     ChaincodeAction, ChaincodeActionPayload, ChaincodeHeaderExtension, ChaincodeId, ChaincodeInput,
     ChaincodeInvocationSpec, ChaincodeProposalPayload, ChaincodeSpec, Proposal,
@@ -206,6 +208,61 @@ pub fn chaincode_events_request(
             r#type: Some(position),
         }),
         after_transaction_id: after.to_owned(),
+    }
+    .encode_to_vec()
+}
+
+/// The serialized `common.Payload` of a Deliver request (wire: an `Envelope` of type
+/// `DELIVER_SEEK_INFO` whose data is an `orderer.SeekInfo` from `start` to the end of time,
+/// blocking until blocks are ready): the bytes to sign. Resuming after a transaction is a
+/// chaincode-events notion; for blocks `StartAt::After` starts at its block.
+pub fn deliver_payload(
+    channel: &str,
+    creator: &[u8],
+    nonce: &[u8],
+    timestamp: prost_types::Timestamp,
+    start: &StartAt,
+    tls_cert_hash: &[u8],
+) -> Vec<u8> {
+    let start = match start {
+        StartAt::NextCommit => seek_position::Type::NextCommit(SeekNextCommit {}),
+        StartAt::Block(number) | StartAt::After { block: number, .. } => {
+            seek_position::Type::Specified(SeekSpecified { number: *number })
+        }
+    };
+    let seek = SeekInfo {
+        start: Some(SeekPosition {
+            r#type: Some(start),
+        }),
+        stop: Some(SeekPosition {
+            r#type: Some(seek_position::Type::Specified(SeekSpecified {
+                number: u64::MAX,
+            })),
+        }),
+        behavior: seek_info::SeekBehavior::BlockUntilReady as i32,
+        error_response: seek_info::SeekErrorResponse::Strict as i32,
+        content_type: seek_info::SeekContentType::Block as i32,
+    };
+    let channel_header = ChannelHeader {
+        r#type: HeaderType::DeliverSeekInfo as i32,
+        version: 0,
+        timestamp: Some(timestamp),
+        channel_id: channel.to_owned(),
+        tx_id: transaction_id(nonce, creator),
+        epoch: 0,
+        extension: Vec::new(),
+        tls_cert_hash: tls_cert_hash.to_vec(),
+    };
+    let signature_header = SignatureHeader {
+        creator: creator.to_vec(),
+        nonce: nonce.to_vec(),
+    };
+    Payload {
+        header: Some(Header {
+            channel_header: channel_header.encode_to_vec(),
+            signature_header: signature_header.encode_to_vec(),
+        }),
+        data: seek.encode_to_vec(),
     }
     .encode_to_vec()
 }

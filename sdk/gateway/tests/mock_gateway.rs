@@ -44,6 +44,13 @@ struct Script {
     commit: VecDeque<Result<i32, tonic::Status>>,
     /// The "ledger" of event blocks the events service streams from.
     blocks: Vec<ChaincodeEventsResponse>,
+    /// The ledger's full blocks, for the Deliver service.
+    ledger: Vec<fabric_protos::common::Block>,
+    /// A status the Deliver service ends every stream with instead of SUCCESS.
+    deliver_status: Option<fabric_protos::common::Status>,
+    /// How long Evaluate takes.
+    evaluate_delay: Option<Duration>,
+    seen_deliver: Vec<(bool, Envelope)>,
     seen_evaluate: Vec<EvaluateRequest>,
     seen_endorse: Vec<EndorseRequest>,
     seen_submit: Vec<SubmitRequest>,
@@ -131,6 +138,10 @@ impl GatewayService for Mock {
     ) -> Result<tonic::Response<EvaluateResponse>, tonic::Status> {
         let req = request.into_inner();
         self.verify_proposal(req.proposed_transaction.as_ref())?;
+        let delay = self.script.lock().unwrap().evaluate_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let answer = {
             let mut s = self.script.lock().unwrap();
             s.seen_evaluate.push(req.clone());
@@ -240,6 +251,112 @@ impl GatewayService for Mock {
     }
 }
 
+type DeliverStream = Pin<
+    Box<dyn Stream<Item = Result<fabric_protos::protos::DeliverResponse, tonic::Status>> + Send>,
+>;
+
+impl Mock {
+    /// Serves the scripted ledger from the seek envelope's start, as a peer's Deliver does:
+    /// blocks (or filtered blocks), then a status.
+    async fn deliver_from(
+        &self,
+        request: tonic::Request<tonic::Streaming<Envelope>>,
+        filtered: bool,
+    ) -> Result<tonic::Response<DeliverStream>, tonic::Status> {
+        use fabric_protos::orderer::SeekInfo;
+        use fabric_protos::protos::{
+            DeliverResponse, FilteredBlock, FilteredTransaction, deliver_response,
+        };
+        let mut incoming = request.into_inner();
+        let envelope = incoming
+            .message()
+            .await?
+            .ok_or_else(|| tonic::Status::invalid_argument("no seek envelope"))?;
+        self.verify(&envelope.payload, &envelope.signature)?;
+        let payload = Payload::decode(envelope.payload.as_slice())
+            .map_err(|_| tonic::Status::invalid_argument("bad payload"))?;
+        let header = payload.header.unwrap_or_default();
+        let ch = ChannelHeader::decode(header.channel_header.as_slice()).unwrap();
+        assert_eq!(ch.r#type, 5, "DELIVER_SEEK_INFO");
+        let seek = SeekInfo::decode(payload.data.as_slice())
+            .map_err(|_| tonic::Status::invalid_argument("bad seek info"))?;
+        let mut s = self.script.lock().unwrap();
+        s.seen_deliver.push((filtered, envelope));
+        let start = match seek.start.and_then(|p| p.r#type) {
+            Some(seek_position::Type::Specified(n)) => n.number,
+            _ => u64::MAX,
+        };
+        let mut out = Vec::new();
+        for block in s
+            .ledger
+            .iter()
+            .filter(|b| b.header.as_ref().unwrap().number >= start)
+        {
+            let r#type = if filtered {
+                let transactions = block
+                    .data
+                    .as_ref()
+                    .unwrap()
+                    .data
+                    .iter()
+                    .map(|env| {
+                        let env = Envelope::decode(env.as_slice()).unwrap();
+                        let p = Payload::decode(env.payload.as_slice()).unwrap();
+                        let ch = ChannelHeader::decode(p.header.unwrap().channel_header.as_slice())
+                            .unwrap();
+                        FilteredTransaction {
+                            txid: ch.tx_id,
+                            r#type: ch.r#type,
+                            tx_validation_code: 0,
+                            data: None,
+                        }
+                    })
+                    .collect();
+                deliver_response::Type::FilteredBlock(FilteredBlock {
+                    channel_id: "ami".into(),
+                    number: block.header.as_ref().unwrap().number,
+                    filtered_transactions: transactions,
+                })
+            } else {
+                deliver_response::Type::Block(block.clone())
+            };
+            out.push(Ok(DeliverResponse {
+                r#type: Some(r#type),
+            }));
+        }
+        let status = s
+            .deliver_status
+            .unwrap_or(fabric_protos::common::Status::Success);
+        if status != fabric_protos::common::Status::Success {
+            out.clear();
+        }
+        out.push(Ok(DeliverResponse {
+            r#type: Some(deliver_response::Type::Status(status as i32)),
+        }));
+        Ok(tonic::Response::new(Box::pin(tokio_stream::iter(out))))
+    }
+}
+
+#[tonic::async_trait]
+impl fabric_protos::protos::deliver_server::Deliver for Mock {
+    type DeliverStream = DeliverStream;
+    type DeliverFilteredStream = DeliverStream;
+
+    async fn deliver(
+        &self,
+        request: tonic::Request<tonic::Streaming<Envelope>>,
+    ) -> Result<tonic::Response<DeliverStream>, tonic::Status> {
+        self.deliver_from(request, false).await
+    }
+
+    async fn deliver_filtered(
+        &self,
+        request: tonic::Request<tonic::Streaming<Envelope>>,
+    ) -> Result<tonic::Response<DeliverStream>, tonic::Status> {
+        self.deliver_from(request, true).await
+    }
+}
+
 struct Harness {
     script: Arc<Mutex<Script>>,
     address: String,
@@ -293,7 +410,11 @@ async fn start_mock(tls: bool) -> Harness {
             )
             .unwrap();
     }
-    let router = server.add_service(GatewayServer::new(mock));
+    let router = server
+        .add_service(GatewayServer::new(mock.clone()))
+        .add_service(fabric_protos::protos::deliver_server::DeliverServer::new(
+            mock,
+        ));
     tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
     Harness {
         script,
@@ -1034,4 +1155,237 @@ async fn unreachable_peer_names_stage_and_endpoint() {
     assert_eq!(e.code(), tonic::Code::Unavailable);
     assert_eq!(e.endpoint(), address);
     assert!(err.transaction_id().is_some());
+}
+
+/// Waits (a liveness guard, not a timing assertion) until the mock has seen `count` requests of
+/// the kind `seen` counts.
+async fn until_seen(h: &Harness, seen: impl Fn(&Script) -> usize, count: usize) -> bool {
+    for _ in 0..500 {
+        if seen(&h.script()) >= count {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn opening_an_event_stream_sends_the_request_before_it_is_read() {
+    let h = start_mock(false).await;
+    let network = h.gateway().await.network("ami");
+    // Never polled: the request must reach the gateway anyway (issue 16: a stream opened at
+    // NextCommit right before a submit missed that submit's event because it went out late).
+    let stream = network
+        .chaincode_events("bcami", StartAt::NextCommit, None)
+        .unwrap();
+    assert!(
+        until_seen(&h, |s| s.seen_events.len(), 1).await,
+        "the events request was not sent when the stream was opened"
+    );
+    let blocks = network.block_events(StartAt::NextCommit, None).unwrap();
+    assert!(
+        until_seen(&h, |s| s.seen_deliver.len(), 1).await,
+        "the deliver request was not sent when the stream was opened"
+    );
+    drop((stream, blocks));
+}
+
+fn ledger_block(number: u64, txs: &[&str], codes: &[u8]) -> fabric_protos::common::Block {
+    use fabric_protos::common::{Block, BlockData, BlockHeader, BlockMetadata};
+    let data = txs
+        .iter()
+        .map(|tx| {
+            Envelope {
+                payload: Payload {
+                    header: Some(Header {
+                        channel_header: ChannelHeader {
+                            r#type: 3,
+                            tx_id: (*tx).into(),
+                            channel_id: "ami".into(),
+                            ..Default::default()
+                        }
+                        .encode_to_vec(),
+                        signature_header: Vec::new(),
+                    }),
+                    data: Vec::new(),
+                }
+                .encode_to_vec(),
+                signature: Vec::new(),
+            }
+            .encode_to_vec()
+        })
+        .collect();
+    Block {
+        header: Some(BlockHeader {
+            number,
+            previous_hash: vec![number as u8],
+            data_hash: Vec::new(),
+        }),
+        data: Some(BlockData { data }),
+        metadata: Some(BlockMetadata {
+            metadata: vec![Vec::new(), Vec::new(), codes.to_vec()],
+        }),
+    }
+}
+
+#[tokio::test]
+async fn block_events_resume_from_a_checkpoint_at_the_next_block() {
+    let h = start_mock(false).await;
+    h.script().ledger = vec![
+        ledger_block(0, &["genesis"], &[0]),
+        ledger_block(1, &["a", "b"], &[0, 11]),
+        ledger_block(2, &["c"], &[0]),
+        ledger_block(3, &["d"], &[10]),
+    ];
+    let network = h.gateway().await.network("ami");
+
+    let mut checkpoint = Checkpoint::new();
+    let mut stream = network
+        .block_events(StartAt::Block(1), Some(&checkpoint))
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.number, 1);
+    let txs: Vec<_> = first
+        .transactions
+        .iter()
+        .map(|t| (t.transaction_id.as_str(), t.validation_code))
+        .collect();
+    assert_eq!(
+        txs,
+        [
+            ("a", ValidationCode::VALID),
+            ("b", ValidationCode::MVCC_READ_CONFLICT)
+        ]
+    );
+    assert_eq!(first.previous_hash, vec![1]);
+    checkpoint.record_block(first.number);
+    drop(stream);
+
+    // Resumed: the checkpoint wins over the start position, and the stream ends at SUCCESS.
+    let mut stream = network
+        .block_events(StartAt::Block(0), Some(&checkpoint))
+        .unwrap();
+    let mut numbers = Vec::new();
+    while let Some(block) = stream.next().await {
+        numbers.push(block.unwrap().number);
+    }
+    assert_eq!(numbers, [2, 3]);
+
+    let mut filtered = network
+        .filtered_block_events(StartAt::Block(3), None)
+        .unwrap();
+    let block = filtered.next().await.unwrap().unwrap();
+    assert_eq!(block.number, 3);
+    assert_eq!(block.transactions[0].transaction_id, "d");
+    assert!(filtered.next().await.is_none());
+    let s = h.script();
+    assert_eq!(
+        s.seen_deliver.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_block_stream_is_a_typed_error() {
+    let h = start_mock(false).await;
+    h.script().deliver_status = Some(fabric_protos::common::Status::Forbidden);
+    let network = h.gateway().await.network("ami");
+    let mut stream = network.block_events(StartAt::Block(0), None).unwrap();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::BlockEvents));
+    let stage = err.stage_error().unwrap();
+    assert_eq!(stage.code(), tonic::Code::PermissionDenied);
+    assert!(stage.message().contains("FORBIDDEN"), "{err}");
+    assert!(err.to_string().contains(&h.address), "{err}");
+    assert!(stream.next().await.is_none(), "a failed stream ends");
+
+    // Offline: the request's signature is checked by the peer.
+    let mut req = network.block_events_request(StartAt::Block(0)).unwrap();
+    req.set_signature(h.signer.sign(&req.digest()).unwrap());
+    h.script().deliver_status = None;
+    let mut stream = req.open_filtered().unwrap();
+    assert!(
+        stream.next().await.is_none(),
+        "an empty ledger: SUCCESS at once"
+    );
+}
+
+#[tokio::test]
+async fn per_call_deadlines_override_the_gateways() {
+    let h = start_mock(false).await;
+    h.script().evaluate_delay = Some(Duration::from_millis(400));
+    let contract = h.gateway().await.network("ami").contract("bcami");
+    let short = Deadlines {
+        evaluate: Duration::from_millis(20),
+        ..Deadlines::default()
+    };
+    let err = contract
+        .proposal("GetCounts")
+        .deadlines(short)
+        .evaluate()
+        .await
+        .unwrap_err();
+    assert_eq!(err.stage(), Some(Stage::Evaluate));
+    assert_eq!(
+        err.stage_error().unwrap().code(),
+        tonic::Code::DeadlineExceeded
+    );
+    // The gateway's own deadline (5 s) lets the same call finish.
+    assert_eq!(
+        contract.evaluate("GetCounts", ["x"]).await.unwrap(),
+        b"evaluated"
+    );
+}
+
+#[tokio::test]
+async fn endorsing_organizations_reach_the_gateway() {
+    let h = start_mock(false).await;
+    let contract = h.gateway().await.network("ami").contract("bcami");
+    let proposal = contract
+        .proposal("RegisterMeter")
+        .arg("x")
+        .endorsing_organizations(["OperatorMSP"])
+        .build()
+        .unwrap();
+    assert_eq!(proposal.endorsing_organizations(), ["OperatorMSP"]);
+    proposal.endorse().await.unwrap();
+    let s = h.script();
+    assert_eq!(
+        s.seen_endorse[0].endorsing_organizations,
+        vec!["OperatorMSP".to_string()]
+    );
+}
+
+#[path = "../examples/process_signer.rs"]
+mod process_signer;
+
+#[tokio::test]
+async fn a_signer_in_another_process_signs_a_whole_transaction() {
+    let h = start_mock(false).await;
+    let keystore = Path::new(FIXTURES).join("msp/keystore/9f3c_sk");
+    let gateway = Gateway::builder(h.address.clone(), h.identity.clone())
+        .signer(process_signer::ProcessSigner::openssl(keystore))
+        .connect()
+        .await
+        .unwrap();
+    let contract = gateway.network("ami").contract("bcami");
+    // The mock verifies every signature (and refuses high S); a whole submit goes through.
+    let committed = contract.submit("Put", ["k", "v"]).await.unwrap();
+    assert_eq!(committed.result, b"k,v");
+    assert_eq!(h.script().seen_commit.len(), 1);
+
+    let missing = Gateway::builder(h.address.clone(), h.identity.clone())
+        .signer(process_signer::ProcessSigner::openssl(
+            "/nonexistent/key.pem",
+        ))
+        .connect()
+        .await
+        .unwrap();
+    let err = missing
+        .network("ami")
+        .contract("bcami")
+        .evaluate("GetCounts", ["x"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Sign { .. }), "{err:?}");
 }

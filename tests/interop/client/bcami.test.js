@@ -1,0 +1,181 @@
+'use strict';
+// Interoperability: Fabric's official Node Gateway client (@hyperledger/fabric-gateway) drives
+// the bcami chaincode on the live network, as an integrator who already uses Fabric's libraries
+// would: roles and their 403, a 400, a reading submitted and read back, and its event.
+//
+// Run by tests/e2e/50-interop.sh (node --test) with network.env and BCAMI_METER_SIM set;
+// meter-sim makes the device keys and signed messages offline, as a meter or the MDMS would.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const grpc = require('@grpc/grpc-js');
+const { connect, signers, EndorseError } = require('@hyperledger/fabric-gateway');
+
+function env(name) {
+    const value = process.env[name];
+    if (!value) {
+        throw new Error(`${name} is not set: run through tests/e2e/50-interop.sh (network.env sourced)`);
+    }
+    return value;
+}
+
+const CHANNEL = env('BCAMI_CHANNEL');
+const CHAINCODE = process.env.BCAMI_CC_NAME || 'bcami';
+const METER_SIM = env('BCAMI_METER_SIM');
+const STATE = fs.mkdtempSync(path.join(os.tmpdir(), 'interop-node-'));
+const RUN_ID = `${process.pid}-${Date.now()}`;
+
+function meterSim(...args) {
+    return execFileSync(METER_SIM, args, { encoding: 'utf8' }).trim();
+}
+
+/** A Gateway connection to ORG's peer as the MSP folder's user (certificate + PKCS#8 key). */
+function gateway(org, user) {
+    const msp = env(`BCAMI_${org}_MSP_${user}`);
+    const certDir = path.join(msp, 'signcerts');
+    const certificate = fs.readFileSync(path.join(certDir, fs.readdirSync(certDir)[0]));
+    const keyDir = path.join(msp, 'keystore');
+    const privateKey = crypto.createPrivateKey(fs.readFileSync(path.join(keyDir, fs.readdirSync(keyDir)[0])));
+    const client = new grpc.Client(
+        env(`BCAMI_${org}_PEER_ADDRESS`),
+        grpc.credentials.createSsl(fs.readFileSync(env(`BCAMI_${org}_PEER_TLS_CA`))),
+    );
+    const gw = connect({
+        client,
+        identity: { mspId: env(`BCAMI_${org}_MSPID`), credentials: certificate },
+        signer: signers.newPrivateKeySigner(privateKey),
+        evaluateOptions: () => ({ deadline: Date.now() + 10000 }),
+        endorseOptions: () => ({ deadline: Date.now() + 30000 }),
+        submitOptions: () => ({ deadline: Date.now() + 10000 }),
+        commitStatusOptions: () => ({ deadline: Date.now() + 60000 }),
+    });
+    return { gw, client, contract: gw.getNetwork(CHANNEL).getContract(CHAINCODE), network: gw.getNetwork(CHANNEL) };
+}
+
+const text = (bytes) => Buffer.from(bytes).toString('utf8');
+const json = (bytes) => JSON.parse(text(bytes));
+
+/** The chaincode's status and message from an EndorseError's details ("chaincode response N, M"). */
+function chaincodeRejection(err) {
+    assert.ok(err instanceof EndorseError, `expected an EndorseError, got ${err}`);
+    for (const detail of err.details) {
+        const m = /chaincode response (\d+), (.*)$/s.exec(detail.message);
+        if (m) {
+            return { status: Number(m[1]), message: m[2], detail };
+        }
+    }
+    assert.fail(`no chaincode response in the details: ${JSON.stringify(err.details)}`);
+}
+
+const admin = gateway('UTILITY', 'ADMIN'); // administrator
+const mdms = gateway('UTILITY', 'CLIENT1'); // MDMS
+const dc = gateway('OPERATOR', 'CLIENT1'); // data concentrator
+const nobody = gateway('OPERATOR', 'ADMIN'); // in the channel, no contract role
+
+test.after(() => {
+    for (const c of [admin, mdms, dc, nobody]) {
+        c.gw.close();
+        c.client.close();
+    }
+    fs.rmSync(STATE, { recursive: true, force: true });
+});
+
+test('roles: the administrator provisions, everyone else gets 403 naming the role', async () => {
+    const hid = meterSim('tx', 'hid', '--meter-id', `SM-NODE-ROLE-${RUN_ID}`);
+    for (const [who, caller] of [['data concentrator', dc], ['MDMS', mdms], ['no role', nobody]]) {
+        await assert.rejects(
+            caller.contract.submitTransaction('ProvisionMeters', JSON.stringify({ meters: [hid] })),
+            (err) => {
+                const r = chaincodeRejection(err);
+                assert.equal(r.status, 403, `${who}: ${r.message}`);
+                assert.match(r.message, /forbidden: ProvisionMeters requires the administrator/);
+                return true;
+            },
+        );
+    }
+    await admin.contract.submitTransaction('ProvisionMeters', JSON.stringify({ meters: [hid] }));
+    const { meter } = json(await dc.contract.evaluateTransaction('GetMeter', hid));
+    assert.equal(meter.hid, hid);
+    assert.equal(meter.status, 'provisioned');
+});
+
+test('a malformed batch is a 400 with the contract message, nothing submitted', async () => {
+    await assert.rejects(dc.contract.submitTransaction('SubmitReadings', 'not a JSON array'), (err) => {
+        const r = chaincodeRejection(err);
+        assert.equal(r.status, 400, r.message);
+        assert.match(r.message, /bad_argument/);
+        assert.ok(err.transactionId, 'the error names the transaction');
+        return true;
+    });
+});
+
+/** The MDMS public key meters encrypt to; registers an MDMS of our own if none is yet. */
+async function mdmsPublicKey() {
+    const counts = json(await dc.contract.evaluateTransaction('GetCounts'));
+    if (counts.mdms !== 'registered') {
+        const id = `MDMS-NODE-${RUN_ID}`;
+        const hid = meterSim('tx', 'hid', '--mdms-id', id);
+        meterSim('tx', 'mdms-keygen', '--mdms-id', id, '--state', STATE);
+        await admin.contract.submitTransaction('ProvisionMdms', hid);
+        await mdms.contract.submitTransaction(
+            'RegisterMdmsKey', meterSim('tx', 'mdms-register', '--mdms-id', id, '--state', STATE));
+    }
+    return json(await dc.contract.evaluateTransaction('GetMdmsKey')).publicKey;
+}
+
+test('a reading submitted by the data concentrator is read back by the MDMS, with its event', async () => {
+    const meterId = `SM-NODE-${RUN_ID}`;
+    const hid = meterSim('tx', 'hid', '--meter-id', meterId);
+    meterSim('tx', 'keygen', '--meter-id', meterId, '--state', STATE);
+    await admin.contract.submitTransaction('ProvisionMeters', JSON.stringify({ meters: [hid] }));
+    const record = json(await dc.contract.submitTransaction(
+        'RegisterMeter', meterSim('tx', 'register', '--meter-id', meterId, '--state', STATE)));
+    assert.equal(record.status, 'active');
+
+    const key = await mdmsPublicKey();
+    const reading = meterSim('tx', 'reading', '--meter-id', meterId, '--state', STATE,
+        '--mdms-public-key', key, '--energy-wh', '412');
+
+    // Opened before the submit, at the next commit: it must see this submit's event.
+    const events = await mdms.network.getChaincodeEvents(CHAINCODE);
+    try {
+        const proposal = dc.contract.newProposal('SubmitReadings', { arguments: [JSON.stringify([reading])] });
+        const transaction = await proposal.endorse();
+        const outcome = json(transaction.getResult());
+        assert.deepEqual(outcome, { accepted: 1, rejected: 0, rejections: [] });
+        const commit = await transaction.submit();
+        const status = await commit.getStatus();
+        assert.ok(status.successful, `commit status ${status.code}`);
+
+        for await (const event of events) {
+            if (event.transactionId !== transaction.getTransactionId()) {
+                continue;
+            }
+            assert.equal(event.eventName, 'ReadingsAccepted');
+            assert.equal(event.chaincodeName, CHAINCODE);
+            assert.equal(event.blockNumber, status.blockNumber);
+            const payload = json(event.payload);
+            assert.equal(payload.rejected, 0);
+            assert.equal(payload.accepted.length, 1);
+            assert.equal(payload.accepted[0].hid, hid);
+            break;
+        }
+    } finally {
+        events.close();
+    }
+
+    const stored = json(await mdms.contract.evaluateTransaction('GetReadings', JSON.stringify({ hid, pageSize: 10 })));
+    assert.equal(stored.readings.length, 1);
+    assert.equal(stored.readings[0].reading, reading);
+
+    // The same reading again is a replay: accepted by the call, rejected by the contract.
+    const again = json(await dc.contract.submitTransaction('SubmitReadings', JSON.stringify([reading])));
+    assert.equal(again.accepted, 0);
+    assert.equal(again.rejections[0].reason, 'replayed');
+});
