@@ -66,6 +66,9 @@ MDMS_DIR=$BCAMI_RUN_DIR/mdms
 ENV_OP=$WORK/network-via-operator.env
 sed -e "s|^export BCAMI_UTILITY_PEER_ADDRESS=.*|export BCAMI_UTILITY_PEER_ADDRESS=\"$BCAMI_OPERATOR_PEER_ADDRESS\"|" \
   -e "s|^export BCAMI_UTILITY_PEER_TLS_CA=.*|export BCAMI_UTILITY_PEER_TLS_CA=\"$BCAMI_OPERATOR_PEER_TLS_CA\"|" "$ENV" >"$ENV_OP"
+# meter-sim reads the connection details from the network.json beside the env file it is given.
+jq '.utility.peerAddress = .operator.peerAddress | .utility.peerTlsCa = .operator.peerTlsCa' \
+  "$BCAMI_RUN_DIR/network.json" >"$WORK/network.json"
 log "work dir $WORK"
 
 read -r -a ORDERER_ADDRS <<<"$BCAMI_ORDERER_ADDRESSES" # orderer N (SmartBFT node N) at index N-1
