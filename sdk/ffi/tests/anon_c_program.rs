@@ -5,39 +5,12 @@
 // Test code: a failing unwrap is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use bcami_anon::{IssuerPublicKey, IssuerSecretKey, JoinRequest, Presentation, Zk};
-
-/// `<target>/<profile>`: the directory holding this test's deps/ folder.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// Builds the static library (the test harness builds only the rlib) in this profile.
-fn static_library() -> PathBuf {
-    let profile_dir = profile_dir();
-    let target_dir = profile_dir.parent().unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "--lib", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cargo.arg("--release");
-    }
-    assert!(
-        cargo.status().unwrap().success(),
-        "cargo build of the static library failed"
-    );
-    let lib = profile_dir.join("libbcami.a");
-    assert!(lib.exists(), "{} missing", lib.display());
-    lib
-}
 
 fn run(exe: &Path, args: &[String]) -> String {
     let out = Command::new(exe).args(args).output().unwrap();
@@ -60,33 +33,7 @@ fn hex_lines(stdout: &str, label: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn c_meter_joins_and_reads_anonymously() {
-    let lib = static_library();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = profile_dir().join("bcami-c-anon");
-    let output = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o"])
-        .arg(&exe)
-        .arg(root.join("tests/c/anon.c"))
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg(&lib)
-        // What `rustc --print native-static-libs` lists for a std staticlib on Linux.
-        .args([
-            "-lgcc_s",
-            "-lutil",
-            "-lrt",
-            "-lpthread",
-            "-lm",
-            "-ldl",
-            "-lc",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let exe = common::compile_c_program("anon.c", "bcami-c-anon");
 
     let issuer = IssuerSecretKey::<Zk>::from_bytes(&[0x5a; 32], 4).unwrap();
     let ipk_hex = hex::encode(issuer.public_key().encode());

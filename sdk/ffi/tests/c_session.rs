@@ -4,9 +4,11 @@
 // Test code: a failing unwrap is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Stdio};
 
 use bcami_sdk::rand_core::{CryptoRng, Error, RngCore};
@@ -14,32 +16,6 @@ use bcami_sdk::session::{
     HeadEnd, HeadEndPolicy, MeterRecord, MeterStatus, SessionConfirm, SessionInit,
 };
 use bcami_sdk::{HeadEndSecretKey, Hid, MeterSecretKey, Timestamp};
-
-/// `<target>/<profile>`: the directory holding this test's deps/ folder.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-/// Builds the static library (the test harness builds only the rlib) in this profile.
-fn static_library() -> PathBuf {
-    let profile_dir = profile_dir();
-    let target_dir = profile_dir.parent().unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "--lib", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cargo.arg("--release");
-    }
-    assert!(cargo.status().unwrap().success(), "cargo build failed");
-    let lib = profile_dir.join("libbcami.a");
-    assert!(lib.exists(), "{} missing", lib.display());
-    lib
-}
 
 /// The head-end's RNG (a test stand-in for the OS RNG): splitmix64, deterministic.
 struct CounterRng(u64);
@@ -80,33 +56,7 @@ fn expect_line(lines: &mut impl Iterator<Item = std::io::Result<String>>, label:
 
 #[test]
 fn c_meter_completes_a_session_with_the_rust_head_end() {
-    let lib = static_library();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = profile_dir().join("bcami-c-session");
-    let output = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o"])
-        .arg(&exe)
-        .arg(root.join("tests/c/session.c"))
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg(&lib)
-        // What `rustc --print native-static-libs` lists for a std staticlib on Linux.
-        .args([
-            "-lgcc_s",
-            "-lutil",
-            "-lrt",
-            "-lpthread",
-            "-lm",
-            "-ldl",
-            "-lc",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "cc failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let exe = common::compile_c_program("session.c", "bcami-c-session");
 
     // The ledger's view: the C meter's registered key (the C program derives it from this
     // entropy) and the head-end.
