@@ -80,6 +80,9 @@ pub struct Fabric {
     administrator: Contract,
     concentrators: Vec<Contract>,
     mdms: Contract,
+    /// One channel handle per organization's peer: a submit returns once every one of them has
+    /// committed the transaction, so a read through any identity sees the write.
+    peers: Vec<fabric_gateway_client::Network>,
     endpoints: String,
 }
 
@@ -114,10 +117,15 @@ impl Fabric {
         for user in [User::Client1, User::Client2] {
             concentrators.push(contract(settings, operator, user).await?);
         }
+        let peers = vec![
+            administrator.network().clone(),
+            concentrators[0].network().clone(),
+        ];
         Ok(Fabric {
             administrator,
             concentrators,
             mdms,
+            peers,
             endpoints: format!(
                 "{} ({}), {} ({})",
                 utility.peer_address, utility.msp_id, operator.peer_address, operator.msp_id
@@ -144,12 +152,13 @@ fn outcome<T>(
     result: Result<T, fabric_gateway_client::Error>,
     ok: impl FnOnce(T) -> Vec<u8>,
 ) -> Result<Outcome, LedgerError> {
-    match result {
-        Ok(value) => Ok(Ok(ok(value))),
-        Err(error) => match error.chaincode_error() {
-            Some(refusal) => Ok(Err(Rejection::new(refusal.status, refusal.message))),
-            None => Err(Box::new(error)),
-        },
+    result.map(|value| Ok(ok(value))).or_else(refusal)
+}
+
+fn refusal(error: fabric_gateway_client::Error) -> Result<Outcome, LedgerError> {
+    match error.chaincode_error() {
+        Some(refusal) => Ok(Err(Rejection::new(refusal.status, refusal.message))),
+        None => Err(Box::new(error)),
     }
 }
 
@@ -176,7 +185,17 @@ impl Ledger for Fabric {
             .args(args)
             .idempotent(true);
         // Mismatched endorsements and unreachable nodes are retried inside the client.
-        outcome(proposal.submit().await, |committed| committed.result)
+        let committed = match proposal.submit().await {
+            Ok(committed) => committed,
+            Err(error) => return refusal(error),
+        };
+        // The submitting peer has committed; the other organization's peer may still be a block
+        // behind, and a concentrator registering a meter the administrator has just provisioned
+        // endorses there. Wait for it (a peer that already has the block answers at once).
+        for peer in &self.peers {
+            peer.commit(&committed.transaction_id)?.wait().await?;
+        }
+        Ok(Ok(committed.result))
     }
 
     async fn evaluate(

@@ -12,7 +12,7 @@ use crate::blocks::{BlockEventStream, FilteredBlockEventStream};
 use crate::error::{Error, Stage, StageError};
 use crate::events::{ChaincodeEventStream, Checkpoint};
 use crate::identity::{Identity, Signer};
-use crate::transaction::{BlockEventsRequest, EventsRequest, ProposalBuilder};
+use crate::transaction::{BlockEventsRequest, Commit, EventsRequest, ProposalBuilder};
 use crate::wire::StartAt;
 
 /// How long each stage may take before it fails with `DeadlineExceeded`.
@@ -428,6 +428,17 @@ impl Network {
         }
     }
 
+    /// A handle on the commit of `transaction_id` as this gateway's peer sees it: a signed
+    /// `CommitStatusRequest`. It lets a client that submitted through one organization's peer
+    /// wait until another organization's peer has committed the transaction too, before it
+    /// reads there (each peer commits blocks on its own schedule).
+    ///
+    /// # Errors
+    /// [`Error::Sign`] from the signer.
+    pub fn commit(&self, transaction_id: &str) -> Result<Commit, Error> {
+        Commit::new(self, transaction_id)
+    }
+
     /// A chaincode-events request for `chaincode`, starting at `start`. Sign it offline or let
     /// the gateway's signer do it, then [`EventsRequest::open`] it.
     ///
@@ -510,6 +521,11 @@ impl Contract {
     /// The chaincode name.
     pub fn name(&self) -> &str {
         &self.chaincode
+    }
+
+    /// The channel this chaincode is on.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     /// Starts a transaction proposal for `function`.

@@ -521,7 +521,7 @@ pub struct Commit {
 }
 
 impl Commit {
-    fn new(network: &Network, transaction_id: &str) -> Result<Self, Error> {
+    pub(crate) fn new(network: &Network, transaction_id: &str) -> Result<Self, Error> {
         let inner = &network.gateway.inner;
         let request = wire::commit_status_request(transaction_id, &network.channel, &inner.creator);
         let signature = inner.sign(Stage::CommitStatus, transaction_id, &request)?;
