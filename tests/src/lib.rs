@@ -8,9 +8,12 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use bcami_client::{Network, Org, User};
 
@@ -81,32 +84,49 @@ impl NetworkEnv {
             .is_file()
     }
 
-    /// Deploys chaincode `name` from cargo package `package` with `scripts/network.sh deploy`,
-    /// unless it is already deployed. The chaincode is built in its own target folder
+    /// Deploys chaincode `name` with `scripts/network.sh deploy`, unless it is already
+    /// deployed. A cargo package is built in its own target folder
     /// (`$CARGO_TARGET_DIR/e2e-chaincode`), so that the running `cargo test` does not hold the
     /// build lock it needs.
     ///
     /// # Errors
     /// A message with the script's exit status and where its log is.
-    pub fn ensure_deployed(&self, name: &str, package: &str) -> Result<(), String> {
+    pub fn ensure_deployed(&self, name: &str, chaincode: &Chaincode) -> Result<(), String> {
         if self.is_deployed(name) {
             return Ok(());
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| self.network.repo.join("target"), PathBuf::from)
-            .join("e2e-chaincode");
         let script = self.network.repo.join("scripts/network.sh");
-        let status = Command::new(&script)
-            .args(["deploy", "--name", name, "--package", package])
-            .env("BCAMI_RUN_DIR", &self.network.run_dir)
-            .env("CARGO_TARGET_DIR", &target)
+        let mut command = Command::new(&script);
+        command
+            .args(["deploy", "--name", name])
+            .env("BCAMI_RUN_DIR", &self.network.run_dir);
+        match chaincode {
+            Chaincode::Package(package) => {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| self.network.repo.join("target"), PathBuf::from)
+                    .join("e2e-chaincode");
+                command
+                    .args(["--package", package])
+                    .env("CARGO_TARGET_DIR", &target);
+            }
+            Chaincode::Server {
+                script,
+                client_auth,
+            } => {
+                command.arg("--binary").arg(script);
+                if *client_auth {
+                    command.arg("--client-auth");
+                }
+            }
+        }
+        let status = command
             .status()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if status.success() {
             Ok(())
         } else {
             Err(format!(
-                "{} deploy --name {name} --package {package} failed ({status}); see {}",
+                "{} deploy --name {name} failed ({status}); see {}",
                 script.display(),
                 self.network
                     .run_dir
@@ -115,6 +135,57 @@ impl NetworkEnv {
             ))
         }
     }
+
+    /// The network with chaincode `name` deployed, deploying it on first use in this test
+    /// process; panics with the reason when that fails.
+    pub fn with_chaincode(name: &str, chaincode: &Chaincode) -> Self {
+        static DEPLOYED: OnceLock<Mutex<HashMap<String, Result<NetworkEnv, String>>>> =
+            OnceLock::new();
+        let mut deployed = DEPLOYED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let result = deployed.entry(name.to_owned()).or_insert_with(|| {
+            let env = Self::load().map_err(|e| e.to_string())?;
+            env.ensure_deployed(name, chaincode)?;
+            Ok(env)
+        });
+        match result {
+            Ok(env) => env.clone(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The channel through the Utility peer's gateway, as `user`; panics if it cannot connect.
+    pub async fn utility_channel(&self, user: User) -> fabric_gateway_client::Network {
+        self.utility
+            .gateway(user)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the Utility peer's gateway: {e}"))
+            .network(self.channel.clone())
+    }
+}
+
+/// How to deploy a test chaincode.
+#[derive(Debug, Clone)]
+pub enum Chaincode {
+    /// A cargo package of this workspace, run as a chaincode service.
+    Package(&'static str),
+    /// A server start script (`network.sh deploy --binary`), with or without mutual TLS.
+    Server {
+        /// The script that starts the chaincode server.
+        script: PathBuf,
+        /// Whether the peer must present a client certificate.
+        client_auth: bool,
+    },
+}
+
+/// A value unique to this test process and moment, so reruns on one network never collide.
+pub fn unique(label: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{label}-{}-{nanos}", std::process::id())
 }
 
 #[cfg(test)]

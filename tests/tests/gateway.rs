@@ -6,10 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bcami_e2e::{NetworkEnv, User};
+use bcami_e2e::{Chaincode, NetworkEnv, User};
 use fabric_gateway_client::{
     ChaincodeEvent, ChaincodeEventStream, Checkpoint, Contract, Deadlines, Error, Gateway,
     RetryPolicy, Signer, Stage, StartAt, load_msp,
@@ -20,34 +19,15 @@ const PACKAGE: &str = "fabric-shim-conformance";
 
 /// The network settings, with the conformance chaincode deployed (once per test binary).
 fn network() -> NetworkEnv {
-    static DEPLOYED: OnceLock<Result<NetworkEnv, String>> = OnceLock::new();
-    let result = DEPLOYED.get_or_init(|| {
-        let env = NetworkEnv::load().map_err(|e| e.to_string())?;
-        env.ensure_deployed(CHAINCODE, PACKAGE)?;
-        Ok(env)
-    });
-    match result {
-        Ok(env) => env.clone(),
-        Err(e) => panic!("{e}"),
-    }
+    NetworkEnv::with_chaincode(CHAINCODE, &Chaincode::Package(PACKAGE))
 }
 
-/// A value unique to this test run, so reruns on the same network never collide.
 fn unique(label: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("gw-{label}-{}-{nanos}", std::process::id())
+    bcami_e2e::unique(&format!("gw-{label}"))
 }
 
 async fn contract(env: &NetworkEnv, user: User) -> Contract {
-    env.utility
-        .gateway(user)
-        .await
-        .expect("connect to the Utility peer's gateway")
-        .network(env.channel.clone())
-        .contract(CHAINCODE)
+    env.utility_channel(user).await.contract(CHAINCODE)
 }
 
 #[tokio::test]
@@ -311,11 +291,7 @@ async fn stream_opened_at_next_commit_sees_the_event_of_a_submit_made_right_afte
 }
 
 async fn contract_network(env: &NetworkEnv) -> fabric_gateway_client::Network {
-    env.utility
-        .gateway(User::Client1)
-        .await
-        .unwrap()
-        .network(env.channel.clone())
+    env.utility_channel(User::Client1).await
 }
 
 /// Reads events until `count` events named `name` arrived, in stream order. A duplicate would

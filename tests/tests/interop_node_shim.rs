@@ -8,70 +8,38 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bcami_e2e::{NetworkEnv, User};
+use bcami_e2e::{Chaincode, NetworkEnv, User};
 use fabric_gateway_client::{Contract, Error, StartAt};
 
 const CHAINCODE: &str = "interopnode";
 
+/// The network with the Node chaincode deployed (once per test binary); it needs
+/// `tests/interop/node_modules`.
 fn network() -> NetworkEnv {
-    static DEPLOYED: OnceLock<Result<NetworkEnv, String>> = OnceLock::new();
-    let result = DEPLOYED.get_or_init(|| {
-        let env = NetworkEnv::load().map_err(|e| e.to_string())?;
-        if env.is_deployed(CHAINCODE) {
-            return Ok(env);
-        }
-        let interop = env.repo.join("tests/interop");
-        if !interop.join("node_modules/fabric-shim").is_dir() {
-            return Err(format!(
-                "{} has no node_modules: run `npm ci` there (scripts/test.sh e2e does)",
-                interop.display()
-            ));
-        }
-        let script = env.repo.join("scripts/network.sh");
-        let server = interop.join("chaincode/server.sh");
-        let status = Command::new(&script)
-            .arg("deploy")
-            .args(["--name", CHAINCODE, "--binary"])
-            .arg(&server)
-            .arg("--client-auth")
-            .env("BCAMI_RUN_DIR", &env.run_dir)
-            .status()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !status.success() {
-            return Err(format!(
-                "deploying the Node chaincode failed ({status}); see {}",
-                env.run_dir
-                    .join(format!("logs/deploy-{CHAINCODE}.log"))
-                    .display()
-            ));
-        }
-        Ok(env)
-    });
-    match result {
-        Ok(env) => env.clone(),
-        Err(e) => panic!("{e}"),
-    }
+    let env = NetworkEnv::require();
+    let interop = env.repo.join("tests/interop");
+    assert!(
+        interop.join("node_modules/fabric-shim").is_dir(),
+        "{} has no node_modules: run `npm ci` there (scripts/test.sh e2e does)",
+        interop.display()
+    );
+    NetworkEnv::with_chaincode(
+        CHAINCODE,
+        &Chaincode::Server {
+            script: interop.join("chaincode/server.sh"),
+            client_auth: true,
+        },
+    )
 }
 
 fn unique(label: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("node-{label}-{}-{nanos}", std::process::id())
+    bcami_e2e::unique(&format!("node-{label}"))
 }
 
 async fn contract(env: &NetworkEnv, user: User) -> Contract {
-    env.utility
-        .gateway(user)
-        .await
-        .expect("connect to the Utility peer's gateway")
-        .network(env.channel.clone())
-        .contract(CHAINCODE)
+    env.utility_channel(user).await.contract(CHAINCODE)
 }
 
 fn json(bytes: &[u8]) -> serde_json::Value {
@@ -226,11 +194,7 @@ async fn transient_data_reaches_the_chaincode_and_stays_out_of_the_transaction()
 }
 
 async fn contract_network(env: &NetworkEnv) -> fabric_gateway_client::Network {
-    env.utility
-        .gateway(User::Client1)
-        .await
-        .unwrap()
-        .network(env.channel.clone())
+    env.utility_channel(User::Client1).await
 }
 
 #[tokio::test]

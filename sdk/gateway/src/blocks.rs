@@ -2,6 +2,7 @@
 //! clients' `Network.BlockEvents` / `Network.FilteredBlockEvents` use it.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -308,24 +309,86 @@ pub(crate) fn decode_filtered(block: pb::FilteredBlock) -> FilteredBlock {
     }
 }
 
-/// A live stream of committed blocks, in order: read it with [`next`](Self::next) or use it as
-/// a [`Stream`]. Dropping it cancels the server stream.
-pub struct BlockEventStream {
-    inner: DeliverStream,
+/// What a Deliver stream hands out: full blocks ([`Blocks`]) or filtered blocks
+/// ([`FilteredBlocks`]). Sealed: the peer's Deliver service has exactly these two kinds.
+pub trait DeliverKind: sealed::Sealed {
+    /// The decoded item.
+    type Item;
+    /// The stream's name, for `Debug`.
+    #[doc(hidden)]
+    const NAME: &'static str;
+    /// Whether the stream is `DeliverFiltered` rather than `Deliver`.
+    #[doc(hidden)]
+    const FILTERED: bool;
+    /// Decodes one deliver response; the reason if it is not this kind's item.
+    #[doc(hidden)]
+    fn decode(response: deliver_response::Type) -> Result<Self::Item, String>;
 }
 
-impl std::fmt::Debug for BlockEventStream {
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Blocks {}
+    impl Sealed for super::FilteredBlocks {}
+}
+
+/// Full blocks, as the peer's ledger holds them ([`Block`]).
+#[derive(Debug)]
+pub enum Blocks {}
+
+/// Filtered blocks: transaction ids, validation codes, chaincode event names ([`FilteredBlock`]).
+#[derive(Debug)]
+pub enum FilteredBlocks {}
+
+impl DeliverKind for Blocks {
+    type Item = Block;
+    const NAME: &'static str = "BlockEventStream";
+    const FILTERED: bool = false;
+    fn decode(response: deliver_response::Type) -> Result<Block, String> {
+        match response {
+            deliver_response::Type::Block(block) => decode_block(block),
+            _ => Err("expected a block, got another deliver response".into()),
+        }
+    }
+}
+
+impl DeliverKind for FilteredBlocks {
+    type Item = FilteredBlock;
+    const NAME: &'static str = "FilteredBlockEventStream";
+    const FILTERED: bool = true;
+    fn decode(response: deliver_response::Type) -> Result<FilteredBlock, String> {
+        match response {
+            deliver_response::Type::FilteredBlock(block) => Ok(decode_filtered(block)),
+            _ => Err("expected a filtered block, got another deliver response".into()),
+        }
+    }
+}
+
+/// A live stream of committed blocks of kind `K`, in order: read it with [`next`](Self::next)
+/// or use it as a [`Stream`]. Dropping it cancels the server stream.
+pub struct DeliverEvents<K: DeliverKind> {
+    inner: DeliverStream,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// A live stream of committed [`Block`]s (the official clients' `BlockEvents`).
+pub type BlockEventStream = DeliverEvents<Blocks>;
+
+/// A live stream of committed [`FilteredBlock`]s (the official clients' `FilteredBlockEvents`).
+pub type FilteredBlockEventStream = DeliverEvents<FilteredBlocks>;
+
+impl<K: DeliverKind> std::fmt::Debug for DeliverEvents<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockEventStream")
+        f.debug_struct(K::NAME)
             .field("endpoint", &self.inner.endpoint)
             .finish_non_exhaustive()
     }
 }
 
-impl BlockEventStream {
+impl<K: DeliverKind> DeliverEvents<K> {
     pub(crate) fn new(channel: Channel, envelope: Envelope, endpoint: String) -> Self {
         Self {
-            inner: DeliverStream::new(channel, envelope, endpoint, false),
+            inner: DeliverStream::new(channel, envelope, endpoint, K::FILTERED),
+            kind: PhantomData,
         }
     }
 
@@ -333,83 +396,24 @@ impl BlockEventStream {
     ///
     /// # Errors
     /// [`Error::BlockEvents`] when the peer refuses or the stream fails; [`Error::Malformed`]
-    /// when a block does not decode.
-    pub async fn next(&mut self) -> Option<Result<Block, Error>> {
+    /// when a block does not decode or is not of this stream's kind.
+    pub async fn next(&mut self) -> Option<Result<K::Item, Error>> {
         std::future::poll_fn(|cx| self.poll_block(cx)).await
     }
 
-    fn poll_block(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Block, Error>>> {
-        let response = match self.inner.poll_response(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(response))) => response,
-        };
-        Poll::Ready(Some(match response {
-            deliver_response::Type::Block(block) => {
-                decode_block(block).map_err(|reason| self.inner.malformed(reason))
+    fn poll_block(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<K::Item, Error>>> {
+        Poll::Ready(match std::task::ready!(self.inner.poll_response(cx)) {
+            None => None,
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok(response)) => {
+                Some(K::decode(response).map_err(|reason| self.inner.malformed(reason)))
             }
-            _ => Err(self
-                .inner
-                .malformed("expected a block, got another deliver response".into())),
-        }))
+        })
     }
 }
 
-impl Stream for BlockEventStream {
-    type Item = Result<Block, Error>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_block(cx)
-    }
-}
-
-/// A live stream of committed [`FilteredBlock`]s, in order. Dropping it cancels the server
-/// stream.
-pub struct FilteredBlockEventStream {
-    inner: DeliverStream,
-}
-
-impl std::fmt::Debug for FilteredBlockEventStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FilteredBlockEventStream")
-            .field("endpoint", &self.inner.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FilteredBlockEventStream {
-    pub(crate) fn new(channel: Channel, envelope: Envelope, endpoint: String) -> Self {
-        Self {
-            inner: DeliverStream::new(channel, envelope, endpoint, true),
-        }
-    }
-
-    /// The next filtered block; `None` once the stream has ended.
-    ///
-    /// # Errors
-    /// [`Error::BlockEvents`]; [`Error::Malformed`].
-    pub async fn next(&mut self) -> Option<Result<FilteredBlock, Error>> {
-        std::future::poll_fn(|cx| self.poll_block(cx)).await
-    }
-
-    fn poll_block(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<FilteredBlock, Error>>> {
-        let response = match self.inner.poll_response(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(response))) => response,
-        };
-        Poll::Ready(Some(match response {
-            deliver_response::Type::FilteredBlock(block) => Ok(decode_filtered(block)),
-            _ => Err(self
-                .inner
-                .malformed("expected a filtered block, got another deliver response".into())),
-        }))
-    }
-}
-
-impl Stream for FilteredBlockEventStream {
-    type Item = Result<FilteredBlock, Error>;
+impl<K: DeliverKind> Stream for DeliverEvents<K> {
+    type Item = Result<K::Item, Error>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_block(cx)
     }

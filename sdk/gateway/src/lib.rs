@@ -14,8 +14,8 @@ mod transaction;
 mod wire;
 
 pub use blocks::{
-    Block, BlockEventStream, BlockTransaction, FilteredBlock, FilteredBlockEventStream,
-    FilteredTransaction,
+    Block, BlockEventStream, BlockTransaction, Blocks, DeliverEvents, DeliverKind, FilteredBlock,
+    FilteredBlockEventStream, FilteredBlocks, FilteredTransaction,
 };
 pub use error::{
     ChaincodeError, Error, ErrorDetail, Stage, StageError, ValidationCode, encode_details,
