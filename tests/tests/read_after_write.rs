@@ -15,6 +15,7 @@ use bcami_api::Request;
 use bcami_client::{Caller, Client, Fabric, Settings};
 use bcami_e2e::NetworkEnv;
 use bcami_sdk::{Hid, MeterSecretKey, RegistrationRequest, Timestamp};
+use rand_core::OsRng;
 
 const ROUNDS: u64 = 12;
 
@@ -35,11 +36,7 @@ async fn a_meter_provisioned_through_one_peer_registers_at_once_through_the_othe
         .unwrap()
         .as_millis();
     for round in 0..ROUNDS {
-        // A fresh key per round; a leading 0x01 keeps the scalar below the P-256 order.
-        let mut seed = [0u8; 32];
-        seed[0] = 1;
-        seed[16..].copy_from_slice(&(now * 1000 + u128::from(round)).to_be_bytes());
-        let key = MeterSecretKey::from_bytes(&seed).unwrap();
+        let key = MeterSecretKey::generate(&mut OsRng).unwrap();
         let hid = Hid::from_meter_id(format!("E2E-RAW-{now}-{round}"));
         client
             .provision_bound_meters(&[(hid, key.public_key())])
