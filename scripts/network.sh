@@ -100,12 +100,14 @@ port_in_use() {
 # ---------------------------------------------------------------------------
 CRYPTO=$RUN/crypto
 ORDERER_ORG_DIR=$CRYPTO/ordererOrganizations/orderer.bcami.local
+ORDERER_MSPID=OrdererMSP # as fabric-network/configtx.yaml.tmpl names it
 org_domain() { echo "$1.bcami.local"; }
 org_mspid() { case $1 in utility) echo UtilityMSP ;; operator) echo OperatorMSP ;; esac }
 org_dir() { echo "$CRYPTO/peerOrganizations/$(org_domain "$1")"; }
 orderer_dir() { echo "$ORDERER_ORG_DIR/orderers/$1.orderer.bcami.local"; }
 orderer_tls_ca() { echo "$ORDERER_ORG_DIR/tlsca/tlsca.orderer.bcami.local-cert.pem"; }
 orderer_admin_tls() { echo "$ORDERER_ORG_DIR/users/Admin@orderer.bcami.local/tls"; }
+orderer_admin_msp() { echo "$ORDERER_ORG_DIR/users/Admin@orderer.bcami.local/msp"; }
 peer_dir() { echo "$(org_dir "$1")/peers/peer0.$(org_domain "$1")"; }
 peer_tls_ca() { echo "$(org_dir "$1")/tlsca/tlsca.$(org_domain "$1")-cert.pem"; }
 user_msp() {
@@ -275,7 +277,7 @@ orderer_env() {
     "FABRIC_LOGGING_SPEC=${BCAMI_FABRIC_LOGGING_SPEC:-INFO}" \
     "ORDERER_GENERAL_LISTENADDRESS=127.0.0.1" \
     "ORDERER_GENERAL_LISTENPORT=$(orderer_port "$o")" \
-    "ORDERER_GENERAL_LOCALMSPID=OrdererMSP" \
+    "ORDERER_GENERAL_LOCALMSPID=$ORDERER_MSPID" \
     "ORDERER_GENERAL_LOCALMSPDIR=$d/msp" \
     "ORDERER_GENERAL_TLS_ENABLED=true" \
     "ORDERER_GENERAL_TLS_PRIVATEKEY=$d/tls/server.key" \
@@ -594,8 +596,9 @@ write_network_json() {
   {
     printf '{\n  "repo": %s,\n  "runDir": %s,\n  "channel": %s,\n' \
       "$(json_str "$REPO")" "$(json_str "$RUN")" "$(json_str "$CHANNEL")"
-    printf '  "orderer": {"address": %s, "tlsCa": %s},\n' \
-      "$(json_str "127.0.0.1:$(orderer_port orderer1)")" "$(json_str "$(orderer_tls_ca)")"
+    printf '  "orderer": {"address": %s, "tlsCa": %s, "mspId": %s, "adminMsp": %s},\n' \
+      "$(json_str "127.0.0.1:$(orderer_port orderer1)")" "$(json_str "$(orderer_tls_ca)")" "$(json_str "$ORDERER_MSPID")" \
+      "$(json_str "$(orderer_admin_msp)")"
     for org in "${ORGS[@]}"; do
       printf '%s  "%s": {\n    "mspId": %s,\n    "peerAddress": %s,\n    "peerTlsCa": %s,\n' "$sep" "$org" \
         "$(json_str "$(org_mspid "$org")")" "$(json_str "127.0.0.1:$(peer_port "$org")")" \

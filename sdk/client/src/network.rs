@@ -86,6 +86,13 @@ pub struct Orderer {
     pub address: String,
     /// The orderers' TLS root CA.
     pub tls_ca: PathBuf,
+    /// The ordering organization's MSP ID (absent in files from before it was written).
+    #[serde(default)]
+    pub msp_id: Option<String>,
+    /// The ordering organization's admin MSP folder (a channel member that is no application
+    /// org: the access-control tests use it as an outsider).
+    #[serde(default)]
+    pub admin_msp: Option<PathBuf>,
 }
 
 /// What `network.json` says.
