@@ -2,9 +2,11 @@
 # Runs Fabric's `peer` CLI as one identity of the running BC-AMI network, against
 # that identity's own org peer, with TLS.
 #
-# usage: scripts/peer-cli.sh ORG ROLE PEER_ARGS...
+# usage: scripts/peer-cli.sh [--via PEER_ORG] ORG ROLE PEER_ARGS...
 #   ORG   utility | operator
 #   ROLE  admin | client1 | client2
+#   --via the org whose peer to talk to (default: ORG's own), e.g. to read the other
+#         org's copy of the ledger
 # e.g.   scripts/peer-cli.sh operator client1 chaincode query -C ami -n bcami -c '{"Args":["ping"]}'
 #
 # For `chaincode invoke`, `lifecycle ... approveformyorg|commit` and `channel update`
@@ -24,14 +26,22 @@ usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+via=""
+if [[ "${1:-}" == --via ]]; then
+  via=${2:-}
+  shift 2 || usage
+fi
 (($# >= 3)) || usage
 org=$1 role=$2
 shift 2
-case $org in utility | operator) ;; *)
-  echo "peer-cli: unknown org '$org' (utility, operator)" >&2
-  exit 2
-  ;;
-esac
+via=${via:-$org}
+for o in "$org" "$via"; do
+  case $o in utility | operator) ;; *)
+    echo "peer-cli: unknown org '$o' (utility, operator)" >&2
+    exit 2
+    ;;
+  esac
+done
 case $role in admin | client1 | client2) ;; *)
   echo "peer-cli: unknown role '$role' (admin, client1, client2)" >&2
   exit 2
@@ -47,8 +57,9 @@ source "$RUN/network.env"
 ORG=${org^^}
 ROLE=${role^^}
 mspid_var=BCAMI_${ORG}_MSPID
-addr_var=BCAMI_${ORG}_PEER_ADDRESS
-ca_var=BCAMI_${ORG}_PEER_TLS_CA
+VIA=${via^^}
+addr_var=BCAMI_${VIA}_PEER_ADDRESS
+ca_var=BCAMI_${VIA}_PEER_TLS_CA
 msp_var=BCAMI_${ORG}_MSP_${ROLE}
 
 args=("$@")

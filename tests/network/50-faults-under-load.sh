@@ -79,11 +79,8 @@ CONFIRMED=0 # readings the client was told are committed (accepted, or replayed 
 ms() { "$METER_SIM" "$@"; }
 # the Utility admin's queries, on either peer (the admin may read through both orgs' peers)
 query_on() { # ORG FUNCTION ARGS...
-  local org=${1^^} addr ca
-  addr=BCAMI_${org}_PEER_ADDRESS ca=BCAMI_${org}_PEER_TLS_CA
-  CORE_PEER_TLS_ENABLED=true CORE_PEER_LOCALMSPID=$BCAMI_UTILITY_MSPID CORE_PEER_MSPCONFIGPATH=$BCAMI_UTILITY_MSP_ADMIN \
-    CORE_PEER_TLS_ROOTCERT_FILE=${!ca} CORE_PEER_ADDRESS=${!addr} FABRIC_CFG_PATH=$FABRIC_CFG_PATH \
-    "$BCAMI_FABRIC_BIN/peer" chaincode query -C ami -n bcami -c "$(jq -cn --arg f "$2" '{Args: ([$f] + $ARGS.positional)}' --args "${@:3}")"
+  "$PEER_CLI" --via "$1" utility admin chaincode query -C ami -n bcami \
+    -c "$(jq -cn --arg f "$2" '{Args: ([$f] + $ARGS.positional)}' --args "${@:3}")"
 }
 readings_on() { query_on "$1" GetCounts 2>/dev/null | jq -r .readings 2>/dev/null || echo "?"; }
 # invoke_batch LOG ORDERER WAIT JSON_ARRAY: SubmitReadings as a DC (Operator client1)
