@@ -21,6 +21,8 @@
 #   BCAMI_RUN_DIR    run dir: pids, logs, crypto, ledgers, network.env (default <repo>/run)
 #   BCAMI_FABRIC_DIR Fabric install prefix (default <repo>/.fabric)
 #   BCAMI_TIMEOUT    seconds to wait for each readiness condition (default 180)
+#   BCAMI_USER_KEYS  key algorithm of the peer orgs' users (client1, client2): ecdsa (default)
+#                    or ed25519 (Fabric 3); the org admins stay ECDSA, as cryptogen makes them
 #
 # Exit codes: 0 ok; 1 failure; 2 usage error; 3 (status) network not fully running.
 set -euo pipefail
@@ -31,6 +33,7 @@ FABRIC_DIR=${BCAMI_FABRIC_DIR:-$REPO/.fabric}
 BIN=$FABRIC_DIR/bin
 RUN=${BCAMI_RUN_DIR:-$REPO/run}
 TIMEOUT=${BCAMI_TIMEOUT:-180}
+USER_KEYS=${BCAMI_USER_KEYS:-ecdsa}
 CHANNEL=ami
 CCAAS_BUILDER=$REPO/fabric-network/ccaas-builder
 ORDERERS=(orderer1 orderer2 orderer3 orderer4)
@@ -466,7 +469,11 @@ cmd_up() {
   chmod u+w "$RUN/config/"*.yaml
 
   say "generating crypto material (cryptogen) in $CRYPTO"
-  cp "$REPO/fabric-network/crypto-config.yaml" "$RUN/config/crypto-config.yaml"
+  case $USER_KEYS in ecdsa | ed25519) ;; *) die "BCAMI_USER_KEYS=$USER_KEYS: expected ecdsa or ed25519" ;; esac
+  sed "s/PublicKeyAlgorithm: ecdsa # users/PublicKeyAlgorithm: $USER_KEYS # users/" \
+    "$REPO/fabric-network/crypto-config.yaml" >"$RUN/config/crypto-config.yaml"
+  grep -q "PublicKeyAlgorithm: $USER_KEYS # users" "$RUN/config/crypto-config.yaml" ||
+    die "fabric-network/crypto-config.yaml has no users' PublicKeyAlgorithm line to set"
   "$BIN/cryptogen" generate --config="$RUN/config/crypto-config.yaml" --output="$CRYPTO" >"$RUN/logs/cryptogen.log" 2>&1 ||
     die "cryptogen failed (log: $RUN/logs/cryptogen.log)"
 

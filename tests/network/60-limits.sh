@@ -6,6 +6,9 @@
 #   - one more is refused by the contract with its message (1,001 HIDs, 1,001 readings);
 #   - the channel's SmartBFT.RequestMaxBytes (2 MiB, configtx.yaml.tmpl) is what the orderers
 #     enforce: a ~2.0 MB transaction commits, a ~2.2 MB one is refused with the pool's message.
+# The network's users (the MDMS, the concentrators, the peer CLI's client1) hold Ed25519 keys
+# (BCAMI_USER_KEYS=ed25519, Fabric 3), and the admins ECDSA: both kinds sign through our gateway
+# client, the peer CLI and the contract's role check on a live network.
 set -euo pipefail
 TEST_NAME=limits
 # shellcheck source=tests/network/lib.sh
@@ -18,7 +21,13 @@ log "building meter-sim and the kvcc test server"
 METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
 (cd "$REPO/fabric-network/build" && go build -o "$work/kvcc" ./kvcc) || fail "could not build kvcc"
 
+export BCAMI_USER_KEYS=ed25519
 net up
+envfile
+assert_contains "$(openssl x509 -noout -text -in "$(echo "$BCAMI_OPERATOR_MSP_CLIENT1"/signcerts/*.pem)")" \
+  "Public Key Algorithm: ED25519" "the concentrators' certificate holds an Ed25519 key"
+assert_contains "$(openssl x509 -noout -text -in "$(echo "$BCAMI_UTILITY_MSP_ADMIN"/signcerts/*.pem)")" \
+  "Public Key Algorithm: id-ecPublicKey" "the administrator's certificate holds an ECDSA key"
 net deploy --probe-args '{"Args":["GetCounts"]}'
 net deploy --name kv --binary "$work/kvcc"
 envfile

@@ -300,7 +300,57 @@ pub struct MspCredentials {
     /// The X.509 identity.
     pub identity: Identity,
     /// The matching private key.
-    pub signer: P256Signer,
+    pub signer: MspSigner,
+}
+
+/// The private key of an MSP identity, of whichever algorithm its certificate names: ECDSA
+/// P-256 (every Fabric release) or Ed25519 (Fabric 3; cryptogen's `PublicKeyAlgorithm: ed25519`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MspSigner {
+    /// ECDSA P-256.
+    P256(P256Signer),
+    /// Ed25519.
+    Ed25519(Ed25519Signer),
+}
+
+impl MspSigner {
+    /// Parses a PEM private key of either algorithm.
+    ///
+    /// # Errors
+    /// [`IdentityError::BadKey`] if it is neither a P-256 nor an Ed25519 key.
+    pub fn from_pem(pem: &str) -> Result<Self, IdentityError> {
+        P256Signer::from_pem(pem)
+            .map(MspSigner::P256)
+            .or_else(|_| Ed25519Signer::from_pem(pem).map(MspSigner::Ed25519))
+    }
+
+    /// Whether this is the key of a certificate whose `subjectPublicKey` bits are `public`
+    /// (an uncompressed SEC1 point for P-256, the 32 raw bytes for Ed25519).
+    fn matches(&self, public: &[u8]) -> bool {
+        match self {
+            MspSigner::P256(key) => {
+                key.verifying_key().to_encoded_point(false).as_bytes() == public
+            }
+            MspSigner::Ed25519(key) => key.verifying_key().as_bytes() == public,
+        }
+    }
+}
+
+impl Signer for MspSigner {
+    fn sign(&self, digest: &Digest32) -> Result<Vec<u8>, SignError> {
+        match self {
+            MspSigner::P256(key) => key.sign(digest),
+            MspSigner::Ed25519(key) => key.sign(digest),
+        }
+    }
+
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        match self {
+            MspSigner::P256(key) => key.sign_message(message),
+            MspSigner::Ed25519(key) => key.sign_message(message),
+        }
+    }
 }
 
 /// Loads `signcerts/*.pem` and the private key in `keystore/` (whatever the key file is called)
@@ -325,10 +375,10 @@ pub fn load_msp(msp_dir: &Path, msp_id: &str) -> Result<MspCredentials, Identity
         let Ok(text) = fs::read_to_string(&path) else {
             continue;
         };
-        let Ok(signer) = P256Signer::from_pem(&text) else {
+        let Ok(signer) = MspSigner::from_pem(&text) else {
             continue;
         };
-        if signer.verifying_key().to_encoded_point(false).as_bytes() == cert_key.as_slice() {
+        if signer.matches(&cert_key) {
             return Ok(MspCredentials { identity, signer });
         }
     }

@@ -23,8 +23,8 @@ pub use error::{
 pub use events::{ChaincodeEvent, ChaincodeEventStream, Checkpoint, CheckpointError};
 pub use gateway::{Contract, Deadlines, Gateway, GatewayBuilder, Network, RetryPolicy};
 pub use identity::{
-    Digest32, Ed25519Signer, Identity, IdentityError, MspCredentials, P256Signer, SignError,
-    Signer, load_msp, sha256,
+    Digest32, Ed25519Signer, Identity, IdentityError, MspCredentials, MspSigner, P256Signer,
+    SignError, Signer, load_msp, sha256,
 };
 pub use transaction::{
     BlockEventsRequest, Commit, CommitStatus, Committed, EventsRequest, Proposal, ProposalBuilder,

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fabric_gateway_client::{
-    Checkpoint, Deadlines, Error, ErrorDetail, Gateway, Identity, P256Signer, RetryPolicy, Signer,
-    Stage, StartAt, ValidationCode, encode_details, load_msp, sha256,
+    Checkpoint, Deadlines, Error, ErrorDetail, Gateway, Identity, MspSigner, P256Signer,
+    RetryPolicy, Signer, Stage, StartAt, ValidationCode, encode_details, load_msp, sha256,
 };
 use fabric_protos::common::{ChannelHeader, Envelope, Header, Payload, SignatureHeader};
 use fabric_protos::gateway::gateway_server::{Gateway as GatewayService, GatewayServer};
@@ -386,7 +386,10 @@ impl Harness {
 
 fn credentials() -> (Identity, P256Signer) {
     let creds = load_msp(&Path::new(FIXTURES).join("msp"), "TestMSP").expect("fixture MSP");
-    (creds.identity, creds.signer)
+    match creds.signer {
+        MspSigner::P256(key) => (creds.identity, key),
+        other => panic!("the fixture MSP holds a P-256 key, not {other:?}"),
+    }
 }
 
 async fn start_mock(tls: bool) -> Harness {
@@ -1388,4 +1391,28 @@ async fn a_signer_in_another_process_signs_a_whole_transaction() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Sign { .. }), "{err:?}");
+}
+
+/// An MSP folder of an Ed25519 identity (Fabric 3's cryptogen `PublicKeyAlgorithm: ed25519`;
+/// the fixture was made with `openssl genpkey -algorithm ed25519` and `openssl req -x509`) loads
+/// as an Ed25519 key that signs whole messages, and its signatures verify under the
+/// certificate's key.
+#[test]
+fn an_ed25519_msp_loads_and_signs_messages() {
+    use ed25519_dalek::Verifier as _;
+    let creds = load_msp(&Path::new(FIXTURES).join("msp-ed25519"), "TestMSP").expect("Ed25519 MSP");
+    let MspSigner::Ed25519(key) = &creds.signer else {
+        panic!("expected an Ed25519 key, got {:?}", creds.signer);
+    };
+    let message = b"a proposal's bytes";
+    let signature = creds.signer.sign_message(message).unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
+    key.verifying_key()
+        .verify(message, &signature)
+        .expect("verifies");
+    assert!(
+        key.verifying_key()
+            .verify(b"another message", &signature)
+            .is_err()
+    );
 }
