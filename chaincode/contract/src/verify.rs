@@ -3,9 +3,8 @@
 //! defined once in FORMAT.md: `SHA-256(reading tag || kind || version || HID || timestamp ||
 //! SHA-256(E(UD)))`, where the ciphertext hash is recomputed by the SDK's decoder.
 
-use bcami_sdk::{FORMAT_VERSION, MessageKind, MeterPublicKey, Transaction, domain};
+use bcami_sdk::{MeterPublicKey, Transaction};
 use secp256k1::{Message, PublicKey, Secp256k1, VerifyOnly, ecdsa::Signature};
-use sha2::{Digest, Sha256};
 
 /// Which implementation checks reading signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,27 +71,11 @@ impl Verifier {
                 let Ok(signature) = Signature::from_compact(&tx.signature()) else {
                     return false;
                 };
-                let digest = Message::from_digest(signed_digest(tx));
+                let digest = Message::from_digest(tx.signed_digest());
                 self.secp.verify_ecdsa(digest, &signature, k).is_ok()
             }
         }
     }
-}
-
-/// The digest a reading's signature covers, rebuilt from the SDK's public accessors exactly as
-/// FORMAT.md defines it.
-fn signed_digest(tx: &Transaction) -> [u8; 32] {
-    let mut header = [0u8; 42];
-    header[0] = MessageKind::Reading as u8;
-    header[1] = FORMAT_VERSION;
-    header[2..34].copy_from_slice(tx.hid().as_bytes());
-    header[34..42].copy_from_slice(&tx.timestamp().to_bytes());
-    Sha256::new()
-        .chain_update(domain::READING)
-        .chain_update(header)
-        .chain_update(tx.ciphertext_hash())
-        .finalize()
-        .into()
 }
 
 #[cfg(test)]

@@ -190,6 +190,14 @@ impl Transaction {
     pub fn signature(&self) -> [u8; 64] {
         self.signature.to_bytes()
     }
+
+    /// The SHA-256 digest the signature covers (FORMAT.md), recomputed from the header and the
+    /// ciphertext: for a verifier that brings its own ECDSA implementation (the contract's
+    /// libsecp256k1 path) instead of [`Transaction::verify`].
+    pub fn signed_digest(&self) -> [u8; 32] {
+        let aad = self.header.encode(MessageKind::Reading);
+        signed_digest(&aad, &self.ciphertext_hash).finalize().into()
+    }
 }
 
 /// `SHA-256` state over `READING tag || kind || version || HID || timestamp || SHA-256(E(UD))`.
