@@ -243,7 +243,11 @@ mod tests {
             .iter()
             .map(|r| r.interval_start.unix_millis())
             .collect();
-        assert_eq!(dropped, [1, 2, 3, 4], "every dropped interval, oldest first");
+        assert_eq!(
+            dropped,
+            [1, 2, 3, 4],
+            "every dropped interval, oldest first"
+        );
     }
 
     #[test]
@@ -254,7 +258,10 @@ mod tests {
         }
         assert!(store.confirm(Timestamp::from_unix_millis(20)));
         assert!(!store.confirm(Timestamp::from_unix_millis(20)), "twice");
-        assert!(!store.confirm(Timestamp::from_unix_millis(99)), "never held");
+        assert!(
+            !store.confirm(Timestamp::from_unix_millis(99)),
+            "never held"
+        );
         assert_eq!(held(&store), [10, 30, 40]);
         // The freed slot is reused, and the ring wraps correctly.
         assert_eq!(store.record(report(50, 1)), None);
