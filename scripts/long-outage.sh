@@ -92,8 +92,11 @@ sleep_sampling 60
 T_DOWN=$((SECONDS - T0))
 say "both peers stopped at ${T_DOWN} s for $MINUTES min"
 sleep_sampling $((MINUTES * 60))
-"$NETWORK" start-node utility-peer >/dev/null
+# start-node returns once gossip shows the peer the other org's peer: start both together.
+"$NETWORK" start-node utility-peer >/dev/null &
+UP=$!
 "$NETWORK" start-node operator-peer >/dev/null
+wait "$UP"
 T_UP=$((SECONDS - T0))
 BACKLOG=$(pending)
 say "both peers back at ${T_UP} s; the meters hold $BACKLOG unconfirmed readings"

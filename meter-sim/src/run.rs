@@ -984,9 +984,13 @@ async fn deliver_lane<L: Ledger>(
                     break;
                 }
                 let wait = resend_wait(failures_in_row);
+                // What the meters have handed over meanwhile is pending here too.
+                while let Some(w) = intake.try_recv() {
+                    queue.push_back(w);
+                }
                 let pending = queue.len() + signed.work.len();
                 eprintln!(
-                    "{role}: ledger unreachable for {} s; {pending} readings pending here (more while the meters measure); resending in {} s: {e:#}",
+                    "{role}: ledger unreachable for {} s; {pending} readings of this lane's meters pending; resending in {} s: {e:#}",
                     since.elapsed().as_secs(),
                     wait.as_secs()
                 );

@@ -161,9 +161,11 @@ if want B; then
   net stop-node utility-peer >/dev/null
   log "stopped both peers for $OUTAGE s"
   sleep "$OUTAGE"
-  # The Operator peer is ready once gossip shows it the Utility peer: start that one first.
-  net start-node utility-peer >/dev/null || fail "start-node utility-peer"
+  # start-node returns once gossip shows the peer the other org's peer: start both together.
+  net start-node utility-peer >/dev/null &
+  UP=$!
   net start-node operator-peer >/dev/null || fail "start-node operator-peer"
+  wait "$UP" || fail "start-node utility-peer"
   log "restarted both peers"
   finish_run 600 "B. both peers stopped ${OUTAGE} s"
 fi
