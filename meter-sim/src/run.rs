@@ -2,9 +2,10 @@
 //! [`Ledger`]. Decisions (what to send, in which lane and batch) come from the pure core in
 //! `workload`; this module builds the messages at send time, submits them and counts.
 //!
-//! Timestamps: every message's header timestamp is the moment the meter hands it to its
+//! Timestamps: every message's header timestamp is the moment the meter signs it for its
 //! concentrator (strictly increasing per meter), because the contract checks it against the
-//! transaction's own timestamp (a few minutes' window) and against replay. The metering interval
+//! transaction's own timestamp (a few minutes' window) and against replay. A reading that waited
+//! out the window (an outage) is signed again from the meter's store with a new timestamp. The metering interval
 //! — synthetic or historical (`--replay`) — travels inside the encrypted report as its
 //! `interval_start`, which the contract never sees. So 2012 data replays fine today, and the MDMS
 //! gets the original interval back after decryption.
