@@ -148,6 +148,7 @@ struct Shared {
     mdms_key: Mutex<MdmsKeyView>,
     mdms_key_refresh: Option<Duration>,
     sent_log: Mutex<()>,
+    save_lock: Mutex<()>,
     state: StateDir,
     rate: Option<(Instant, f64)>,
     scheduled: Mutex<u64>,
@@ -417,6 +418,7 @@ pub async fn run<L: Ledger>(
         }),
         mdms_key_refresh: cfg.mdms_key_refresh,
         sent_log: Mutex::new(()),
+        save_lock: Mutex::new(()),
         state: state.clone(),
         rate: cfg.rate.map(|r| (Instant::now(), r)),
         scheduled: Mutex::new(0),
@@ -798,10 +800,10 @@ impl Intake {
 /// them to the concentrator. Returns how many intervals were measured.
 async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff) -> Result<u64> {
     let mut measured = 0;
+    let mut saver = Saver::default();
     for batch in batches {
         pace(shared, batch.len()).await;
         let mut work = Vec::with_capacity(batch.len());
-        let mut touched = Vec::new();
         for &(m, i) in &batch {
             let mut meter = lock(&shared.meters[m]);
             match shared.planned[m][i] {
@@ -833,11 +835,9 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
                     });
                 }
             }
-            if !touched.contains(&m) {
-                touched.push(m);
-            }
+            saver.touch(m);
         }
-        save_meters(shared, &touched)?;
+        saver.save_if_due(shared)?;
         for w in work {
             // The concentrator gave up for this run (`--retries`): the meters keep measuring
             // into their stores; the next run delivers what they hold.
@@ -847,17 +847,57 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
             };
         }
     }
+    saver.save(shared)?;
     Ok(measured)
 }
 
-fn save_meters(shared: &Shared, meters: &[usize]) -> Result<()> {
-    tokio::task::block_in_place(|| {
-        for &m in meters {
-            let meter = lock(&shared.meters[m]).clone();
-            shared.state.save_meter(&meter)?;
+/// How often a lane saves the meters it touched (their stores, registers, timestamps) to the
+/// state folder. Each save writes a consistent snapshot of each meter; after a crash the next
+/// run continues from it: intervals measured since are measured again (the profiles are
+/// deterministic), reports confirmed since are sent again (the MDMS counts them once). Saving
+/// after every batch halved the embedded demo's throughput (RELIABILITY.md §6).
+const SAVE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The meters a lane changed since it last saved them.
+struct Saver {
+    touched: std::collections::BTreeSet<usize>,
+    saved: Instant,
+}
+
+impl Default for Saver {
+    fn default() -> Self {
+        Saver {
+            touched: std::collections::BTreeSet::new(),
+            saved: Instant::now(),
+        }
+    }
+}
+
+impl Saver {
+    fn touch(&mut self, m: usize) {
+        self.touched.insert(m);
+    }
+
+    fn save_if_due(&mut self, shared: &Shared) -> Result<()> {
+        if self.saved.elapsed() >= SAVE_PERIOD {
+            self.save(shared)?;
         }
         Ok(())
-    })
+    }
+
+    fn save(&mut self, shared: &Shared) -> Result<()> {
+        let touched = std::mem::take(&mut self.touched);
+        self.saved = Instant::now();
+        tokio::task::block_in_place(|| {
+            // One writer per meter file at a time (both sides of a lane save the same meters).
+            let _guard = lock(&shared.save_lock);
+            for m in touched {
+                let meter = lock(&shared.meters[m]).clone();
+                shared.state.save_meter(&meter)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The concentrator side of a lane (see [`run_lane`]).
@@ -880,6 +920,7 @@ async fn deliver_lane<L: Ledger>(
     let mut batch_index = 0;
     let mut failures_in_row = 0u32;
     let mut outage: Option<Instant> = None;
+    let mut saver = Saver::default();
     loop {
         if current.is_none() {
             if queue.is_empty() {
@@ -955,8 +996,11 @@ async fn deliver_lane<L: Ledger>(
                 for (reason, n) in outcome.rejected {
                     *result.rejected.entry(reason).or_default() += n;
                 }
-                let touched: Vec<usize> = signed.work.iter().map(|w| w.m).collect();
-                if let Err(e) = save_meters(shared, &touched)
+                for w in &signed.work {
+                    saver.touch(w.m);
+                }
+                if let Err(e) = saver
+                    .save_if_due(shared)
                     .and_then(|()| append_sent(shared, &outcome.accepted))
                 {
                     result.error = Some(format!("{e:#}"));
@@ -1000,6 +1044,9 @@ async fn deliver_lane<L: Ledger>(
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+    if let Err(e) = saver.save(shared) {
+        result.error.get_or_insert(format!("{e:#}"));
     }
     result
 }
