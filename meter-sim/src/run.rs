@@ -322,6 +322,8 @@ pub async fn run<L: Ledger>(
     }
 
     // --- phase 3: readings ---
+    // The state file keeps every interval a meter ever dropped; this run reports its own.
+    let dropped_earlier: Vec<usize> = meters.iter().map(|m| m.dropped.len()).collect();
     for meter in &mut meters {
         let dropped = meter.store.set_capacity(cfg.store_capacity);
         meter
@@ -502,12 +504,13 @@ pub async fn run<L: Ledger>(
     };
     report.latency = Latency::from_samples(latencies);
     report.mdms_key_changes = lock(&shared.mdms_key).changes;
-    for meter in &shared.meters {
+    for (meter, &earlier) in shared.meters.iter().zip(&dropped_earlier) {
         let meter = lock(meter);
         state.save_meter(&meter)?;
         report.pending += meter.store.len() as u64;
-        report.dropped += meter.dropped.len() as u64;
-        for &start in &meter.dropped {
+        let dropped_now = meter.dropped.get(earlier..).unwrap_or_default();
+        report.dropped += dropped_now.len() as u64;
+        for &start in dropped_now {
             if report.dropped_intervals.len() < 100 {
                 report.dropped_intervals.push(format!(
                     "{} {}",

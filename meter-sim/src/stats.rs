@@ -85,7 +85,8 @@ pub struct RunReport {
     pub resigned: u64,
     /// Readings refused for good (e.g. a tampered signature): their meters forget them.
     pub refused: u64,
-    /// Intervals dropped from a full meter store (oldest first), in total so far.
+    /// Intervals dropped from a full meter store in this run (oldest first per meter; the
+    /// meter's state file keeps every interval it ever dropped).
     pub dropped: u64,
     /// The first 100 dropped intervals, `METER YYYY-MM-DD HH:MM`.
     pub dropped_intervals: Vec<String>,

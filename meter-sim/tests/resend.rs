@@ -213,11 +213,11 @@ async fn a_full_store_drops_the_oldest_intervals_and_names_them() {
     // The meters measure at 1,000 readings/s while the ledger is away for 3 s; each keeps 2
     // reports. Whatever the concentrator had already signed still commits; the rest of the
     // oldest intervals are dropped, named, and lost; nothing else is.
-    let mut config = config(None);
-    config.rate = Some(1_000.0);
-    config.store_capacity = 2;
+    let mut small = config(None);
+    small.rate = Some(1_000.0);
+    small.store_capacity = 2;
     let faults = vec![(1, Fault::Before), (2, Fault::Before)];
-    let (report, dir) = run_with(faults, None, config).await;
+    let (report, dir) = run_with(faults, None, small).await;
     assert_eq!(report.measured, 24);
     assert!(report.dropped > 0, "nothing dropped: {}", report.table());
     assert_eq!(report.committed + report.dropped, 24, "{}", report.table());
@@ -235,6 +235,25 @@ async fn a_full_store_drops_the_oldest_intervals_and_names_them() {
         named += meter.dropped.len() as u64;
     }
     assert_eq!(named, report.dropped);
+
+    // The next run (a fresh ledger, a normal store) reports only its own drops: none.
+    let mdms = StateDir::open(&dir.path().join("mdms")).unwrap();
+    let again = meter_sim::run::run(Arc::new(Embedded::new()), &state, &mdms, &config(None))
+        .await
+        .unwrap();
+    assert_eq!(again.measured, 24);
+    assert_eq!((again.dropped, again.lost, again.pending), (0, 0, 0));
+    assert!(!again.incomplete(), "{}", again.table());
+    let kept: u64 = state
+        .meters()
+        .unwrap()
+        .iter()
+        .map(|m| m.dropped.len() as u64)
+        .sum();
+    assert_eq!(
+        kept, report.dropped,
+        "the state files keep what was dropped"
+    );
 }
 
 #[test]
