@@ -89,11 +89,22 @@ struct RunCli {
     /// Transactions in flight at once (default: 4 per concentrator). Each has its own meters.
     #[arg(long)]
     in_flight: Option<usize>,
-    /// Times a concentrator resends a batch whose transaction failed as a whole (peer or
-    /// orderers unreachable, commit not seen), after 1, 2, 4, 8, 15, 15… s. Readings an earlier
-    /// attempt stored come back `replayed` and count as committed. 0: report the failure at once.
-    #[arg(long, default_value_t = 6)]
-    retries: u32,
+    /// Failed attempts in a row after which a concentrator gives up for this run (its meters
+    /// keep what it held, the next run sends it, and this run exits non-zero). By default it
+    /// never gives up: a batch whose transaction failed as a whole (peer or orderers
+    /// unreachable, commit not seen) is resent after 1, 2, 4, 8, 15, 15… s for as long as the
+    /// ledger is away. Readings an earlier attempt stored come back `replayed` and count as
+    /// committed; readings that waited longer than the contract's window are re-signed.
+    #[arg(long)]
+    retries: Option<u32>,
+    /// Unconfirmed interval reports each meter keeps (480: 10 days of half-hours). A full
+    /// store drops its oldest report, and the run names every interval dropped.
+    #[arg(long, default_value_t = crate::state::DEFAULT_STORE_CAPACITY, value_name = "REPORTS")]
+    meter_store: usize,
+    /// Fault injection: cut concentrator C's link to the ledger AFTER seconds into the
+    /// readings phase, for FOR seconds (its meters keep measuring). Format C:AFTER:FOR.
+    #[arg(long, value_name = "C:AFTER:FOR")]
+    link_down: Option<String>,
     /// Seconds between the meters' re-reads of the MDMS key from the ledger, so a key rotated
     /// during the run (`mdms rotate-key`) is used from the next batch on. 0: never.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -496,8 +507,40 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
         fresh_ledger: false,
         progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         retries: args.retries,
+        store_capacity: args.meter_store,
+        link_down: args
+            .link_down
+            .as_deref()
+            .map(|text| parse_link_down(text, args.concentrators))
+            .transpose()?,
         mdms_key_refresh: (args.mdms_key_refresh > 0)
             .then(|| std::time::Duration::from_secs(args.mdms_key_refresh)),
+    })
+}
+
+/// `C:AFTER:FOR` (seconds) → a link cut of concentrator C.
+fn parse_link_down(text: &str, concentrators: usize) -> Result<crate::run::LinkDown> {
+    let bad = || {
+        usage(format!(
+            "--link-down {text:?}: expected C:AFTER:FOR, e.g. 1:20:60"
+        ))
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let [c, after, lasts] = parts[..] else {
+        return Err(bad());
+    };
+    let concentrator: usize = c.trim().parse().map_err(|_| bad())?;
+    if concentrator >= concentrators {
+        return Err(usage(format!(
+            "--link-down: concentrator {concentrator} does not exist (0 to {})",
+            concentrators - 1
+        )));
+    }
+    let secs = |v: &str| v.trim().parse::<u64>().map_err(|_| bad());
+    Ok(crate::run::LinkDown {
+        concentrator,
+        after: std::time::Duration::from_secs(secs(after)?),
+        lasts: std::time::Duration::from_secs(secs(lasts)?),
     })
 }
 

@@ -18,7 +18,7 @@ use crate::embedded::Embedded;
 use crate::mdms::{self, Comparison, Failure};
 use crate::run::{self, RunConfig};
 use crate::state::StateDir;
-use crate::{EXIT_OK, EXIT_VERIFICATION, usage};
+use crate::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VERIFICATION, usage};
 use bcami_client::{Client, Fabric, Settings};
 
 /// `meter-sim run`.
@@ -69,12 +69,16 @@ pub async fn run(
         }
     };
     if json {
+        // The verdict first, also when the report goes to a machine.
+        eprintln!("{}", report.headline());
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
     }
     Ok(ExitCode::from(if report.mismatches.unwrap_or(0) > 0 {
         EXIT_VERIFICATION
+    } else if report.incomplete() {
+        EXIT_INCOMPLETE
     } else {
         EXIT_OK
     }))
@@ -102,7 +106,13 @@ struct ExportSummary {
     from_ms: u64,
     to_ms: u64,
     meters: usize,
+    /// Rows written: one per (meter, interval), every value of a conflict.
     exported: usize,
+    duplicates_suppressed: u64,
+    conflicts: Vec<mdms::Conflict>,
+    /// Intervals with no reading between two that have one (e.g. dropped from a full meter
+    /// store): shown as gaps, never filled in.
+    gaps: Vec<mdms::Gap>,
     out: String,
     failed: Vec<Failure>,
     sent_log: Option<Comparison>,
@@ -153,7 +163,10 @@ pub async fn export(
     )
     .await?;
     progress.finish_and_clear();
-    std::fs::write(&config.out, mdms::to_csv(&export.readings, &names))
+    // Each (meter, interval) once; a conflict keeps every value and fails the export.
+    let unique = mdms::deduplicate(&export.readings);
+    let gaps = mdms::gaps(&unique.readings);
+    std::fs::write(&config.out, mdms::to_csv(&unique.readings, &names))
         .with_context(|| format!("cannot write {}", config.out.display()))?;
     let sent = state.sent()?;
     let comparison =
@@ -162,12 +175,16 @@ pub async fn export(
         from_ms: config.from,
         to_ms: config.to,
         meters: export.meters,
-        exported: export.readings.len(),
+        exported: unique.readings.len(),
+        duplicates_suppressed: unique.duplicates,
+        conflicts: unique.conflicts,
+        gaps,
         out: config.out.display().to_string(),
         failed: export.failures,
         sent_log: comparison,
     };
     let bad = summary.failed.len()
+        + summary.conflicts.len()
         + summary
             .sent_log
             .as_ref()
@@ -210,13 +227,28 @@ pub async fn rotate_mdms_key(settings: Settings, now: Timestamp, json: bool) -> 
 }
 
 fn export_table(s: &ExportSummary) -> String {
-    let mut out = format!(
-        "meters            {}\nexported          {} -> {}\nfailed            {}\n",
+    let mut out = String::new();
+    for c in &s.conflicts {
+        out.push_str(&format!("{c}\n"));
+    }
+    out.push_str(&format!(
+        "meters            {}\nexported          {} -> {} (one row per meter and interval)\nduplicates        {} suppressed (the same value committed twice)\nconflicts         {}\ngaps              {}\nfailed            {}\n",
         s.meters,
         s.exported,
         s.out,
+        s.duplicates_suppressed,
+        s.conflicts.len(),
+        s.gaps.len(),
         s.failed.len()
-    );
+    ));
+    for g in s.gaps.iter().take(50) {
+        out.push_str(&format!(
+            "  gap: {} from {} UTC, {} intervals missing\n",
+            g.hid,
+            format_datetime_ms(g.from_ms),
+            g.intervals
+        ));
+    }
     for f in s.failed.iter().take(50) {
         out.push_str(&format!(
             "  {} at {}: {}\n",

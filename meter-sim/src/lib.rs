@@ -33,6 +33,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: verification failed.
 pub const EXIT_VERIFICATION: u8 = 3;
+/// Exit code: `run` ended with readings lost (dropped from a full meter store, refused) or still
+/// pending in the meters' stores; the summary's first line says how many.
+pub const EXIT_INCOMPLETE: u8 = 4;
 
 /// An error caused by what the user asked for (exit code 2).
 #[derive(Debug)]

@@ -147,6 +147,125 @@ pub fn compare(exported: &[Exported], sent: &[SentReading], from: u64, to: u64) 
     comparison
 }
 
+/// One (meter, interval) the ledger holds with different values: never resolved silently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The meter.
+    pub hid: String,
+    /// The interval's start, Unix ms.
+    pub interval_start_ms: u64,
+    /// Each distinct value: `(header timestamp ms, energy Wh, register Wh, quality bits)`.
+    pub values: Vec<(u64, u64, u64, u16)>,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} interval {}: CONFLICT, {} different values (timestamp, Wh, register, quality): {:?}",
+            self.hid,
+            self.interval_start_ms,
+            self.values.len(),
+            self.values
+        )
+    }
+}
+
+/// The export counted by (meter, interval).
+#[derive(Clone, Debug, Default)]
+pub struct Deduplicated {
+    /// One reading per (meter, interval): the earliest committed; for a conflict, the earliest
+    /// of each distinct value (so a conflict shows as several rows of one interval).
+    pub readings: Vec<Exported>,
+    /// Readings of an interval already exported with the identical report (a reading committed
+    /// before an outage whose confirmation was lost, then re-signed and committed again).
+    pub duplicates: u64,
+    /// Intervals with two or more different reports.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Counts each (meter, interval) once. Identical repeats are suppressed and counted; different
+/// reports of one interval are kept, every one, and listed as conflicts.
+pub fn deduplicate(readings: &[Exported]) -> Deduplicated {
+    let mut by_interval: BTreeMap<(Hid, u64), Vec<&Exported>> = BTreeMap::new();
+    for r in readings {
+        by_interval
+            .entry((r.hid, r.report.interval_start.unix_millis()))
+            .or_default()
+            .push(r);
+    }
+    let mut out = Deduplicated::default();
+    for ((hid, start), mut copies) in by_interval {
+        copies.sort_by_key(|r| r.timestamp_ms);
+        let mut distinct: Vec<&Exported> = Vec::new();
+        for copy in copies {
+            if distinct.iter().any(|d| d.report == copy.report) {
+                out.duplicates += 1;
+            } else {
+                distinct.push(copy);
+            }
+        }
+        if distinct.len() > 1 {
+            out.conflicts.push(Conflict {
+                hid: hid.to_string(),
+                interval_start_ms: start,
+                values: distinct
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.timestamp_ms,
+                            d.report.energy.0,
+                            d.report.cumulative_register.0,
+                            d.report.quality.bits(),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        out.readings.extend(distinct.into_iter().cloned());
+    }
+    out
+}
+
+/// A run of intervals a meter has no reading for, between two it has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// The meter.
+    pub hid: String,
+    /// Start of the first missing interval, Unix ms.
+    pub from_ms: u64,
+    /// Number of missing intervals.
+    pub intervals: u64,
+}
+
+/// The gaps in each meter's exported intervals (readings of one meter with the same interval
+/// length, in any order): missing intervals are shown as missing, never filled in.
+pub fn gaps(readings: &[Exported]) -> Vec<Gap> {
+    let mut starts: BTreeMap<Hid, Vec<(u64, u64)>> = BTreeMap::new();
+    for r in readings {
+        starts.entry(r.hid).or_default().push((
+            r.report.interval_start.unix_millis(),
+            u64::from(r.report.interval_length.seconds()) * 1000,
+        ));
+    }
+    let mut out = Vec::new();
+    for (hid, mut list) in starts {
+        list.sort_unstable();
+        list.dedup();
+        for pair in list.windows(2) {
+            let ((a, len), (b, _)) = (pair[0], pair[1]);
+            if b > a + len {
+                out.push(Gap {
+                    hid: hid.to_string(),
+                    from_ms: a + len,
+                    intervals: (b - a) / len - 1,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Everything fetched for a period.
 #[derive(Clone, Debug, Default)]
 pub struct Export {
@@ -425,6 +544,80 @@ mod tests {
         assert!(c.mismatched[0].contains("SM-1 at 2"));
         assert_eq!(c.missing, vec!["SM-1 at 3".to_owned()]);
         assert_eq!(c.unknown, 1);
+    }
+
+    fn at(hid: Hid, ts: u64, start: u64, wh: u64) -> Exported {
+        let mut report = report(wh);
+        report.interval_start = Timestamp::from_unix_millis(start);
+        Exported {
+            hid,
+            timestamp_ms: ts,
+            report,
+        }
+    }
+
+    #[test]
+    fn deduplicate_counts_an_interval_once_and_flags_a_conflict() {
+        let a = Hid::from_meter_id("SM-1");
+        let b = Hid::from_meter_id("SM-2");
+        let h = 1_800_000;
+        let readings = [
+            // SM-1 interval 0: committed before the outage, then re-signed and committed again.
+            at(a, 20, 0, 5),
+            at(a, 10, 0, 5),
+            // SM-1 interval 1: once.
+            at(a, 11, h, 6),
+            // SM-2 interval 0: two different values, and one of them twice.
+            at(b, 30, 0, 7),
+            at(b, 31, 0, 8),
+            at(b, 32, 0, 7),
+        ];
+        let d = deduplicate(&readings);
+        assert_eq!(d.duplicates, 2);
+        assert_eq!(d.conflicts.len(), 1);
+        let c = &d.conflicts[0];
+        assert_eq!(
+            (c.hid.as_str(), c.interval_start_ms),
+            (b.to_string().as_str(), 0)
+        );
+        assert_eq!(c.values, [(30, 7, 7, 0), (31, 8, 8, 0)]);
+        assert!(c.to_string().contains("CONFLICT"));
+        // The earliest copy is kept; both values of the conflict stay in the export.
+        let kept: Vec<(Hid, u64)> = d.readings.iter().map(|r| (r.hid, r.timestamp_ms)).collect();
+        assert_eq!(kept.len(), 4);
+        assert!(kept.contains(&(a, 10)) && kept.contains(&(a, 11)));
+        assert!(kept.contains(&(b, 30)) && kept.contains(&(b, 31)));
+        assert!(!kept.contains(&(a, 20)));
+        let nothing = deduplicate(&[]);
+        assert_eq!((nothing.duplicates, nothing.conflicts.len()), (0, 0));
+    }
+
+    #[test]
+    fn gaps_show_missing_intervals_as_missing() {
+        let a = Hid::from_meter_id("SM-1");
+        let b = Hid::from_meter_id("SM-2");
+        let h = 1_800_000;
+        // SM-1 has intervals 0, 1, 4, 5, 7 (2 and 3 dropped, then 6); SM-2 none missing.
+        let readings: Vec<Exported> = [0, 5, 1, 4, 7]
+            .iter()
+            .map(|&i| at(a, i, i * h, 1))
+            .chain([at(b, 1, 0, 1), at(b, 2, h, 1), at(b, 3, h, 1)])
+            .collect();
+        assert_eq!(
+            gaps(&readings),
+            [
+                Gap {
+                    hid: a.to_string(),
+                    from_ms: 2 * h,
+                    intervals: 2
+                },
+                Gap {
+                    hid: a.to_string(),
+                    from_ms: 6 * h,
+                    intervals: 1
+                }
+            ]
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! [`Ledger`]. Decisions (what to send, in which lane and batch) come from the pure core in
 //! `workload`; this module builds the messages at send time, submits them and counts.
 //!
-//! Timestamps: every message's header timestamp is the moment the meter hands it to its
+//! Timestamps: every message's header timestamp is the moment the meter signs it for its
 //! concentrator (strictly increasing per meter), because the contract checks it against the
-//! transaction's own timestamp (a few minutes' window) and against replay. The metering interval
+//! transaction's own timestamp (a few minutes' window) and against replay. A reading that waited
+//! out the window (an outage) is signed again from the meter's store with a new timestamp. The metering interval
 //! — synthetic or historical (`--replay`) — travels inside the encrypted report as its
 //! `interval_start`, which the contract never sees. So 2012 data replays fine today, and the MDMS
 //! gets the original interval back after decryption.
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bcami_api::RejectReason;
+use bcami_sdk::store::{self, ReportStore, ResignError};
 use bcami_sdk::{
     Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
-    QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
+    QualityFlags, RegistrationRequest, Timestamp, UsageReport, WattHours,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::OsRng;
@@ -36,8 +38,6 @@ use bcami_client::{Caller, Client, Ledger, Rejection};
 
 /// Registrations in flight at once (each touches only its own meter).
 const REGISTRATION_CONCURRENCY: usize = 32;
-/// A lane gives up after this many consecutive failed transactions.
-const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 
 /// Where readings come from.
 #[derive(Clone, Debug)]
@@ -89,8 +89,14 @@ pub struct RunConfig {
     pub fresh_ledger: bool,
     /// Draw progress bars (only on a terminal).
     pub progress: bool,
-    /// Times a concentrator resends a batch whose transaction failed (see [`resend_wait`]).
-    pub retries: u32,
+    /// Failed attempts in a row after which a concentrator gives up for this run (its meters
+    /// keep what it held); `None`: never, it resends after a bounded backoff ([`resend_wait`])
+    /// for as long as the ledger is away.
+    pub retries: Option<u32>,
+    /// Unconfirmed reports each meter's store holds (`--meter-store`).
+    pub store_capacity: usize,
+    /// A simulated cut of one concentrator's link to the ledger (`--link-down`).
+    pub link_down: Option<LinkDown>,
     /// How often the meters re-read the MDMS key from the ledger during the run, so that a key
     /// rotated meanwhile (`mdms rotate-key`) is used from the next batch on; `None`: never.
     pub mdms_key_refresh: Option<Duration>,
@@ -112,11 +118,20 @@ fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
-/// One reading to send: which meter, its interval, and the register after it.
+/// One reading to measure: its interval, and the register after it.
 #[derive(Clone, Copy, Debug)]
 struct Planned {
     interval: Interval,
     cumulative_wh: u64,
+}
+
+/// One reading of a meter in the plan.
+#[derive(Clone, Copy, Debug)]
+enum Item {
+    /// Held unconfirmed in the meter's store since an earlier run (interval start, Unix ms).
+    Held(u64),
+    /// To be measured in this run.
+    Measure(Planned),
 }
 
 /// The MDMS key the meters encrypt to, and when it was last read from the ledger.
@@ -128,11 +143,12 @@ struct MdmsKeyView {
 
 struct Shared {
     meters: Vec<Mutex<Meter>>,
-    planned: Vec<Vec<Planned>>,
+    planned: Vec<Vec<Item>>,
     interval: IntervalLength,
     mdms_key: Mutex<MdmsKeyView>,
     mdms_key_refresh: Option<Duration>,
     sent_log: Mutex<()>,
+    save_lock: Mutex<()>,
     state: StateDir,
     rate: Option<(Instant, f64)>,
     scheduled: Mutex<u64>,
@@ -147,6 +163,9 @@ struct LaneResult {
     transactions: u64,
     failed: u64,
     resent: u64,
+    measured: u64,
+    resigned: u64,
+    refused: u64,
     error: Option<String>,
     accepted: Vec<SentReading>,
 }
@@ -303,7 +322,15 @@ pub async fn run<L: Ledger>(
     }
 
     // --- phase 3: readings ---
-    let planned: Vec<Vec<Planned>> = meters
+    // The state file keeps every interval a meter ever dropped; this run reports its own.
+    let dropped_earlier: Vec<usize> = meters.iter().map(|m| m.dropped.len()).collect();
+    for meter in &mut meters {
+        let dropped = meter.store.set_capacity(cfg.store_capacity);
+        meter
+            .dropped
+            .extend(dropped.iter().map(|r| r.interval_start.unix_millis()));
+    }
+    let planned: Vec<Vec<Item>> = meters
         .iter()
         .enumerate()
         .map(|(index, meter)| {
@@ -333,19 +360,33 @@ pub async fn run<L: Ledger>(
                     })
                     .unwrap_or_default(),
             };
+            // What the meter still holds from an earlier run goes first, re-signed.
+            let mut items: Vec<Item> = meter
+                .store
+                .iter()
+                .map(|r| Item::Held(r.interval_start.unix_millis()))
+                .collect();
             let mut register = meter.cumulative_wh;
-            intervals
-                .into_iter()
-                .map(|interval| {
-                    register = register.saturating_add(interval.energy_wh);
-                    Planned {
-                        interval,
-                        cumulative_wh: register,
-                    }
+            items.extend(intervals.into_iter().map(|interval| {
+                register = register.saturating_add(interval.energy_wh);
+                Item::Measure(Planned {
+                    interval,
+                    cumulative_wh: register,
                 })
-                .collect()
+            }));
+            items
         })
         .collect();
+    let held: usize = planned
+        .iter()
+        .flatten()
+        .filter(|i| matches!(i, Item::Held(_)))
+        .count();
+    if held > 0 {
+        eprintln!(
+            "the meters hold {held} unconfirmed readings from an earlier run: sending them first"
+        );
+    }
     let lengths: Vec<usize> = planned.iter().map(Vec::len).collect();
     let total: usize = lengths.iter().sum();
     let plan = workload::plan(
@@ -379,12 +420,19 @@ pub async fn run<L: Ledger>(
         }),
         mdms_key_refresh: cfg.mdms_key_refresh,
         sent_log: Mutex::new(()),
+        save_lock: Mutex::new(()),
         state: state.clone(),
         rate: cfg.rate.map(|r| (Instant::now(), r)),
         scheduled: Mutex::new(0),
     });
     let progress = bar(cfg.progress, total as u64, "readings");
-    let retries = cfg.retries;
+    let delivery = Delivery {
+        retries: cfg.retries,
+        batch: cfg.batch.clamp(1, bcami_api::MAX_BATCH),
+        paced: cfg.rate.is_some(),
+        link_down: cfg.link_down,
+        started: Instant::now(),
+    };
     let mut lanes = JoinSet::new();
     for (lane_index, batches) in plan.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -396,9 +444,10 @@ pub async fn run<L: Ledger>(
             .map(|&(_, b, p)| (b, p))
             .collect();
         let role = Caller::Concentrator(lane_index % k);
+        let delivery = delivery.clone();
         lanes.spawn(async move {
             run_lane(
-                &*ledger, &shared, role, batches, &tampered, &progress, retries,
+                &*ledger, &shared, role, batches, &tampered, &progress, &delivery,
             )
             .await
         });
@@ -436,6 +485,9 @@ pub async fn run<L: Ledger>(
         report.transactions += lane.transactions;
         report.failed_transactions += lane.failed;
         report.resent_transactions += lane.resent;
+        report.measured += lane.measured;
+        report.resigned += lane.resigned;
+        report.refused += lane.refused;
         for (reason, count) in lane.rejected {
             *report.rejected.entry(reason).or_default() += count;
         }
@@ -452,11 +504,25 @@ pub async fn run<L: Ledger>(
     };
     report.latency = Latency::from_samples(latencies);
     report.mdms_key_changes = lock(&shared.mdms_key).changes;
-    for meter in &shared.meters {
-        state.save_meter(&lock(meter))?;
+    for (meter, &earlier) in shared.meters.iter().zip(&dropped_earlier) {
+        let meter = lock(meter);
+        state.save_meter(&meter)?;
+        report.pending += meter.store.len() as u64;
+        let dropped_now = meter.dropped.get(earlier..).unwrap_or_default();
+        report.dropped += dropped_now.len() as u64;
+        for &start in dropped_now {
+            if report.dropped_intervals.len() < 100 {
+                report.dropped_intervals.push(format!(
+                    "{} {}",
+                    meter.id,
+                    crate::civil::format_datetime_ms(start)
+                ));
+            }
+        }
     }
+    report.lost = report.dropped + report.refused;
     for error in &lane_errors {
-        eprintln!("a concentrator stopped: {error}");
+        eprintln!("a concentrator gave up for this run (the meters keep what it held): {error}");
     }
 
     // --- phase 4: the MDMS reads everything back ---
@@ -484,9 +550,18 @@ pub async fn run<L: Ledger>(
         {
             eprintln!("MDMS check failed: {line}");
         }
+        let unique = mdms::deduplicate(&export.readings);
+        for conflict in unique.conflicts.iter().take(20) {
+            eprintln!("MDMS check failed: {conflict}");
+        }
+        report.duplicates_suppressed = unique.duplicates;
+        report.conflicts = unique.conflicts.len() as u64;
         report.verified = Some(comparison.matched);
         report.mismatches = Some(
-            (export.failures.len() + comparison.mismatched.len() + comparison.missing.len()) as u64,
+            (export.failures.len()
+                + comparison.mismatched.len()
+                + comparison.missing.len()
+                + unique.conflicts.len()) as u64,
         );
     }
     if report.transactions > 0
@@ -582,7 +657,8 @@ async fn prepare_mdms<L: Ledger>(
 impl RunConfig {
     /// `source` and the MDMS `mdms_id` with the CLI's defaults: 2 concentrators, batches of
     /// 100, 4 transactions in flight per concentrator, no rate cap, no tampering, the MDMS
-    /// read-back on, no progress bars, 6 resends.
+    /// read-back on, no progress bars, resends for as long as the ledger is away, 480 reports
+    /// per meter store.
     pub fn new(source: Source, mdms_id: DeviceId) -> RunConfig {
         RunConfig {
             source,
@@ -595,50 +671,79 @@ impl RunConfig {
             verify: true,
             fresh_ledger: false,
             progress: false,
-            retries: 6,
+            retries: None,
+            store_capacity: crate::state::DEFAULT_STORE_CAPACITY,
+            link_down: None,
             mdms_key_refresh: Some(Duration::from_secs(60)),
         }
     }
 }
 
-/// How long a concentrator waits before resending a failed batch the `attempt`-th time: 1, 2,
-/// 4, 8, then 15 s, so the default retries span a peer restart (~30 s until its gossip is back).
+/// How long a concentrator waits before its `attempt`-th resend of a batch whose transaction
+/// failed: 1, 2, 4, 8, then 15 s for as long as the ledger stays away (bounded, never given up).
 pub fn resend_wait(attempt: u32) -> Duration {
     Duration::from_secs((1u64 << attempt.saturating_sub(1).min(4)).min(15))
 }
 
-/// Sends one batch; a transaction that fails as a whole (a node unreachable, the commit not
-/// seen) is resent with the same readings up to `retries` times. Resending is safe: a reading is
-/// stored once by HID + timestamp, so if an earlier attempt did commit, the contract answers
-/// `replayed` for its readings. Returns the outcome and how many resends it took.
-async fn submit_with_resends<L: Ledger>(
-    ledger: &L,
-    role: Caller,
-    readings: &[Vec<u8>],
-    retries: u32,
-) -> (
-    anyhow::Result<Result<Vec<Option<RejectReason>>, Rejection>>,
-    u32,
-) {
-    let mut resends = 0;
-    loop {
-        let outcome = submit_readings(ledger, role, readings).await;
-        match &outcome {
-            Err(e) if resends < retries => {
-                resends += 1;
-                let wait = resend_wait(resends);
-                eprintln!(
-                    "{role}: transaction failed; resending the same {} readings in {} s (resend {resends} of {retries}): {e:#}",
-                    readings.len(),
-                    wait.as_secs()
-                );
-                tokio::time::sleep(wait).await;
-            }
-            _ => return (outcome, resends),
-        }
+/// How a concentrator delivers (the same for every lane).
+#[derive(Clone, Debug)]
+struct Delivery {
+    retries: Option<u32>,
+    batch: usize,
+    /// Meters measure at `--rate` whether or not the ledger is reachable; unpaced, they measure
+    /// only as fast as their readings are delivered.
+    paced: bool,
+    link_down: Option<LinkDown>,
+    started: Instant,
+}
+
+impl Delivery {
+    /// The simulated WAN link of concentrator `concentrator` is down now.
+    fn link_is_down(&self, concentrator: usize) -> bool {
+        self.link_down.is_some_and(|cut| {
+            let elapsed = self.started.elapsed();
+            cut.concentrator == concentrator
+                && elapsed >= cut.after
+                && elapsed < cut.after + cut.lasts
+        })
     }
 }
 
+/// `--link-down C:AFTER:FOR`: concentrator `C`'s link to the ledger is cut for `FOR` seconds,
+/// `AFTER` seconds into the readings phase; its meters keep measuring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkDown {
+    /// The concentrator (0-based).
+    pub concentrator: usize,
+    /// When the cut starts, from the start of the readings phase.
+    pub after: Duration,
+    /// How long it lasts.
+    pub lasts: Duration,
+}
+
+/// One reading a lane delivers: meter `m`'s report of the interval starting at `start_ms`,
+/// held in the meter's store until confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Work {
+    m: usize,
+    start_ms: u64,
+}
+
+/// A batch signed by its meters and not yet confirmed or refused.
+struct Signed {
+    work: Vec<Work>,
+    readings: Vec<Vec<u8>>,
+    sent: Vec<SentReading>,
+    /// Resends of these very bytes so far.
+    resends: u32,
+}
+
+/// One concentrator lane: its meters measure (paced by `--rate`) into their stores and hand the
+/// intervals to the concentrator, which delivers them in order. A transaction that fails as a
+/// whole is resent, with the same bytes, after a bounded backoff, for as long as the ledger is
+/// away (unless `--retries` caps it); readings the contract finds stale or future (they waited
+/// longer than its window) are signed again by their meters with a fresh header timestamp and
+/// sent again. Each committed reading is confirmed to its meter, which forgets it.
 async fn run_lane<L: Ledger>(
     ledger: &L,
     shared: &Shared,
@@ -646,90 +751,413 @@ async fn run_lane<L: Ledger>(
     batches: Vec<Vec<Slot>>,
     tampered: &[(usize, usize)],
     progress: &ProgressBar,
-    retries: u32,
+    delivery: &Delivery,
+) -> LaneResult {
+    let (tx, rx) = if delivery.paced {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Handoff::Unbounded(tx), Intake::Unbounded(rx))
+    } else {
+        let (tx, rx) = tokio::sync::mpsc::channel(delivery.batch.max(1));
+        (Handoff::Bounded(tx), Intake::Bounded(rx))
+    };
+    let (measured, mut result) = tokio::join!(
+        measure_lane(shared, batches, tx),
+        deliver_lane(ledger, shared, role, rx, tampered, progress, delivery)
+    );
+    match measured {
+        Ok(count) => result.measured = count,
+        Err(e) => {
+            result.error.get_or_insert(format!("{e:#}"));
+        }
+    }
+    result
+}
+
+enum Handoff {
+    Bounded(tokio::sync::mpsc::Sender<Work>),
+    Unbounded(tokio::sync::mpsc::UnboundedSender<Work>),
+}
+
+enum Intake {
+    Bounded(tokio::sync::mpsc::Receiver<Work>),
+    Unbounded(tokio::sync::mpsc::UnboundedReceiver<Work>),
+}
+
+impl Intake {
+    async fn recv(&mut self) -> Option<Work> {
+        match self {
+            Intake::Bounded(rx) => rx.recv().await,
+            Intake::Unbounded(rx) => rx.recv().await,
+        }
+    }
+
+    fn try_recv(&mut self) -> Option<Work> {
+        match self {
+            Intake::Bounded(rx) => rx.try_recv().ok(),
+            Intake::Unbounded(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
+/// The meters of a lane measure their intervals into their stores (saved at once) and hand
+/// them to the concentrator. Returns how many intervals were measured.
+async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff) -> Result<u64> {
+    let mut measured = 0;
+    let mut saver = Saver::default();
+    for batch in batches {
+        pace(shared, batch.len()).await;
+        let mut work = Vec::with_capacity(batch.len());
+        for &(m, i) in &batch {
+            let mut meter = lock(&shared.meters[m]);
+            match shared.planned[m][i] {
+                Item::Held(start_ms) => work.push(Work { m, start_ms }),
+                Item::Measure(planned) => {
+                    let report = UsageReport {
+                        interval_start: Timestamp::from_unix_millis(planned.interval.start_ms),
+                        interval_length: shared.interval,
+                        energy: WattHours(planned.interval.energy_wh),
+                        cumulative_register: WattHours(planned.cumulative_wh),
+                        quality: QualityFlags::NONE,
+                    };
+                    if let Some(dropped) = meter.measure(report) {
+                        eprintln!(
+                            "meter {}: store full ({} reports); dropped the oldest unconfirmed interval, {}",
+                            meter.id,
+                            meter.store.capacity(),
+                            crate::civil::format_datetime_ms(dropped.interval_start.unix_millis())
+                        );
+                    }
+                    meter.cumulative_wh = planned.cumulative_wh;
+                    meter.next_interval_ms = Some(
+                        planned.interval.start_ms + u64::from(shared.interval.seconds()) * 1000,
+                    );
+                    measured += 1;
+                    work.push(Work {
+                        m,
+                        start_ms: planned.interval.start_ms,
+                    });
+                }
+            }
+            saver.touch(m);
+        }
+        saver.save_if_due(shared)?;
+        for w in work {
+            // The concentrator gave up for this run (`--retries`): the meters keep measuring
+            // into their stores; the next run delivers what they hold.
+            let _ = match &handoff {
+                Handoff::Bounded(tx) => tx.send(w).await.map_err(drop),
+                Handoff::Unbounded(tx) => tx.send(w).map_err(drop),
+            };
+        }
+    }
+    saver.save(shared)?;
+    Ok(measured)
+}
+
+/// How often a lane saves the meters it touched (their stores, registers, timestamps) to the
+/// state folder. Each save writes a consistent snapshot of each meter; after a crash the next
+/// run continues from it: intervals measured since are measured again (the profiles are
+/// deterministic), reports confirmed since are sent again (the MDMS counts them once). Saving
+/// after every batch halved the embedded demo's throughput (RELIABILITY.md §6).
+const SAVE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The meters a lane changed since it last saved them.
+struct Saver {
+    touched: std::collections::BTreeSet<usize>,
+    saved: Instant,
+}
+
+impl Default for Saver {
+    fn default() -> Self {
+        Saver {
+            touched: std::collections::BTreeSet::new(),
+            saved: Instant::now(),
+        }
+    }
+}
+
+impl Saver {
+    fn touch(&mut self, m: usize) {
+        self.touched.insert(m);
+    }
+
+    fn save_if_due(&mut self, shared: &Shared) -> Result<()> {
+        if self.saved.elapsed() >= SAVE_PERIOD {
+            self.save(shared)?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, shared: &Shared) -> Result<()> {
+        let touched = std::mem::take(&mut self.touched);
+        self.saved = Instant::now();
+        tokio::task::block_in_place(|| {
+            // One writer per meter file at a time (both sides of a lane save the same meters).
+            let _guard = lock(&shared.save_lock);
+            for m in touched {
+                let meter = lock(&shared.meters[m]).clone();
+                shared.state.save_meter(&meter)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The concentrator side of a lane (see [`run_lane`]).
+async fn deliver_lane<L: Ledger>(
+    ledger: &L,
+    shared: &Shared,
+    role: Caller,
+    mut intake: Intake,
+    tampered: &[(usize, usize)],
+    progress: &ProgressBar,
+    delivery: &Delivery,
 ) -> LaneResult {
     let mut result = LaneResult::default();
-    let mut consecutive_failures = 0;
-    for (batch_index, batch) in batches.into_iter().enumerate() {
-        pace(shared, batch.len()).await;
-        refresh_mdms_key(ledger, shared).await;
-        let (mut readings, sent) = match tokio::task::block_in_place(|| build_batch(shared, &batch))
-        {
-            Ok(built) => built,
-            Err(e) => {
-                result.error = Some(format!("{e:#}"));
-                break;
-            }
-        };
-        for &(_, position) in tampered.iter().filter(|(b, _)| *b == batch_index) {
-            if let Some(reading) = readings.get_mut(position) {
-                // Flip one bit of the AES-GCM ciphertext (after the 42-byte header, the 2-byte length
-                // and the 33-byte ephemeral key):
-                // still a well-formed reading, but its signature no longer verifies.
-                if let Some(byte) = reading.get_mut(80) {
-                    *byte ^= 0x01;
+    let concentrator = match role {
+        Caller::Concentrator(c) => c,
+        _ => 0,
+    };
+    let mut queue: std::collections::VecDeque<Work> = std::collections::VecDeque::new();
+    let mut current: Option<Signed> = None;
+    let mut batch_index = 0;
+    let mut failures_in_row = 0u32;
+    let mut outage: Option<Instant> = None;
+    let mut saver = Saver::default();
+    loop {
+        if current.is_none() {
+            if queue.is_empty() {
+                match intake.recv().await {
+                    Some(w) => queue.push_back(w),
+                    None => break,
                 }
             }
-        }
-        let count = readings.len() as u64;
-        result.submitted += count;
-        result.transactions += 1;
-        let started = Instant::now();
-        let (outcome, resends) = submit_with_resends(ledger, role, &readings, retries).await;
-        result.resent += u64::from(resends);
-        let latency = started.elapsed();
-        match outcome {
-            Ok(Ok(results)) => {
-                consecutive_failures = 0;
-                result.latencies.push(latency);
-                let mut accepted = Vec::new();
-                for (r, s) in results.iter().zip(sent) {
-                    // After a resend, `replayed` means an earlier attempt of this very batch
-                    // committed the reading: this lane alone sends its meters' readings, in
-                    // timestamp order, and this batch holds the newest. The MDMS read-back
-                    // checks it.
-                    match r {
-                        None => accepted.push(s),
-                        Some(RejectReason::Replayed) if resends > 0 => accepted.push(s),
-                        Some(reason) => {
-                            *result.rejected.entry(reason.code().to_owned()).or_default() += 1;
-                        }
-                    }
+            while queue.len() < delivery.batch {
+                match intake.try_recv() {
+                    Some(w) => queue.push_back(w),
+                    None => break,
                 }
-                result.committed += accepted.len() as u64;
-                if let Err(e) = append_sent(shared, &accepted) {
+            }
+            refresh_mdms_key(ledger, shared).await;
+            let take = queue.len().min(delivery.batch);
+            let work: Vec<Work> = queue.drain(..take).collect();
+            let signed = match tokio::task::block_in_place(|| sign_batch(shared, work)) {
+                Ok(signed) => signed,
+                Err(e) => {
                     result.error = Some(format!("{e:#}"));
                     break;
                 }
-                result.accepted.extend(accepted);
+            };
+            let Some(mut signed) = signed else { continue };
+            for &(_, position) in tampered.iter().filter(|(b, _)| *b == batch_index) {
+                if let Some(reading) = signed.readings.get_mut(position) {
+                    // Flip one bit of the AES-GCM ciphertext (after the 42-byte header, the 2-byte
+                    // length and the 33-byte ephemeral key): still a well-formed reading, but its
+                    // signature no longer verifies.
+                    if let Some(byte) = reading.get_mut(80) {
+                        *byte ^= 0x01;
+                    }
+                }
+            }
+            batch_index += 1;
+            current = Some(signed);
+        }
+        let Some(signed) = current.as_mut() else {
+            continue;
+        };
+        let count = signed.readings.len() as u64;
+        if signed.resends == 0 {
+            // A resend is counted in `resent`; re-signed readings are new transactions.
+            result.submitted += count;
+            result.transactions += 1;
+        }
+        let started = Instant::now();
+        let outcome = if delivery.link_is_down(concentrator) {
+            Err(anyhow!(
+                "the link to the ledger is down (simulated with --link-down)"
+            ))
+        } else {
+            submit_readings(ledger, role, &signed.readings).await
+        };
+        match outcome {
+            Ok(Ok(results)) => {
+                failures_in_row = 0;
+                if let Some(since) = outage.take() {
+                    eprintln!(
+                        "{role}: the ledger is back after {} s; delivering what the meters held",
+                        since.elapsed().as_secs()
+                    );
+                }
+                result.latencies.push(started.elapsed());
+                let Some(signed) = current.take() else {
+                    continue;
+                };
+                let outcome = settle(shared, &signed, &results, &mut queue);
+                result.committed += outcome.accepted.len() as u64;
+                result.resigned += outcome.resign;
+                result.refused += outcome.refused;
+                for (reason, n) in outcome.rejected {
+                    *result.rejected.entry(reason).or_default() += n;
+                }
+                for w in &signed.work {
+                    saver.touch(w.m);
+                }
+                if let Err(e) = saver
+                    .save_if_due(shared)
+                    .and_then(|()| append_sent(shared, &outcome.accepted))
+                {
+                    result.error = Some(format!("{e:#}"));
+                    break;
+                }
+                progress.inc(outcome.accepted.len() as u64 + outcome.refused);
+                result.accepted.extend(outcome.accepted);
             }
             Ok(Err(rejection)) => {
-                consecutive_failures = 0;
+                // The contract refused the batch as a whole (nothing in it is wrong in time):
+                // its reports stay in the meters' stores, pending, and the run says so.
+                failures_in_row = 0;
                 result.failed += 1;
                 *result
                     .rejected
                     .entry(format!("batch refused: {}", rejection.message))
                     .or_default() += count;
+                current = None;
             }
             Err(e) => {
-                consecutive_failures += 1;
-                result.failed += 1;
-                *result
-                    .rejected
-                    .entry("transaction failed".into())
-                    .or_default() += count;
-                let message = format!("{role}: {e:#}");
-                if consecutive_failures >= MAX_CONSECUTIVE_FAILURES {
-                    result.error = Some(message);
-                    progress.inc(count);
+                failures_in_row += 1;
+                let since = *outage.get_or_insert(started);
+                if delivery.retries.is_some_and(|max| failures_in_row > max) {
+                    result.failed += 1;
+                    result.error = Some(format!("{role}: {e:#}"));
                     break;
                 }
-                eprintln!("{message}");
+                let wait = resend_wait(failures_in_row);
+                // What the meters have handed over meanwhile is pending here too.
+                while let Some(w) = intake.try_recv() {
+                    queue.push_back(w);
+                }
+                let pending = queue.len() + signed.work.len();
+                eprintln!(
+                    "{role}: ledger unreachable for {} s; {pending} readings of this lane's meters pending; resending in {} s: {e:#}",
+                    since.elapsed().as_secs(),
+                    wait.as_secs()
+                );
+                signed.resends += 1;
+                result.resent += 1;
+                tokio::time::sleep(wait).await;
             }
         }
-        progress.inc(count);
+    }
+    if let Err(e) = saver.save(shared) {
+        result.error.get_or_insert(format!("{e:#}"));
     }
     result
+}
+
+/// What one committed batch means for its readings.
+#[derive(Default)]
+struct Settled {
+    accepted: Vec<SentReading>,
+    /// Readings the contract found outside its window: their meters sign them again.
+    resign: u64,
+    /// Readings refused for good (their meters forget them): lost.
+    refused: u64,
+    rejected: BTreeMap<String, u64>,
+}
+
+/// Confirms to the meters what committed, requeues (at the front, in order) what went stale for
+/// re-signing, and tells the meters what was refused for good.
+fn settle(
+    shared: &Shared,
+    signed: &Signed,
+    results: &[Option<RejectReason>],
+    queue: &mut std::collections::VecDeque<Work>,
+) -> Settled {
+    let mut out = Settled::default();
+    let mut again = Vec::new();
+    for ((r, work), sent) in results.iter().zip(&signed.work).zip(&signed.sent) {
+        let mut meter = lock(&shared.meters[work.m]);
+        let start = Timestamp::from_unix_millis(work.start_ms);
+        match r {
+            // After a resend, `replayed` means an earlier attempt of these very bytes committed:
+            // this lane alone sends its meters' readings, in timestamp order.
+            None => {
+                confirm(&mut meter, work.start_ms);
+                out.accepted.push(sent.clone());
+            }
+            Some(RejectReason::Replayed) if signed.resends > 0 => {
+                confirm(&mut meter, work.start_ms);
+                out.accepted.push(sent.clone());
+            }
+            Some(RejectReason::Stale | RejectReason::Future) => {
+                out.resign += 1;
+                again.push(*work);
+            }
+            Some(reason) => {
+                meter.store.confirm(start);
+                out.refused += 1;
+                *out.rejected.entry(reason.code().to_owned()).or_default() += 1;
+            }
+        }
+    }
+    for work in again.into_iter().rev() {
+        queue.push_front(work);
+    }
+    out
+}
+
+/// The ledger holds the meter's reading of the interval starting at `start_ms`: the meter
+/// forgets its report. If its store had dropped it meanwhile (the concentrator still held this
+/// signed copy), the interval is not lost after all.
+fn confirm(meter: &mut Meter, start_ms: u64) {
+    if !meter.store.confirm(Timestamp::from_unix_millis(start_ms))
+        && let Some(i) = meter.dropped.iter().position(|&d| d == start_ms)
+    {
+        meter.dropped.remove(i);
+    }
+}
+
+/// The meters of a batch sign their held reports now: a fresh header timestamp, the report
+/// unchanged. Intervals a meter no longer holds (dropped on overflow) are skipped; `None` if
+/// none is left.
+fn sign_batch(shared: &Shared, work: Vec<Work>) -> Result<Option<Signed>> {
+    let mut signed = Signed {
+        work: Vec::with_capacity(work.len()),
+        readings: Vec::with_capacity(work.len()),
+        sent: Vec::with_capacity(work.len()),
+        resends: 0,
+    };
+    let mdms_key = lock(&shared.mdms_key).key;
+    for w in work {
+        let mut meter = lock(&shared.meters[w.m]);
+        let start = Timestamp::from_unix_millis(w.start_ms);
+        let Some(report) = meter.store.find(start) else {
+            continue;
+        };
+        let timestamp = meter.next_timestamp(now()?);
+        let tx = match store::resign(
+            &meter.store,
+            start,
+            &mut OsRng,
+            &meter.key,
+            meter.hid,
+            timestamp,
+            &mdms_key,
+        ) {
+            Ok(tx) => tx,
+            Err(ResignError::NotHeld) => continue,
+            Err(e) => bail!("reading of {}: {e}", meter.id),
+        };
+        signed.readings.push(tx.encode());
+        signed.sent.push(SentReading {
+            hid: meter.hid,
+            meter_id: meter.id.to_string(),
+            timestamp_ms: timestamp.unix_millis(),
+            report,
+        });
+        signed.work.push(w);
+    }
+    Ok((!signed.work.is_empty()).then_some(signed))
 }
 
 /// Re-reads the MDMS key from the ledger once per refresh period (whichever lane comes first):
@@ -771,40 +1199,6 @@ async fn pace(shared: &Shared, count: usize) {
         due
     };
     tokio::time::sleep_until((start + due).into()).await;
-}
-
-/// The meters of one batch build their readings now: timestamp, encrypt, sign.
-fn build_batch(shared: &Shared, batch: &[Slot]) -> Result<(Vec<Vec<u8>>, Vec<SentReading>)> {
-    let mut readings = Vec::with_capacity(batch.len());
-    let mut sent = Vec::with_capacity(batch.len());
-    let mdms_key = lock(&shared.mdms_key).key;
-    for &(m, i) in batch {
-        let planned = shared.planned[m][i];
-        let mut meter = lock(&shared.meters[m]);
-        let timestamp = meter.next_timestamp(now()?);
-        let report = UsageReport {
-            interval_start: Timestamp::from_unix_millis(planned.interval.start_ms),
-            interval_length: shared.interval,
-            energy: WattHours(planned.interval.energy_wh),
-            cumulative_register: WattHours(planned.cumulative_wh),
-            quality: QualityFlags::NONE,
-        };
-        let tx = Transaction::build(
-            &mut OsRng, &meter.key, meter.hid, timestamp, &report, &mdms_key,
-        )
-        .map_err(|e| anyhow!("reading of {}: {e}", meter.id))?;
-        meter.cumulative_wh = planned.cumulative_wh;
-        meter.next_interval_ms =
-            Some(planned.interval.start_ms + u64::from(shared.interval.seconds()) * 1000);
-        readings.push(tx.encode());
-        sent.push(SentReading {
-            hid: meter.hid,
-            meter_id: meter.id.to_string(),
-            timestamp_ms: timestamp.unix_millis(),
-            report,
-        });
-    }
-    Ok((readings, sent))
 }
 
 fn append_sent(shared: &Shared, accepted: &[SentReading]) -> Result<()> {

@@ -6,13 +6,15 @@
 //! STATE/
 //!   mdms.json            the MDMS identity, its ECIES secret key, the keys it retired
 //!                        (to read readings made for them) and a rotation in progress
-//!   meters/<ID>.json     one meter: identity, device secret key, register, flags
+//!   meters/<ID>.json     one meter: identity, device secret key, register, flags, its store
+//!                        of unconfirmed interval reports and the intervals it dropped
 //!   sent.csv             append-only log of every reading a meter handed to a concentrator
 //! ```
 //! The JSON files are converted once into domain types ([`Meter`], [`Mdms`]) that cannot hold a
 //! key that does not match its public key or an HID that does not match its ID. Secret keys are
 //! stored in clear (this is a simulator: the "device" is this folder), with mode 0600.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs;
 use std::io::Write;
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
+use bcami_sdk::store::ReportStore;
 use bcami_sdk::{Hid, MdmsPublicKey, MdmsSecretKey, MeterSecretKey, Timestamp, UsageReport};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +85,101 @@ struct MeterFile {
     last_timestamp_ms: u64,
     #[serde(default)]
     next_interval_ms: Option<u64>,
+    /// The reports not yet confirmed on the ledger, oldest first (the meter's store).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unconfirmed: Vec<StoredReport>,
+    /// Starts (Unix ms) of the intervals the store dropped on overflow, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dropped_intervals: Vec<u64>,
+}
+
+/// On-disk form of one held report.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredReport {
+    interval_start_ms: u64,
+    interval_s: u32,
+    energy_wh: u64,
+    cumulative_wh: u64,
+    quality: u16,
+}
+
+impl StoredReport {
+    fn of(r: &UsageReport) -> StoredReport {
+        StoredReport {
+            interval_start_ms: r.interval_start.unix_millis(),
+            interval_s: r.interval_length.seconds(),
+            energy_wh: r.energy.0,
+            cumulative_wh: r.cumulative_register.0,
+            quality: r.quality.bits(),
+        }
+    }
+
+    fn report(&self) -> Result<UsageReport> {
+        Ok(UsageReport {
+            interval_start: Timestamp::from_unix_millis(self.interval_start_ms),
+            interval_length: bcami_sdk::IntervalLength::from_seconds(self.interval_s)
+                .ok_or_else(|| anyhow!("unconfirmed report with interval_s 0"))?,
+            energy: bcami_sdk::WattHours(self.energy_wh),
+            cumulative_register: bcami_sdk::WattHours(self.cumulative_wh),
+            quality: bcami_sdk::QualityFlags::from_bits(self.quality)
+                .map_err(|e| anyhow!("unconfirmed report quality: {e}"))?,
+        })
+    }
+}
+
+/// Reports a meter keeps by default: 10 days of half-hourly intervals (`--meter-store`).
+pub const DEFAULT_STORE_CAPACITY: usize = 480;
+
+/// The simulated meter's store of unconfirmed interval reports ([`ReportStore`]): held in memory,
+/// saved with the meter's file.
+#[derive(Clone, Debug)]
+pub struct PendingStore {
+    reports: VecDeque<UsageReport>,
+    capacity: usize,
+}
+
+impl PendingStore {
+    /// An empty store of `capacity` reports.
+    pub fn new(capacity: usize) -> PendingStore {
+        PendingStore {
+            reports: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// A different capacity; if fewer than held, the oldest are dropped and returned.
+    pub fn set_capacity(&mut self, capacity: usize) -> Vec<UsageReport> {
+        self.capacity = capacity;
+        let excess = self.reports.len().saturating_sub(capacity);
+        self.reports.drain(..excess).collect()
+    }
+
+    /// The held reports, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &UsageReport> {
+        self.reports.iter()
+    }
+}
+
+impl ReportStore for PendingStore {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.reports.len()
+    }
+
+    fn get(&self, index: usize) -> Option<UsageReport> {
+        self.reports.get(index).copied()
+    }
+
+    fn push_newest(&mut self, report: UsageReport) {
+        self.reports.push_back(report);
+    }
+
+    fn remove(&mut self, index: usize) -> Option<UsageReport> {
+        self.reports.remove(index)
+    }
 }
 
 /// A meter: its identity, its device key and what the simulator remembers about it.
@@ -101,8 +199,12 @@ pub struct Meter {
     pub cumulative_wh: u64,
     /// Timestamp of the last message this meter built; the next must be later.
     pub last_timestamp_ms: u64,
-    /// Start of the first interval not yet sent (a resumed run continues here).
+    /// Start of the first interval not yet measured (a resumed run continues here).
     pub next_interval_ms: Option<u64>,
+    /// Interval reports measured and not yet confirmed on the ledger.
+    pub store: PendingStore,
+    /// Starts (Unix ms) of the intervals the store dropped on overflow, oldest first: lost.
+    pub dropped: Vec<u64>,
 }
 
 impl Meter {
@@ -117,7 +219,18 @@ impl Meter {
             cumulative_wh: 0,
             last_timestamp_ms: 0,
             next_interval_ms: None,
+            store: PendingStore::new(DEFAULT_STORE_CAPACITY),
+            dropped: Vec::new(),
         }
+    }
+
+    /// The meter measured an interval: keep its report until confirmed. A full store drops its
+    /// oldest report, which is remembered in [`Meter::dropped`] and returned.
+    pub fn measure(&mut self, report: UsageReport) -> Option<UsageReport> {
+        let dropped = self.store.record(report);
+        self.dropped
+            .extend(dropped.iter().map(|r| r.interval_start.unix_millis()));
+        dropped
     }
 
     /// The next timestamp for a message sent at `now`: `now`, or 1 ms after the previous one if
@@ -138,6 +251,8 @@ impl Meter {
             cumulative_wh: self.cumulative_wh,
             last_timestamp_ms: self.last_timestamp_ms,
             next_interval_ms: self.next_interval_ms,
+            unconfirmed: self.store.iter().map(StoredReport::of).collect(),
+            dropped_intervals: self.dropped.clone(),
         };
         Ok(serde_json::to_string_pretty(&file)? + "\n")
     }
@@ -150,6 +265,10 @@ impl Meter {
         if hex::encode(key.public_key().to_bytes()) != file.public_key {
             bail!("public_key does not match secret_key");
         }
+        let mut store = PendingStore::new(DEFAULT_STORE_CAPACITY.max(file.unconfirmed.len()));
+        for held in &file.unconfirmed {
+            store.push_newest(held.report()?);
+        }
         Ok(Meter {
             id,
             hid,
@@ -159,6 +278,8 @@ impl Meter {
             cumulative_wh: file.cumulative_wh,
             last_timestamp_ms: file.last_timestamp_ms,
             next_interval_ms: file.next_interval_ms,
+            store,
+            dropped: file.dropped_intervals,
         })
     }
 }
@@ -654,6 +775,33 @@ mod tests {
         assert_eq!(back.cumulative_wh, 1234);
         assert_eq!(back.last_timestamp_ms, 99);
         assert_eq!(back.next_interval_ms, Some(1_800_000));
+    }
+
+    #[test]
+    fn the_store_survives_a_restart_and_remembers_what_it_dropped() {
+        let report = |start: u64| UsageReport {
+            interval_start: Timestamp::from_unix_millis(start),
+            interval_length: IntervalLength::HALF_HOUR,
+            energy: WattHours(start / 1000),
+            cumulative_register: WattHours(start),
+            quality: QualityFlags::ESTIMATED,
+        };
+        let mut m = meter();
+        m.store.set_capacity(2);
+        assert_eq!(m.measure(report(1_000)), None);
+        assert_eq!(m.measure(report(2_000)), None);
+        assert_eq!(m.measure(report(3_000)), Some(report(1_000)));
+        assert_eq!(m.measure(report(4_000)), Some(report(2_000)));
+        assert!(m.store.confirm(Timestamp::from_unix_millis(4_000)));
+        let back = Meter::from_json(&m.to_json().unwrap()).unwrap();
+        assert_eq!(
+            back.store.iter().copied().collect::<Vec<_>>(),
+            [report(3_000)]
+        );
+        assert_eq!(back.dropped, [1_000, 2_000], "oldest first");
+        // A smaller store on the next run drops (and names) the oldest it held.
+        let mut back = back;
+        assert_eq!(back.store.set_capacity(0), [report(3_000)]);
     }
 
     #[test]

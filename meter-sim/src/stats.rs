@@ -64,7 +64,10 @@ pub struct RunReport {
     pub identities: usize,
     /// Readings per transaction.
     pub batch: usize,
-    /// Readings sent.
+    /// Intervals the meters measured in this run.
+    pub measured: u64,
+    /// Readings handed to the ledger (a resend of the same bytes is not counted again; a
+    /// re-signed reading is).
     pub submitted: u64,
     /// Readings the contract accepted in committed transactions.
     pub committed: u64,
@@ -72,10 +75,30 @@ pub struct RunReport {
     pub rejected: BTreeMap<String, u64>,
     /// Transactions sent / that failed as a whole.
     pub transactions: u64,
-    /// Transactions that failed as a whole (all their readings count as rejected).
+    /// Transactions that failed for good: refused as a whole, or given up (`--retries`) with
+    /// their readings left pending in the meters' stores.
     pub failed_transactions: u64,
     /// Resends of transactions that had failed as a whole (same readings, a new transaction).
     pub resent_transactions: u64,
+    /// Readings the contract found outside its timestamp window (they waited out an outage),
+    /// signed again by their meters with a fresh timestamp and sent again.
+    pub resigned: u64,
+    /// Readings refused for good (e.g. a tampered signature): their meters forget them.
+    pub refused: u64,
+    /// Intervals dropped from a full meter store in this run (oldest first per meter; the
+    /// meter's state file keeps every interval it ever dropped).
+    pub dropped: u64,
+    /// The first 100 dropped intervals, `METER YYYY-MM-DD HH:MM`.
+    pub dropped_intervals: Vec<String>,
+    /// Readings measured that will never reach the ledger: dropped + refused.
+    pub lost: u64,
+    /// Reports still held unconfirmed in the meters' stores at the end (the next run sends them).
+    pub pending: u64,
+    /// Readings of an interval the MDMS had already exported with the same value (a
+    /// confirmation lost, the reading re-signed): counted once.
+    pub duplicates_suppressed: u64,
+    /// Intervals the ledger holds with two different values: never hidden, a failure.
+    pub conflicts: u64,
     /// Times the meters switched to a new MDMS key during the run (it was rotated).
     pub mdms_key_changes: u64,
     /// Wall time of the submission phase, seconds.
@@ -98,6 +121,26 @@ impl RunReport {
     /// Readings rejected in total.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
+    }
+
+    /// The run left something lost or pending.
+    pub fn incomplete(&self) -> bool {
+        self.lost > 0 || self.pending > 0
+    }
+
+    /// The first line of the summary: whether everything measured reached the ledger.
+    pub fn headline(&self) -> String {
+        if self.incomplete() {
+            format!(
+                "INCOMPLETE: {} readings lost ({} dropped from full meter stores, {} refused), {} pending in the meters' stores",
+                self.lost, self.dropped, self.refused, self.pending
+            )
+        } else {
+            format!(
+                "complete: every reading measured is committed ({} measured, 0 lost, 0 pending)",
+                self.measured
+            )
+        }
     }
 
     /// The human table.
@@ -131,12 +174,32 @@ impl RunReport {
                     self.transactions, self.failed_transactions, self.resent_transactions
                 ),
             ),
+            ("measured".into(), self.measured.to_string()),
             ("submitted".into(), self.submitted.to_string()),
             ("committed".into(), self.committed.to_string()),
+            ("re-signed".into(), self.resigned.to_string()),
+            (
+                "duplicate-suppressed".into(),
+                self.duplicates_suppressed.to_string(),
+            ),
+            ("lost".into(), self.lost.to_string()),
+            ("pending".into(), self.pending.to_string()),
             ("rejected".into(), self.rejected_total().to_string()),
         ];
         for (reason, count) in &self.rejected {
             rows.push((format!("  {reason}"), count.to_string()));
+        }
+        if !self.dropped_intervals.is_empty() {
+            rows.push((
+                "dropped (oldest first)".into(),
+                self.dropped_intervals.join(", "),
+            ));
+        }
+        if self.conflicts > 0 {
+            rows.push((
+                "CONFLICTS".into(),
+                format!("{} intervals with two different values", self.conflicts),
+            ));
         }
         if self.mdms_key_changes > 0 {
             rows.push((
@@ -167,7 +230,7 @@ impl RunReport {
             rows.push(("mismatches".into(), mismatches.to_string()));
         }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut out = String::new();
+        let mut out = self.headline() + "\n";
         for (key, value) in rows {
             // Writing to a String cannot fail.
             let _ = writeln!(out, "{key:<width$}  {value}");
@@ -218,9 +281,33 @@ mod tests {
         };
         report.rejected.insert("bad signature".into(), 1);
         let table = report.table();
-        assert!(table.contains("committed            9"), "{table}");
+        assert!(table.contains("committed             9"), "{table}");
         assert!(table.contains("  bad signature"), "{table}");
         assert!(table.contains("sharing 2 client identities"), "{table}");
         assert_eq!(report.rejected_total(), 1);
+    }
+
+    #[test]
+    fn an_incomplete_run_says_so_first() {
+        let mut report = RunReport {
+            measured: 10,
+            committed: 10,
+            ..RunReport::default()
+        };
+        assert!(!report.incomplete());
+        assert!(report.table().starts_with("complete:"));
+        report.pending = 2;
+        assert!(report.incomplete());
+        report.dropped = 1;
+        report.lost = 1;
+        report.dropped_intervals = vec!["SM-1 2024-01-01 00:00".into()];
+        let table = report.table();
+        assert!(
+            table.starts_with(
+                "INCOMPLETE: 1 readings lost (1 dropped from full meter stores, 0 refused), 2 pending"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("SM-1 2024-01-01 00:00"), "{table}");
     }
 }

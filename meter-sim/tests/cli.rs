@@ -158,7 +158,17 @@ fn a_tampered_reading_is_rejected_by_reason_and_the_rest_of_its_batch_commits() 
         ],
         state.path(),
     );
-    let report = json(&out);
+    // The refused reading is lost: the run says so first and exits 4.
+    assert_eq!(out.status.code(), Some(4), "stderr:\n{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "INCOMPLETE: 1 readings lost (0 dropped from full meter stores, 1 refused), 0 pending"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    assert_eq!(report["lost"], 1);
     // One lane, one batch of 4 meters × 6 half-hours, one reading corrupted in flight.
     assert_eq!(report["transactions"], 1);
     assert_eq!(report["submitted"], 24);

@@ -14,6 +14,7 @@ mod keys;
 mod messages;
 mod report;
 pub mod session;
+pub mod store;
 mod transaction;
 mod wire;
 
