@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use bcami_sdk::session::{HeadEnd, HeadEndIdentity};
+use bcami_sdk::session::{HeadEnd, HeadEndIdentity, MeterDirectory};
 use bcami_sdk::{Hid, MeterSecretKey, Timestamp};
 use rand_core::OsRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,6 @@ use tokio::task::JoinHandle;
 use crate::connection::{
     ConnectionError, HeadEndConnection, HeadEndEvent, MeterConnection, MeterEvent,
 };
-use crate::directory::SharedDirectory;
 use crate::frame;
 
 /// The head-end's clock (Unix milliseconds), supplied by the caller.
@@ -124,18 +123,20 @@ fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<Hid, mpsc::Sender<
 /// Everything a connection task needs.
 struct Shared {
     head_end: HeadEnd,
-    directory: Arc<SharedDirectory>,
+    directory: Arc<dyn MeterDirectory + Send + Sync>,
     clock: Arc<dyn Clock>,
     routes: Routes,
     events: mpsc::Sender<ServerEvent>,
 }
 
 /// Serves meters on `listener` until the returned task is aborted. Returns the command handle,
-/// the event stream and the accept task.
+/// the event stream and the accept task. `directory` is the head-end's copy of the ledger's
+/// meter registry: a [`crate::SharedDirectory`] kept in step by the caller, or any other
+/// [`MeterDirectory`] (such as `bcami_client::LedgerDirectory`, synced from the ledger).
 pub fn serve(
     listener: TcpListener,
     head_end: HeadEnd,
-    directory: Arc<SharedDirectory>,
+    directory: Arc<dyn MeterDirectory + Send + Sync>,
     clock: Arc<dyn Clock>,
 ) -> (Commands, mpsc::Receiver<ServerEvent>, JoinHandle<()>) {
     let (events, receiver) = mpsc::channel(1024);
