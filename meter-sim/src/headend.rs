@@ -153,7 +153,9 @@ struct HeadEndFile {
     pending_secret_key: Option<String>,
 }
 
-struct HeadEndKeys {
+/// The head-end's signing keys as kept in its folder: the current one, and a rotation's new key
+/// until the ledger has it.
+pub struct HeadEndKeys {
     path: PathBuf,
     id: DeviceId,
     current: HeadEndSecretKey,
@@ -169,7 +171,8 @@ fn parse_key(text: &str) -> Result<HeadEndSecretKey> {
 }
 
 impl HeadEndKeys {
-    fn load_or_create(folder: &StateDir, id: &DeviceId) -> Result<HeadEndKeys> {
+    /// Loads head-end `id`'s keys from `folder` (`headend.json`), or makes a key there.
+    pub fn load_or_create(folder: &StateDir, id: &DeviceId) -> Result<HeadEndKeys> {
         let path = folder.root().join("headend.json");
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -209,6 +212,16 @@ impl HeadEndKeys {
         }
     }
 
+    /// The key the head-end signs with.
+    pub fn current(&self) -> &HeadEndSecretKey {
+        &self.current
+    }
+
+    /// The head-end's HID.
+    pub fn hid(&self) -> Hid {
+        self.id.hid()
+    }
+
     fn save(&self) -> Result<()> {
         let file = HeadEndFile {
             version: 1,
@@ -233,7 +246,7 @@ fn now() -> Timestamp {
 
 /// Provisions and registers the head-end's key if the ledger does not hold it, completes a
 /// rotation found pending, rotates if asked; returns the key and its version on the ledger.
-async fn prepare_head_end<L: Ledger + ?Sized>(
+pub async fn prepare_head_end<L: Ledger + ?Sized>(
     client: &Client<'_, L>,
     keys: &mut HeadEndKeys,
     rotate: bool,
@@ -303,7 +316,7 @@ async fn prepare_head_end<L: Ledger + ?Sized>(
 
 /// Loads or makes the meters, provisions (bound to their keys) and registers those the ledger
 /// does not know yet, like `meter-sim run`.
-async fn prepare_meters<L: Ledger + ?Sized>(
+pub async fn prepare_meters<L: Ledger + ?Sized>(
     client: &Client<'_, L>,
     state: &StateDir,
     cfg: &HeadEndConfig,
@@ -371,7 +384,8 @@ async fn prepare_meters<L: Ledger + ?Sized>(
     Ok(meters)
 }
 
-fn refusal_reason(reason: &ConnectionError) -> &'static str {
+/// A short name for why the head-end refused a connection (the report's keys).
+pub fn refusal_reason(reason: &ConnectionError) -> &'static str {
     match reason {
         ConnectionError::Handshake(HandshakeError::UnknownMeter) => "unknown_meter",
         ConnectionError::Handshake(HandshakeError::MeterRevoked) => "revoked",
