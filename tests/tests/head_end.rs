@@ -69,10 +69,8 @@ async fn start(hid: Hid, key: HeadEndSecretKey, directory: Arc<LedgerDirectory>)
                     let ack = [b"ack:".as_slice(), &payload].concat();
                     commands.send(meter, ack).await.unwrap();
                 }
-                ServerEvent::Refused { reason, .. } => {
-                    if refused.send(reason).await.is_err() {
-                        break;
-                    }
+                ServerEvent::Refused { reason, .. } if refused.send(reason).await.is_err() => {
+                    break;
                 }
                 _ => {}
             }
