@@ -38,6 +38,48 @@ enum Command {
     /// Offline message building for the `peer` CLI: prints one hex or base64 string.
     #[command(subcommand)]
     Tx(TxCli),
+    /// The AMI head-end: register its key on the ledger, serve authenticated sessions over TCP,
+    /// and have simulated meters (registered on the ledger) open sessions, send sealed readings
+    /// and receive sealed commands. Exit code 3 if a session that should work failed, or one
+    /// that should be refused was not.
+    Headend(HeadEndCli),
+}
+
+#[derive(Debug, Args)]
+struct HeadEndCli {
+    /// Run the contract on an in-process ledger, no Fabric (also what happens when no network
+    /// is up).
+    #[arg(long)]
+    embedded: bool,
+    #[command(flatten)]
+    network: NetworkCli,
+    /// The head-end's ID (its key lives in headend.json beside the MDMS's key).
+    #[arg(long, default_value = "AHE-1")]
+    head_end_id: String,
+    /// Number of simulated meters.
+    #[arg(long, default_value_t = 50)]
+    meters: usize,
+    /// Meters are named <PREFIX>-000001, … (shared with `meter-sim run`'s state folder).
+    #[arg(long, default_value = "SES")]
+    meter_prefix: String,
+    /// Sealed readings each meter sends; the head-end answers each with a sealed command.
+    #[arg(long, default_value_t = 3)]
+    messages: usize,
+    /// Revoke the first N meters on the ledger first: their handshakes must be refused.
+    #[arg(long, default_value_t = 0)]
+    revoke: usize,
+    /// Add N meters the ledger does not know: their handshakes must be refused.
+    #[arg(long, default_value_t = 0)]
+    unknown: usize,
+    /// Rotate the head-end's key on the ledger (as the administrator) before serving.
+    #[arg(long)]
+    rotate_key: bool,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +325,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = runtime()?;
             runtime.block_on(crate::commands::rotate_mdms_key(network, now()?, args.json))
         }
+        Command::Headend(args) => {
+            let config = headend_config(&args)?;
+            let network = network_choice(&args.network, args.embedded)?;
+            let runtime = runtime()?;
+            runtime.block_on(crate::commands::headend(
+                config, network, &cli.state, args.json,
+            ))
+        }
         Command::Tx(command) => {
             let command = tx_command(command)?;
             let state = StateDir::open(&cli.state)?;
@@ -291,6 +341,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(EXIT_OK))
         }
     }
+}
+
+fn headend_config(args: &HeadEndCli) -> Result<crate::headend::HeadEndConfig> {
+    if args.meters == 0 && args.unknown == 0 {
+        return Err(usage("--meters or --unknown must be at least 1"));
+    }
+    if args.revoke > args.meters {
+        return Err(usage("--revoke cannot exceed --meters"));
+    }
+    Ok(crate::headend::HeadEndConfig {
+        head_end_id: device_id(&args.head_end_id)?,
+        meters: args.meters,
+        meter_prefix: args.meter_prefix.clone(),
+        messages: args.messages,
+        revoke: args.revoke,
+        unknown: args.unknown,
+        rotate_key: args.rotate_key,
+        listen: args.listen,
+        fresh_ledger: false,
+    })
 }
 
 fn tx_command(command: TxCli) -> Result<TxCommand> {

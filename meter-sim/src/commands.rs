@@ -84,6 +84,53 @@ pub async fn run(
     }))
 }
 
+/// `meter-sim headend`: the ledger as for `run`, then the head-end and its meters.
+pub async fn headend(
+    mut config: crate::headend::HeadEndConfig,
+    network: Network,
+    state_root: &Path,
+    json: bool,
+) -> Result<ExitCode> {
+    let report = match network {
+        Network::Embedded { reason } => {
+            match reason {
+                Some(reason) => {
+                    eprintln!("{reason}: running embedded (the contract on an in-process ledger)")
+                }
+                None => eprintln!("running embedded (the contract on an in-process ledger)"),
+            }
+            let state = StateDir::open(&state_root.join("embedded"))?;
+            config.fresh_ledger = true;
+            let ledger = Arc::new(Embedded::new());
+            crate::headend::run(ledger, &state, &state, &config).await?
+        }
+        Network::Fabric(settings) => {
+            let state = StateDir::open(state_root)?;
+            let service_state = StateDir::open(&settings.mdms_state)?;
+            let network_id = settings.network.id()?;
+            if state
+                .network()?
+                .is_some_and(|previous| previous != network_id)
+            {
+                config.fresh_ledger = true;
+            }
+            state.set_network(&network_id)?;
+            let fabric = Fabric::connect(&settings).await?;
+            crate::headend::run(Arc::new(fabric), &state, &service_state, &config).await?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::from(if report.as_expected(&config) {
+        EXIT_OK
+    } else {
+        EXIT_VERIFICATION
+    }))
+}
+
 /// A validated `mdms export`.
 #[derive(Debug)]
 pub struct ExportConfig {

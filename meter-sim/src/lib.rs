@@ -11,6 +11,7 @@ mod civil;
 mod cli;
 mod commands;
 pub mod embedded;
+pub mod headend;
 pub mod mdms;
 mod profile;
 pub mod replay;

@@ -718,7 +718,7 @@ impl StateDir {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
         let mut options = fs::OpenOptions::new();

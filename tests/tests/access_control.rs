@@ -40,6 +40,11 @@ fn documented_roles(function: Function) -> &'static [Role] {
         Function::GetReadings => &[A, M],
         Function::ListMeters => &[A, C, M],
         Function::GetCounts => &[A, C, M],
+        // The AMI head-end: it registers its key as a Utility client (the MDMS role).
+        Function::ProvisionHeadEnd => &[A],
+        Function::RegisterHeadEndKey => &[M],
+        Function::GetHeadEnd => &[A, C, M],
+        Function::RotateHeadEndKey => &[A],
     }
 }
 

@@ -4,18 +4,19 @@
 use std::collections::BTreeMap;
 
 use bcami_api::{
-    Call, Config, ConfigUpdate, Counts, Function, KeyHash, KeyVersionRecord, MdmsKeyVersionRecord,
-    MdmsPresence, MdmsRecord, MdmsStatus, MdmsView, MeterCounts, MeterRecord, MeterStatus,
-    MeterView, MetersPage, MetersQuery, Placement, ProvisionResponse, READINGS_EVENT, ReadingInput,
-    ReadingsPage, ReadingsQuery, StoredReading,
+    Call, Config, ConfigUpdate, Counts, Function, KeyHash, KeyVersionRecord, MdmsPresence,
+    MdmsRecord, MdmsStatus, MeterCounts, MeterRecord, MeterStatus, MeterView, MetersPage,
+    MetersQuery, Placement, ProvisionResponse, READINGS_EVENT, ReadingInput, ReadingsPage,
+    ReadingsQuery, StoredReading,
 };
-use bcami_sdk::{Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
+use bcami_sdk::{Hid, KeyRotationRequest, RegistrationRequest};
 use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
 use serde::Serialize;
 
 use crate::config::{describe_creator, holds};
 use crate::error::Error;
 use crate::readings::validate_batch;
+use crate::service::{self, HeadEnd, Mdms};
 use crate::state::{self, MDMS_KEY};
 use crate::verify::{Verifier, VerifierKind};
 
@@ -61,17 +62,17 @@ fn authorize(function: Function, config: &Config, creator: &Creator) -> Result<(
 
 /// The transaction timestamp in Unix milliseconds (saturating; Fabric timestamps are far from
 /// the limits).
-fn tx_millis(stub: &dyn Stub) -> i64 {
+pub(crate) fn tx_millis(stub: &dyn Stub) -> i64 {
     let ts = stub.tx().timestamp();
     let millis = i128::from(ts.seconds) * 1000 + i128::from(ts.nanos / 1_000_000);
     i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
 }
 
-fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     state::to_json(value)
 }
 
-fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
+pub(crate) fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
     match config.window.place(timestamp, tx_millis) {
         Placement::Inside => Ok(()),
         Placement::Stale | Placement::Future => Err(Error::OutsideWindow {
@@ -97,18 +98,27 @@ impl BcAmi {
             Call::Configure(update) => configure(stub, &config, update),
             Call::GetConfig => json(&config),
             Call::ProvisionMeters(meters) => provision_meters(stub, &meters),
-            Call::ProvisionMdms { hid, key_hash } => provision_mdms(stub, hid, key_hash),
+            Call::ProvisionMdms { hid, key_hash } => {
+                service::provision::<Mdms>(stub, hid, key_hash)
+            }
             Call::RegisterMeter(req) => register_meter(stub, &config, &req),
-            Call::RegisterMdmsKey(req) => register_mdms(stub, &config, &req),
+            Call::RegisterMdmsKey(req) => service::register::<Mdms>(stub, &config, &req),
             Call::RotateMeterKey(req) => rotate(stub, &config, &req),
-            Call::RotateMdmsKey(req) => rotate_mdms(stub, &config, &req),
+            Call::RotateMdmsKey(req) => service::rotate::<Mdms>(stub, &config, &req),
             Call::RevokeMeter(hid) => revoke(stub, hid),
             Call::SubmitReadings(inputs) => self.submit(stub, &config, inputs),
             Call::GetMeter(hid) => get_meter(stub, hid),
-            Call::GetMdmsKey => get_mdms(stub),
+            Call::GetMdmsKey => service::view::<Mdms>(stub),
             Call::GetReadings(q) => get_readings(stub, &q),
             Call::ListMeters(q) => list_meters(stub, &q),
             Call::GetCounts => counts(stub),
+            // The AMI head-end: the MDMS's rules (crate::service).
+            Call::ProvisionHeadEnd { hid, key_hash } => {
+                service::provision::<HeadEnd>(stub, hid, key_hash)
+            }
+            Call::RegisterHeadEndKey(req) => service::register::<HeadEnd>(stub, &config, &req),
+            Call::GetHeadEnd => service::view::<HeadEnd>(stub),
+            Call::RotateHeadEndKey(req) => service::rotate::<HeadEnd>(stub, &config, &req),
         }
     }
 
@@ -170,12 +180,12 @@ fn provision_meters(
     stub: &mut dyn Stub,
     meters: &BTreeMap<Hid, Option<KeyHash>>,
 ) -> Result<Vec<u8>, Error> {
-    let mdms: Option<MdmsRecord> = state::load(stub, MDMS_KEY)?;
-    if let Some(m) = mdms.filter(|m| meters.contains_key(&m.hid)) {
-        return Err(Error::ProvisionConflict(format!(
-            "HID {} is the MDMS's, not a meter's",
-            m.hid
-        )));
+    for hid in meters.keys() {
+        if let Some(service) = service::service_holding(stub, hid)? {
+            return Err(Error::ProvisionConflict(format!(
+                "HID {hid} is {service}'s, not a meter's"
+            )));
+        }
     }
     let keys = meters
         .keys()
@@ -261,62 +271,12 @@ fn check_registered_key(stub: &dyn Stub, hid: &Hid, want: KeyHash) -> Result<(),
     }
 }
 
-fn provision_mdms(
-    stub: &mut dyn Stub,
-    hid: Hid,
-    wanted: Option<KeyHash>,
-) -> Result<Vec<u8>, Error> {
-    if let Some(mut existing) = state::load::<MdmsRecord>(stub, MDMS_KEY)? {
-        if existing.hid != hid {
-            return Err(Error::ProvisionConflict(format!(
-                "the MDMS is already provisioned as {}; only one MDMS is supported",
-                existing.hid
-            )));
-        }
-        // The same rules as for meters: a plain HID or the same binding is a no-op.
-        match (existing.key_hash, wanted) {
-            (_, None) => return json(&existing),
-            (Some(have), Some(want)) if have == want => return json(&existing),
-            (Some(have), Some(_)) => {
-                return Err(Error::ProvisionConflict(format!(
-                    "the MDMS {hid} is already bound to the key with hash {have}; a binding cannot be changed"
-                )));
-            }
-            (None, Some(want)) => {
-                if let Some(registered) = &existing.public_key {
-                    let have = KeyHash::of_mdms_key(registered);
-                    if have != want {
-                        return Err(Error::ProvisionConflict(format!(
-                            "the MDMS {hid} registered without a bound key, and the key it registered has hash {have}, not {want}"
-                        )));
-                    }
-                }
-                existing.key_hash = Some(want);
-                state::store(stub, MDMS_KEY, &existing)?;
-                return json(&existing);
-            }
-        }
-    }
-    if stub.state(&state::meter_key(&hid)?)?.is_some() {
-        return Err(Error::ProvisionConflict(format!(
-            "HID {hid} is a meter's, not the MDMS's"
-        )));
-    }
-    let record = MdmsRecord {
-        hid,
-        status: MdmsStatus::Provisioned,
-        public_key: None,
-        key_hash: wanted,
-        registered_at: None,
-        key_version: 0,
-        key_since: None,
-    };
-    state::store(stub, MDMS_KEY, &record)?;
-    json(&record)
-}
-
 /// A registration for a HID with a bound key must carry that key.
-fn check_bound_key(who: &str, bound: Option<KeyHash>, offered: KeyHash) -> Result<(), Error> {
+pub(crate) fn check_bound_key(
+    who: &str,
+    bound: Option<KeyHash>,
+    offered: KeyHash,
+) -> Result<(), Error> {
     match bound {
         Some(bound) if bound != offered => Err(Error::KeyNotProvisioned(format!(
             "{who} was provisioned for the key with hash {bound}; this registration carries a key with hash {offered}"
@@ -375,140 +335,6 @@ fn bind_key(stub: &mut dyn Stub, record: &MeterRecord, since: u64) -> Result<(),
         &state::meter_key_version_key(&record.hid, record.key_version)?,
         &version,
     )
-}
-
-fn load_mdms(stub: &dyn Stub) -> Result<MdmsRecord, Error> {
-    state::load(stub, MDMS_KEY)?.ok_or_else(|| Error::UnknownMdms("no MDMS is provisioned".into()))
-}
-
-/// The MDMS record, if `hid` is the provisioned MDMS's.
-fn load_mdms_as(stub: &dyn Stub, hid: Hid) -> Result<MdmsRecord, Error> {
-    let record = load_mdms(stub)?;
-    if record.hid != hid {
-        return Err(Error::UnknownMdms(format!(
-            "HID {hid} is not the provisioned MDMS ({})",
-            record.hid
-        )));
-    }
-    Ok(record)
-}
-
-fn register_mdms(
-    stub: &mut dyn Stub,
-    config: &Config,
-    req: &MdmsRegistrationRequest,
-) -> Result<Vec<u8>, Error> {
-    let mut record = load_mdms_as(stub, req.hid())?;
-    if record.status == MdmsStatus::Registered {
-        return Err(Error::AlreadyRegistered(format!("the MDMS {}", record.hid)));
-    }
-    check_bound_key(
-        &format!("the MDMS {}", record.hid),
-        record.key_hash,
-        KeyHash::of_mdms_key(req.public_key()),
-    )?;
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    req.verify().map_err(Error::Signature)?;
-    record.status = MdmsStatus::Registered;
-    record.public_key = Some(*req.public_key());
-    record.registered_at = Some(timestamp);
-    record.key_version = 1;
-    record.key_since = Some(timestamp);
-    bind_mdms_key(stub, &record)?;
-    state::store(stub, MDMS_KEY, &record)?;
-    json(&record)
-}
-
-/// Every key the MDMS has held, version 1 first. A record registered before key versions existed
-/// has no `mdmskey~1`; its current key is added from the record.
-fn mdms_keys(stub: &dyn Stub, record: &MdmsRecord) -> Result<Vec<MdmsKeyVersionRecord>, Error> {
-    let range = KeyRange::composite_prefix(state::MDMS_KEY_VERSION, &[])?;
-    let mut keys = Vec::new();
-    for kv in stub.range(&range)? {
-        let kv = kv?;
-        keys.push(state::parse::<MdmsKeyVersionRecord>(&kv.key, &kv.value)?);
-    }
-    if let (Some(public_key), true) = (record.public_key, keys.is_empty()) {
-        keys.push(MdmsKeyVersionRecord {
-            version: record.current_key_version(),
-            public_key,
-            since: record.current_key_since().unwrap_or(0),
-            tx_id: String::new(),
-        });
-    }
-    Ok(keys)
-}
-
-fn bind_mdms_key(stub: &mut dyn Stub, record: &MdmsRecord) -> Result<(), Error> {
-    let (Some(public_key), Some(since)) = (record.public_key, record.key_since) else {
-        return Err(Error::Internal("binding an MDMS key without a key".into()));
-    };
-    let version = MdmsKeyVersionRecord {
-        version: record.key_version,
-        public_key,
-        since,
-        tx_id: stub.tx().tx_id().to_owned(),
-    };
-    state::store(
-        stub,
-        &state::mdms_key_version_key(record.key_version)?,
-        &version,
-    )
-}
-
-/// The administrator replaces the MDMS encryption key, e.g. after a leak. The request is a
-/// registration request made with the NEW key (its proof of possession), newer than the request
-/// that bound the current key. Readings already on the ledger stay encrypted to the key they were
-/// made for; the MDMS keeps its retired secret keys to read them.
-fn rotate_mdms(
-    stub: &mut dyn Stub,
-    config: &Config,
-    req: &MdmsRegistrationRequest,
-) -> Result<Vec<u8>, Error> {
-    let mut record = load_mdms_as(stub, req.hid())?;
-    if record.status != MdmsStatus::Registered {
-        return Err(Error::MdmsNotRegistered);
-    }
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    if let Some(last) = record.current_key_since() {
-        if timestamp <= last {
-            return Err(Error::MdmsReplayed { timestamp, last });
-        }
-    }
-    req.verify().map_err(Error::Signature)?;
-    let current_version = record.current_key_version();
-    for held in mdms_keys(stub, &record)? {
-        if held.public_key == *req.public_key() {
-            return Err(Error::KeyReused {
-                version: held.version,
-                status: if held.version == current_version {
-                    "holds now"
-                } else {
-                    "held before"
-                },
-            });
-        }
-    }
-    if record.key_version == 0 {
-        // Registered before key versions existed: keep version 1 in the history.
-        record.key_version = current_version;
-        record.key_since = record.current_key_since();
-        bind_mdms_key(stub, &record)?;
-    }
-    record.key_version = current_version
-        .checked_add(1)
-        .ok_or_else(|| Error::Internal("MDMS key version overflow".into()))?;
-    record.public_key = Some(*req.public_key());
-    record.key_since = Some(timestamp);
-    // A binding made at provisioning named the old key; the administrator has now named this one.
-    if record.key_hash.is_some() {
-        record.key_hash = Some(KeyHash::of_mdms_key(req.public_key()));
-    }
-    bind_mdms_key(stub, &record)?;
-    state::store(stub, MDMS_KEY, &record)?;
-    json(&record)
 }
 
 fn rotate(
@@ -572,15 +398,6 @@ fn get_meter(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
         keys.push(state::parse::<KeyVersionRecord>(&kv.key, &kv.value)?);
     }
     json(&MeterView { meter, keys })
-}
-
-fn get_mdms(stub: &mut dyn Stub) -> Result<Vec<u8>, Error> {
-    let record = load_mdms(stub)?;
-    if record.status != MdmsStatus::Registered {
-        return Err(Error::MdmsNotRegistered);
-    }
-    let keys = mdms_keys(stub, &record)?;
-    json(&MdmsView { mdms: record, keys })
 }
 
 fn get_readings(stub: &mut dyn Stub, q: &ReadingsQuery) -> Result<Vec<u8>, Error> {

@@ -86,21 +86,32 @@ pub enum Error {
     /// A key rotation to the key already in use.
     #[error("the new key of meter {0} is its current key")]
     SameKey(Hid),
-    /// An MDMS key request is not newer than the request that bound the current key.
+    /// No head-end is provisioned, or a different HID was given.
+    #[error("{0}")]
+    UnknownHeadEnd(String),
+    /// The head-end has not registered its key yet.
+    #[error("the head-end has not registered its session-signing key")]
+    HeadEndNotRegistered,
+    /// A service's (MDMS, head-end) key request is not newer than the request that bound its
+    /// current key.
     #[error(
-        "timestamp {timestamp} is not after {last}, the timestamp of the request that bound the current MDMS key (replay?)"
+        "timestamp {timestamp} is not after {last}, the timestamp of the request that bound the current key of {holder} (replay?)"
     )]
-    MdmsReplayed {
+    ServiceReplayed {
+        /// `the MDMS` or `the head-end`.
+        holder: &'static str,
         /// The request's timestamp.
         timestamp: u64,
         /// Timestamp of the request that bound the current key.
         last: u64,
     },
-    /// An MDMS key rotation to a key the MDMS holds or held: a replaced key never returns.
+    /// A service key rotation to a key the service holds or held: a replaced key never returns.
     #[error(
-        "the new MDMS key is key version {version}, which the MDMS {status}; rotate to a fresh key"
+        "the new key of {holder} is key version {version}, which {holder} {status}; rotate to a fresh key"
     )]
     KeyReused {
+        /// `the MDMS` or `the head-end`.
+        holder: &'static str,
         /// The version it had.
         version: u32,
         /// "holds now" or "held before".
@@ -139,9 +150,11 @@ impl Error {
             Error::NotRegistered(_) => ErrorCode::NotRegistered,
             Error::Signature(_) => ErrorCode::BadSignature,
             Error::OutsideWindow { .. } => ErrorCode::OutsideWindow,
-            Error::Replayed { .. } | Error::MdmsReplayed { .. } => ErrorCode::Replayed,
+            Error::Replayed { .. } | Error::ServiceReplayed { .. } => ErrorCode::Replayed,
             Error::SameKey(_) => ErrorCode::SameKey,
             Error::KeyReused { .. } => ErrorCode::KeyReused,
+            Error::UnknownHeadEnd(_) => ErrorCode::UnknownHeadEnd,
+            Error::HeadEndNotRegistered => ErrorCode::HeadEndNotRegistered,
             Error::CorruptState { .. } => ErrorCode::CorruptState,
             Error::Stub(_) => ErrorCode::Stub,
             Error::Internal(_) => ErrorCode::Internal,

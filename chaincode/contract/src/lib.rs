@@ -9,6 +9,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod readings;
+mod service;
 pub mod state;
 mod verify;
 

@@ -20,6 +20,10 @@ pub const METER_KEY: &str = "meterkey";
 pub const READING: &str = "reading";
 /// Object type of MDMS key versions: `mdmskey~VERSION` (10 digits).
 pub const MDMS_KEY_VERSION: &str = "mdmskey";
+/// Simple key of the AMI head-end record.
+pub const HEAD_END_KEY: &str = "headend";
+/// Object type of head-end key versions: `headendkey~VERSION` (10 digits).
+pub const HEAD_END_KEY_VERSION: &str = "headendkey";
 
 /// `meter~HID`.
 pub fn meter_key(hid: &Hid) -> Result<String, Error> {
@@ -34,12 +38,9 @@ pub fn meter_key_version_key(hid: &Hid, version: u32) -> Result<String, Error> {
     )?)
 }
 
-/// `mdmskey~VERSION`.
-pub fn mdms_key_version_key(version: u32) -> Result<String, Error> {
-    Ok(composite_key(
-        MDMS_KEY_VERSION,
-        &[&format!("{version:010}")],
-    )?)
+/// `mdmskey~VERSION`, `headendkey~VERSION`: a service's key version under `object_type`.
+pub fn version_key(object_type: &str, version: u32) -> Result<String, Error> {
+    Ok(composite_key(object_type, &[&format!("{version:010}")])?)
 }
 
 /// `reading~HID~TIMESTAMP`, fixed width so key order is time order.

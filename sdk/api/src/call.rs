@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::{
-    DecodeError, Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest, Transaction,
+    DecodeError, HeadEndRegistrationRequest, Hid, KeyRotationRequest, MdmsRegistrationRequest,
+    RegistrationRequest, Transaction,
 };
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -171,6 +172,19 @@ pub enum Call {
     ListMeters(MetersQuery),
     /// Counts.
     GetCounts,
+    /// Provision the AMI head-end, with the hash of the key it must register, if bound.
+    ProvisionHeadEnd {
+        /// The head-end.
+        hid: Hid,
+        /// The bound key hash.
+        key_hash: Option<KeyHash>,
+    },
+    /// Register the head-end's session-signing key.
+    RegisterHeadEndKey(Box<HeadEndRegistrationRequest>),
+    /// The head-end's key.
+    GetHeadEnd,
+    /// Replace the head-end's key: the new key's registration request.
+    RotateHeadEndKey(Box<HeadEndRegistrationRequest>),
 }
 
 struct Input<'a> {
@@ -476,7 +490,7 @@ impl Call {
                     meters.into_iter().map(|(h, (_, k))| (h, k)).collect(),
                 ))
             }
-            Function::ProvisionMdms => {
+            Function::ProvisionMdms | Function::ProvisionHeadEnd => {
                 input.exactly(1, "1")?;
                 let text = input.text(0)?;
                 let entry = if text.trim_start().starts_with('{') {
@@ -485,7 +499,11 @@ impl Call {
                     EntryWire::Plain(text.to_owned())
                 };
                 let (hid, key_hash) = input.provision_entry(entry, "argument 1")?;
-                Ok(Call::ProvisionMdms { hid, key_hash })
+                Ok(if function == Function::ProvisionMdms {
+                    Call::ProvisionMdms { hid, key_hash }
+                } else {
+                    Call::ProvisionHeadEnd { hid, key_hash }
+                })
             }
             Function::RegisterMeter => {
                 input.exactly(1, "1")?;
@@ -523,6 +541,16 @@ impl Call {
                 Ok(Call::GetMeter(input.hid(input.text(0)?, "argument 1")?))
             }
             Function::GetMdmsKey => input.exactly(0, "0").map(|()| Call::GetMdmsKey),
+            Function::RegisterHeadEndKey | Function::RotateHeadEndKey => {
+                input.exactly(1, "1")?;
+                let request = Box::new(HeadEndRegistrationRequest::decode(&input.base64(0)?)?);
+                Ok(if function == Function::RegisterHeadEndKey {
+                    Call::RegisterHeadEndKey(request)
+                } else {
+                    Call::RotateHeadEndKey(request)
+                })
+            }
+            Function::GetHeadEnd => input.exactly(0, "0").map(|()| Call::GetHeadEnd),
             Function::GetReadings => {
                 input.exactly(1, "1")?;
                 let wire: ReadingsQueryWire = input.json(0)?;

@@ -37,8 +37,12 @@ pub enum ErrorCode {
     NotRegistered,
     /// 409: the timestamp is not after the last accepted one.
     Replayed,
-    /// 409: an MDMS key rotation to a key the MDMS holds or held.
+    /// 409: an MDMS or head-end key rotation to a key it holds or held.
     KeyReused,
+    /// 404: no head-end is provisioned, or a different HID was given.
+    UnknownHeadEnd,
+    /// 404: the head-end has not registered its key.
+    HeadEndNotRegistered,
     /// 500: ledger data written by the contract does not parse.
     CorruptState,
     /// 500: a ledger call failed.
@@ -49,7 +53,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::UnknownFunction,
         ErrorCode::BadArgument,
         ErrorCode::BadSignature,
@@ -66,6 +70,8 @@ impl ErrorCode {
         ErrorCode::NotRegistered,
         ErrorCode::Replayed,
         ErrorCode::KeyReused,
+        ErrorCode::UnknownHeadEnd,
+        ErrorCode::HeadEndNotRegistered,
         ErrorCode::CorruptState,
         ErrorCode::Stub,
         ErrorCode::Internal,
@@ -90,6 +96,8 @@ impl ErrorCode {
             ErrorCode::NotRegistered => "not_registered",
             ErrorCode::Replayed => "replayed",
             ErrorCode::KeyReused => "key_reused",
+            ErrorCode::UnknownHeadEnd => "unknown_head_end",
+            ErrorCode::HeadEndNotRegistered => "head_end_not_registered",
             ErrorCode::CorruptState => "corrupt_state",
             ErrorCode::Stub => "stub",
             ErrorCode::Internal => "internal",
@@ -105,7 +113,11 @@ impl ErrorCode {
             | ErrorCode::OutsideWindow
             | ErrorCode::SameKey => 400,
             ErrorCode::Forbidden => 403,
-            ErrorCode::UnknownMeter | ErrorCode::UnknownMdms | ErrorCode::MdmsNotRegistered => 404,
+            ErrorCode::UnknownMeter
+            | ErrorCode::UnknownMdms
+            | ErrorCode::MdmsNotRegistered
+            | ErrorCode::UnknownHeadEnd
+            | ErrorCode::HeadEndNotRegistered => 404,
             ErrorCode::ProvisionConflict
             | ErrorCode::AlreadyRegistered
             | ErrorCode::KeyNotProvisioned

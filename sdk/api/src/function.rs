@@ -11,7 +11,8 @@ pub enum Role {
     Administrator,
     /// A data concentrator: relays registrations, key rotations and readings.
     Concentrator,
-    /// The MDMS: registers its key, reads readings.
+    /// The MDMS: registers its key, reads readings. Also the AMI head-end, a Utility client
+    /// too, registering its session-signing key.
     Mdms,
 }
 
@@ -63,11 +64,20 @@ pub enum Function {
     GetCounts,
     /// `RotateMdmsKey`
     RotateMdmsKey,
+    // The AMI head-end (issue 12): the MDMS's rules for a second service.
+    /// `ProvisionHeadEnd`
+    ProvisionHeadEnd,
+    /// `RegisterHeadEndKey`
+    RegisterHeadEndKey,
+    /// `GetHeadEnd`
+    GetHeadEnd,
+    /// `RotateHeadEndKey`
+    RotateHeadEndKey,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 15] = [
+    pub const ALL: [Function; 19] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -84,6 +94,11 @@ impl Function {
         Function::GetCounts,
         // Last, so the fuzz corpus's function bytes (an index into this list) keep their meaning.
         Function::RotateMdmsKey,
+        // The AMI head-end.
+        Function::ProvisionHeadEnd,
+        Function::RegisterHeadEndKey,
+        Function::GetHeadEnd,
+        Function::RotateHeadEndKey,
     ];
 
     /// The name the peer CLI uses.
@@ -104,6 +119,10 @@ impl Function {
             Function::GetReadings => "GetReadings",
             Function::ListMeters => "ListMeters",
             Function::GetCounts => "GetCounts",
+            Function::ProvisionHeadEnd => "ProvisionHeadEnd",
+            Function::RegisterHeadEndKey => "RegisterHeadEndKey",
+            Function::GetHeadEnd => "GetHeadEnd",
+            Function::RotateHeadEndKey => "RotateHeadEndKey",
         }
     }
 
@@ -137,6 +156,12 @@ impl Function {
             | Function::GetMdmsKey
             | Function::ListMeters
             | Function::GetCounts => &Role::ALL,
+            // The head-end is a Utility system: it registers its own key as a Utility client,
+            // like the MDMS; the administrator provisions it and rotates its key, for the same
+            // reason as the MDMS's; meters (through any role) read it.
+            Function::ProvisionHeadEnd | Function::RotateHeadEndKey => &[Role::Administrator],
+            Function::RegisterHeadEndKey => &[Role::Mdms],
+            Function::GetHeadEnd => &Role::ALL,
         }
     }
 
@@ -153,7 +178,8 @@ impl Function {
             | Function::GetMdmsKey
             | Function::GetReadings
             | Function::ListMeters
-            | Function::GetCounts => true,
+            | Function::GetCounts
+            | Function::GetHeadEnd => true,
             Function::Configure
             | Function::ProvisionMeters
             | Function::ProvisionMdms
@@ -162,7 +188,10 @@ impl Function {
             | Function::RotateMeterKey
             | Function::RotateMdmsKey
             | Function::RevokeMeter
-            | Function::SubmitReadings => false,
+            | Function::SubmitReadings
+            | Function::ProvisionHeadEnd
+            | Function::RegisterHeadEndKey
+            | Function::RotateHeadEndKey => false,
         }
     }
 }
@@ -188,5 +217,7 @@ mod tests {
         assert!(Function::GetReadings.allows(Role::Administrator));
         assert!(!Function::GetReadings.allows(Role::Concentrator));
         assert!(!Function::RotateMdmsKey.allows(Role::Mdms));
+        assert!(!Function::RotateHeadEndKey.allows(Role::Mdms));
+        assert!(Function::GetHeadEnd.is_query() && Function::GetHeadEnd.allows(Role::Concentrator));
     }
 }

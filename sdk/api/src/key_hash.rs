@@ -21,6 +21,11 @@ impl KeyHash {
         Self::of_sec1(&key.to_bytes())
     }
 
+    /// The hash of a service's key (the MDMS's, the head-end's).
+    pub fn of_service_key<K: crate::records::ServiceKey>(key: &K) -> Self {
+        Self::of_sec1(&key.to_sec1())
+    }
+
     fn of_sec1(bytes: &[u8; 33]) -> Self {
         Self(Sha256::digest(bytes).into())
     }
@@ -149,7 +154,6 @@ macro_rules! key_serde {
 }
 
 key_serde!(key_hex, opt_key_hex, bcami_sdk::MeterPublicKey);
-key_serde!(mdms_key_hex, opt_mdms_key_hex, bcami_sdk::MdmsPublicKey);
 
 #[cfg(test)]
 mod tests {

@@ -22,12 +22,14 @@ pub use function::{Function, Role};
 pub use key_hash::{KeyHash, from_hex, to_hex};
 pub use limits::*;
 pub use records::{
-    KeyVersionRecord, MdmsKeyVersionRecord, MdmsRecord, MdmsStatus, MeterRecord, MeterStatus,
+    HeadEndKeyVersionRecord, HeadEndRecord, KeyVersionRecord, MdmsKeyVersionRecord, MdmsRecord,
+    MdmsStatus, MeterRecord, MeterStatus, ServiceKey, ServiceKeyVersionRecord, ServiceRecord,
+    ServiceStatus,
 };
 pub use request::{MetersRequest, ProvisionEntry, ReadingsRequest, Request};
 pub use responses::{
-    Counts, MdmsPresence, MdmsView, MeterCounts, MeterView, MetersPage, ProvisionResponse,
-    ReadingsPage, StoredReading,
+    Counts, HeadEndView, MdmsPresence, MdmsView, MeterCounts, MeterView, MetersPage,
+    ProvisionResponse, ReadingsPage, ServiceView, StoredReading,
 };
 pub use submit::{
     EventReading, READINGS_EVENT, ReadingOutcome, ReadingsEvent, RejectReason, RejectedReading,

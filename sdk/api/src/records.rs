@@ -1,11 +1,11 @@
 //! The records the contract stores and returns (JSON, camelCase). See the contract README's
 //! *State layout*.
 
-use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
+use bcami_sdk::{HeadEndPublicKey, Hid, MdmsPublicKey, MeterPublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::key_hash::KeyHash;
-pub use crate::key_hash::{hid_hex, key_hex, mdms_key_hex, opt_key_hex, opt_mdms_key_hex};
+pub use crate::key_hash::{hid_hex, key_hex, opt_key_hex};
 
 /// Lifecycle of a meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,41 +66,85 @@ pub struct KeyVersionRecord {
     pub tx_id: String,
 }
 
-/// Lifecycle of the MDMS.
+/// A public key a service registers on the ledger (the MDMS's encryption key, the AMI
+/// head-end's session-signing key): 66 hex digits in JSON, like every key. Implemented by the
+/// SDK's key types only.
+pub trait ServiceKey: Copy + Eq + std::fmt::Debug + sealed::Sealed {
+    /// Which service holds it, for messages: `the MDMS`, `the head-end`.
+    const HOLDER: &'static str;
+    /// The compressed SEC1 encoding.
+    fn to_sec1(&self) -> [u8; 33];
+    /// Parses a compressed SEC1 encoding (the point must be on the curve).
+    fn from_sec1(bytes: &[u8; 33]) -> Result<Self, bcami_sdk::DecodeError>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for bcami_sdk::MdmsPublicKey {}
+    impl Sealed for bcami_sdk::HeadEndPublicKey {}
+}
+
+impl ServiceKey for MdmsPublicKey {
+    const HOLDER: &'static str = "the MDMS";
+    fn to_sec1(&self) -> [u8; 33] {
+        self.to_bytes()
+    }
+    fn from_sec1(bytes: &[u8; 33]) -> Result<Self, bcami_sdk::DecodeError> {
+        Self::from_sec1_bytes(bytes)
+    }
+}
+
+impl ServiceKey for HeadEndPublicKey {
+    const HOLDER: &'static str = "the head-end";
+    fn to_sec1(&self) -> [u8; 33] {
+        self.to_bytes()
+    }
+    fn from_sec1(bytes: &[u8; 33]) -> Result<Self, bcami_sdk::DecodeError> {
+        Self::from_sec1_bytes(bytes)
+    }
+}
+
+/// Lifecycle of a service (the MDMS, the head-end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MdmsStatus {
+pub enum ServiceStatus {
     /// Provisioned, no key yet.
     Provisioned,
-    /// Its encryption key is registered.
+    /// Its key is registered.
     Registered,
 }
 
-/// `mdms`: the one MDMS.
+/// Lifecycle of the MDMS.
+pub type MdmsStatus = ServiceStatus;
+
+/// A service the ledger knows by one HID and one current key: `mdms` (the MDMS, [`MdmsRecord`])
+/// and `headend` (the AMI head-end, [`HeadEndRecord`]). Both follow the same rules: the
+/// administrator provisions it (optionally bound to a key hash), it registers its key with a
+/// proof of possession, and the administrator rotates that key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MdmsRecord {
+#[serde(rename_all = "camelCase", bound = "")]
+pub struct ServiceRecord<K: ServiceKey> {
     /// Its hashed identity.
     #[serde(with = "hid_hex")]
     pub hid: Hid,
     /// Lifecycle state.
-    pub status: MdmsStatus,
-    /// Its ECIES public key (compressed SEC1, hex), once registered.
+    pub status: ServiceStatus,
+    /// Its public key (compressed SEC1, hex), once registered.
     #[serde(
         default,
-        with = "opt_mdms_key_hex",
+        with = "opt_service_key_hex",
         skip_serializing_if = "Option::is_none"
     )]
-    pub public_key: Option<MdmsPublicKey>,
-    /// The key bound at provisioning, if any: `RegisterMdmsKey` accepts only a key with this
-    /// hash. Absent = trust on first use.
+    pub public_key: Option<K>,
+    /// The key bound at provisioning, if any: registration accepts only a key with this hash.
+    /// Absent = trust on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_hash: Option<KeyHash>,
     /// Timestamp of the registration, Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<u64>,
-    /// Version of `public_key`: 1 once registered, +1 per `RotateMdmsKey`. Records written
-    /// before rotation existed have none; read it through [`MdmsRecord::current_key_version`].
+    /// Version of `public_key`: 1 once registered, +1 per rotation. MDMS records written
+    /// before rotation existed have none; read it through [`ServiceRecord::current_key_version`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub key_version: u32,
     /// Timestamp of the request that bound the current key (registration or latest rotation),
@@ -109,7 +153,12 @@ pub struct MdmsRecord {
     pub key_since: Option<u64>,
 }
 
-impl MdmsRecord {
+/// `mdms`: the one MDMS.
+pub type MdmsRecord = ServiceRecord<MdmsPublicKey>;
+/// `headend`: the one AMI head-end. Meters take its session-signing key from here.
+pub type HeadEndRecord = ServiceRecord<HeadEndPublicKey>;
+
+impl<K: ServiceKey> ServiceRecord<K> {
     /// Version of the current key: 0 before registration.
     pub fn current_key_version(&self) -> u32 {
         match (self.public_key, self.key_version) {
@@ -129,21 +178,69 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
-/// `mdmskey~VERSION`: one encryption key the MDMS has held. Meters encrypt to the current one;
-/// the history says which key was current when, so the MDMS knows which secret key it needs
-/// for readings committed in any period.
+/// `mdmskey~VERSION` / `headendkey~VERSION`: one key the service has held. The history says
+/// which key was current when (the MDMS needs it to know which secret key decrypts readings
+/// committed in any period).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MdmsKeyVersionRecord {
+#[serde(rename_all = "camelCase", bound = "")]
+pub struct ServiceKeyVersionRecord<K: ServiceKey> {
     /// 1 for the registered key, +1 per rotation.
     pub version: u32,
     /// The key (compressed SEC1, hex).
-    #[serde(with = "mdms_key_hex")]
-    pub public_key: MdmsPublicKey,
+    #[serde(with = "service_key_hex")]
+    pub public_key: K,
     /// Timestamp of the request that bound it, Unix ms.
     pub since: u64,
     /// Transaction that bound it.
     pub tx_id: String,
+}
+
+/// One encryption key the MDMS has held.
+pub type MdmsKeyVersionRecord = ServiceKeyVersionRecord<MdmsPublicKey>;
+/// One session-signing key the head-end has held.
+pub type HeadEndKeyVersionRecord = ServiceKeyVersionRecord<HeadEndPublicKey>;
+
+/// Serde: a [`ServiceKey`] as 66 hex digits.
+pub mod service_key_hex {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    use super::ServiceKey;
+
+    /// Serialize.
+    pub fn serialize<K: ServiceKey, S: Serializer>(key: &K, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::to_hex(&key.to_sec1()))
+    }
+    /// Deserialize.
+    pub fn deserialize<'de, K: ServiceKey, D: Deserializer<'de>>(d: D) -> Result<K, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bytes: [u8; 33] = crate::from_hex(&text)
+            .ok_or_else(|| D::Error::custom("a public key is 66 hex digits"))?;
+        K::from_sec1(&bytes).map_err(D::Error::custom)
+    }
+}
+
+/// Serde: an optional [`ServiceKey`] as 66 hex digits.
+pub mod opt_service_key_hex {
+    use serde::{Deserializer, Serializer};
+
+    use super::ServiceKey;
+
+    /// Serialize.
+    pub fn serialize<K: ServiceKey, S: Serializer>(
+        key: &Option<K>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(k) => super::service_key_hex::serialize(k, s),
+            None => s.serialize_none(),
+        }
+    }
+    /// Deserialize.
+    pub fn deserialize<'de, K: ServiceKey, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<K>, D::Error> {
+        super::service_key_hex::deserialize(d).map(Some)
+    }
 }
 
 #[cfg(test)]

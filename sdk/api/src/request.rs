@@ -92,6 +92,14 @@ pub enum Request<'a> {
     ListMeters(&'a MetersRequest),
     /// Counts.
     GetCounts,
+    /// Provision the AMI head-end.
+    ProvisionHeadEnd(ProvisionEntry),
+    /// An encoded `HeadEndRegistrationRequest`.
+    RegisterHeadEndKey(&'a [u8]),
+    /// The head-end's key and its history.
+    GetHeadEnd,
+    /// An encoded `HeadEndRegistrationRequest` made with the new key.
+    RotateHeadEndKey(&'a [u8]),
 }
 
 impl Request<'_> {
@@ -113,13 +121,19 @@ impl Request<'_> {
             Request::GetReadings(_) => Function::GetReadings,
             Request::ListMeters(_) => Function::ListMeters,
             Request::GetCounts => Function::GetCounts,
+            Request::ProvisionHeadEnd(_) => Function::ProvisionHeadEnd,
+            Request::RegisterHeadEndKey(_) => Function::RegisterHeadEndKey,
+            Request::GetHeadEnd => Function::GetHeadEnd,
+            Request::RotateHeadEndKey(_) => Function::RotateHeadEndKey,
         }
     }
 
     /// The string arguments, as the peer CLI would pass them.
     pub fn args(&self) -> Vec<String> {
         match self {
-            Request::GetConfig | Request::GetMdmsKey | Request::GetCounts => Vec::new(),
+            Request::GetConfig | Request::GetMdmsKey | Request::GetCounts | Request::GetHeadEnd => {
+                Vec::new()
+            }
             Request::Configure(update) => vec![json(update)],
             Request::ProvisionMeters(meters) => {
                 #[derive(Serialize)]
@@ -128,12 +142,15 @@ impl Request<'_> {
                 }
                 vec![json(&Meters { meters })]
             }
-            Request::ProvisionMdms(ProvisionEntry::Unbound(hid)) => vec![hid.to_string()],
-            Request::ProvisionMdms(entry) => vec![json(entry)],
+            Request::ProvisionMdms(ProvisionEntry::Unbound(hid))
+            | Request::ProvisionHeadEnd(ProvisionEntry::Unbound(hid)) => vec![hid.to_string()],
+            Request::ProvisionMdms(entry) | Request::ProvisionHeadEnd(entry) => vec![json(entry)],
             Request::RegisterMeter(bytes)
             | Request::RegisterMdmsKey(bytes)
             | Request::RotateMeterKey(bytes)
-            | Request::RotateMdmsKey(bytes) => vec![STANDARD.encode(bytes)],
+            | Request::RotateMdmsKey(bytes)
+            | Request::RegisterHeadEndKey(bytes)
+            | Request::RotateHeadEndKey(bytes) => vec![STANDARD.encode(bytes)],
             Request::RevokeMeter(hid) | Request::GetMeter(hid) => vec![hid.to_string()],
             Request::SubmitReadings(readings) => {
                 let batch: Vec<String> = readings.iter().map(|r| STANDARD.encode(r)).collect();
@@ -155,7 +172,10 @@ mod tests {
     use super::*;
     use crate::call::{Call, MetersQuery, ReadingInput};
     use crate::config::Window;
-    use bcami_sdk::{KeyRotationRequest, MeterSecretKey, RegistrationRequest, Timestamp};
+    use bcami_sdk::{
+        HeadEndRegistrationRequest, HeadEndSecretKey, KeyRotationRequest, MeterSecretKey,
+        RegistrationRequest, Timestamp,
+    };
 
     fn parse(request: &Request<'_>) -> Call {
         let args: Vec<Vec<u8>> = request.args().into_iter().map(String::into_bytes).collect();
@@ -188,6 +208,10 @@ mod tests {
                 parse(&Request::ProvisionMdms(entry)),
                 Call::ProvisionMdms { hid, key_hash }
             );
+            assert_eq!(
+                parse(&Request::ProvisionHeadEnd(entry)),
+                Call::ProvisionHeadEnd { hid, key_hash }
+            );
         }
         let update = ConfigUpdate {
             window: Some(Window {
@@ -206,6 +230,7 @@ mod tests {
             (Request::GetConfig, Call::GetConfig),
             (Request::GetMdmsKey, Call::GetMdmsKey),
             (Request::GetCounts, Call::GetCounts),
+            (Request::GetHeadEnd, Call::GetHeadEnd),
         ] {
             assert_eq!(parse(&request), call);
         }
@@ -254,6 +279,30 @@ mod tests {
             panic!()
         };
         assert_eq!(parsed.encode(), rotation);
+        let ahe = HeadEndSecretKey::from_bytes(&[9; 32]).unwrap();
+        let head_end = HeadEndRegistrationRequest::build(&ahe, Hid::from_meter_id("AHE-1"), ts)
+            .unwrap()
+            .encode();
+        let Call::RegisterHeadEndKey(parsed) = parse(&Request::RegisterHeadEndKey(&head_end))
+        else {
+            panic!()
+        };
+        assert_eq!(parsed.encode(), head_end);
+        let Call::RotateHeadEndKey(parsed) = parse(&Request::RotateHeadEndKey(&head_end)) else {
+            panic!()
+        };
+        assert_eq!(parsed.encode(), head_end);
+        // An MDMS registration is not a head-end registration.
+        let mdms = bcami_sdk::MdmsRegistrationRequest::build(
+            &bcami_sdk::MdmsSecretKey::from_bytes(&[9; 32]).unwrap(),
+            Hid::from_meter_id("AHE-1"),
+            ts,
+        )
+        .unwrap()
+        .encode();
+        let request = Request::RegisterHeadEndKey(&mdms);
+        let args: Vec<Vec<u8>> = request.args().into_iter().map(String::into_bytes).collect();
+        assert!(Call::parse(request.function(), &args).is_err());
         let readings = vec![vec![1, 2, 3]];
         let Call::SubmitReadings(parsed) = parse(&Request::SubmitReadings(&readings)) else {
             panic!()

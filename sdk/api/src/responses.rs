@@ -2,7 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{KeyVersionRecord, MdmsKeyVersionRecord, MdmsRecord, MeterRecord};
+use bcami_sdk::{HeadEndPublicKey, MdmsPublicKey};
+
+use crate::records::{
+    KeyVersionRecord, MeterRecord, ServiceKey, ServiceKeyVersionRecord, ServiceRecord,
+};
 
 /// `ProvisionMeters` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,16 +22,22 @@ pub struct ProvisionResponse {
     pub unchanged: usize,
 }
 
-/// `GetMdmsKey` response: the record (the current key) and every key the MDMS has held.
+/// `GetMdmsKey` / `GetHeadEnd` response: the service's record (the current key) and every key
+/// it has held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MdmsView {
+#[serde(rename_all = "camelCase", bound = "")]
+pub struct ServiceView<K: ServiceKey> {
     /// The record.
     #[serde(flatten)]
-    pub mdms: MdmsRecord,
+    pub record: ServiceRecord<K>,
     /// Its keys, version 1 first.
-    pub keys: Vec<MdmsKeyVersionRecord>,
+    pub keys: Vec<ServiceKeyVersionRecord<K>>,
 }
+
+/// `GetMdmsKey` response.
+pub type MdmsView = ServiceView<MdmsPublicKey>;
+/// `GetHeadEnd` response.
+pub type HeadEndView = ServiceView<HeadEndPublicKey>;
 
 /// `GetMeter` response: the record and every key the meter has held, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

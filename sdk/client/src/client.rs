@@ -4,12 +4,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_api::{
-    Config, ConfigUpdate, Counts, ErrorCode, Function, KeyHash, MAX_PAGE_SIZE, MAX_PROVISION,
-    MdmsRecord, MdmsView, MeterRecord, MeterView, MetersPage, MetersRequest, ProvisionEntry,
-    ProvisionResponse, ReadingsPage, ReadingsRequest, RejectReason, Request, ResponseMismatch,
-    SubmitResponse,
+    Config, ConfigUpdate, Counts, ErrorCode, Function, HeadEndRecord, HeadEndView, KeyHash,
+    MAX_PAGE_SIZE, MAX_PROVISION, MdmsRecord, MdmsView, MeterRecord, MeterView, MetersPage,
+    MetersRequest, ProvisionEntry, ProvisionResponse, ReadingsPage, ReadingsRequest, RejectReason,
+    Request, ResponseMismatch, SubmitResponse,
 };
-use bcami_sdk::{Hid, MdmsPublicKey, MeterPublicKey};
+use bcami_sdk::session::HeadEndIdentity;
+use bcami_sdk::{HeadEndPublicKey, Hid, MdmsPublicKey, MeterPublicKey};
 use serde::de::DeserializeOwned;
 
 use crate::ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
@@ -271,8 +272,8 @@ impl<'a, L: Ledger + ?Sized> Client<'a, L> {
     ) -> Result<Option<(MdmsPublicKey, u32)>, Error> {
         match self.mdms_key(caller).await {
             Ok(view) => {
-                let version = view.mdms.current_key_version();
-                Ok(view.mdms.public_key.map(|key| (key, version)))
+                let version = view.record.current_key_version();
+                Ok(view.record.public_key.map(|key| (key, version)))
             }
             Err(e)
                 if matches!(
@@ -356,6 +357,86 @@ impl<'a, L: Ledger + ?Sized> Client<'a, L> {
     /// `GetCounts`.
     pub async fn counts(&self, caller: Caller) -> Result<Counts, Error> {
         self.json(caller, &Request::GetCounts).await
+    }
+
+    // The AMI head-end.
+
+    /// `ProvisionHeadEnd`.
+    pub async fn provision_head_end(
+        &self,
+        caller: Caller,
+        entry: ProvisionEntry,
+    ) -> Result<HeadEndRecord, Error> {
+        self.json(caller, &Request::ProvisionHeadEnd(entry)).await
+    }
+
+    /// Provisions the head-end as the administrator, bound to the hash of its key.
+    pub async fn provision_bound_head_end(
+        &self,
+        hid: Hid,
+        key: &HeadEndPublicKey,
+    ) -> Result<HeadEndRecord, Error> {
+        let entry = ProvisionEntry::Bound {
+            hid,
+            key_hash: KeyHash::of_service_key(key),
+        };
+        self.provision_head_end(Caller::Administrator, entry).await
+    }
+
+    /// `RegisterHeadEndKey` with an encoded `HeadEndRegistrationRequest`: the head-end record.
+    pub async fn register_head_end_key(
+        &self,
+        caller: Caller,
+        request: &[u8],
+    ) -> Result<HeadEndRecord, Error> {
+        self.json(caller, &Request::RegisterHeadEndKey(request))
+            .await
+    }
+
+    /// `GetHeadEnd`.
+    pub async fn head_end(&self, caller: Caller) -> Result<HeadEndView, Error> {
+        self.json(caller, &Request::GetHeadEnd).await
+    }
+
+    /// The head-end as a meter must know it for a session (its HID and current key) and the
+    /// key's version; `None` if no head-end key is registered.
+    pub async fn head_end_identity(
+        &self,
+        caller: Caller,
+    ) -> Result<Option<(HeadEndIdentity, u32)>, Error> {
+        match self.head_end(caller).await {
+            Ok(view) => {
+                let version = view.record.current_key_version();
+                Ok(view.record.public_key.map(|public_key| {
+                    (
+                        HeadEndIdentity {
+                            id: view.record.hid,
+                            public_key,
+                        },
+                        version,
+                    )
+                }))
+            }
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(ErrorCode::UnknownHeadEnd | ErrorCode::HeadEndNotRegistered)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `RotateHeadEndKey` with the new key's encoded `HeadEndRegistrationRequest`: the head-end
+    /// record.
+    pub async fn rotate_head_end_key(
+        &self,
+        caller: Caller,
+        request: &[u8],
+    ) -> Result<HeadEndRecord, Error> {
+        self.json(caller, &Request::RotateHeadEndKey(request)).await
     }
 }
 

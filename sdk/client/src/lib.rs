@@ -3,11 +3,13 @@
 #![warn(missing_docs)]
 
 mod client;
+mod directory;
 mod fabric;
 mod ledger;
 mod network;
 
 pub use client::{Client, Error, MeterKeys, reasons};
+pub use directory::{LedgerDirectory, session_record};
 pub use fabric::{ConnectError, Fabric, Settings};
 pub use ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
 pub use network::{Network, Orderer, Org, User, Users};

@@ -29,7 +29,9 @@ pub use keys::{
     HeadEndPublicKey, HeadEndSecretKey, MIN_ENTROPY_LEN, MdmsPublicKey, MdmsSecretKey,
     MeterPublicKey, MeterSecretKey,
 };
-pub use messages::{KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest};
+pub use messages::{
+    HeadEndRegistrationRequest, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest,
+};
 pub use rand_core;
 pub use report::{IntervalLength, QualityFlags, UsageReport, WattHours};
 pub use transaction::Transaction;
@@ -58,6 +60,8 @@ pub enum MessageKind {
     SessionConfirm = 0x07,
     /// A message sealed with [`session::Session::seal`], either direction.
     SessionRecord = 0x08,
+    /// [`HeadEndRegistrationRequest`].
+    HeadEndRegistration = 0x09,
 }
 
 impl MessageKind {
@@ -72,6 +76,7 @@ impl MessageKind {
             0x06 => Some(MessageKind::SessionResponse),
             0x07 => Some(MessageKind::SessionConfirm),
             0x08 => Some(MessageKind::SessionRecord),
+            0x09 => Some(MessageKind::HeadEndRegistration),
             _ => None,
         }
     }
@@ -88,6 +93,7 @@ impl fmt::Display for MessageKind {
             MessageKind::SessionResponse => "session response",
             MessageKind::SessionConfirm => "session confirm",
             MessageKind::SessionRecord => "session record",
+            MessageKind::HeadEndRegistration => "head-end key registration",
         })
     }
 }
@@ -100,6 +106,8 @@ pub mod domain {
     pub const METER_REGISTRATION: &[u8] = b"BC-AMI/1 meter registration\0";
     /// MDMS key registration proof of possession.
     pub const MDMS_REGISTRATION: &[u8] = b"BC-AMI/1 MDMS key registration\0";
+    /// Head-end key registration proof of possession.
+    pub const HEAD_END_REGISTRATION: &[u8] = b"BC-AMI/1 head-end key registration\0";
     /// Reading transaction signature.
     pub const READING: &[u8] = b"BC-AMI/1 reading\0";
     /// Key rotation, signature by the current key.

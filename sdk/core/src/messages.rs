@@ -1,4 +1,4 @@
-//! Registration, MDMS key registration and key rotation: the key-binding messages.
+//! Registration, MDMS and head-end key registration and key rotation: the key-binding messages.
 //!
 //! Each is `header || public key || signature(s)`, fixed length, and each signature is ECDSA
 //! secp256k1 / SHA-256 (RFC 6979 nonces, low-S) over `domain tag || header || public key`.
@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{BuildError, DecodeError, Field, VerifyError};
 use crate::identity::{Hid, Timestamp};
 use crate::keys::{
-    LowSSignature, MdmsPublicKey, MdmsSecretKey, MeterPublicKey, MeterSecretKey, sign, verify,
+    HeadEndPublicKey, HeadEndSecretKey, LowSSignature, MdmsPublicKey, MdmsSecretKey,
+    MeterPublicKey, MeterSecretKey, sign, verify,
 };
 use crate::wire::{Header, Reader};
 use crate::{MessageKind, domain};
@@ -117,6 +118,16 @@ registration_type!(
     domain::MDMS_REGISTRATION,
     MdmsSecretKey,
     MdmsPublicKey
+);
+
+registration_type!(
+    /// The AMI head-end's registration of its session-signing key (and, made with the new key,
+    /// its rotation by the administrator), with a proof of possession under its own domain tag.
+    HeadEndRegistrationRequest,
+    MessageKind::HeadEndRegistration,
+    domain::HEAD_END_REGISTRATION,
+    HeadEndSecretKey,
+    HeadEndPublicKey
 );
 
 /// A meter replacing its key (a fresh key per session): signed by the current key, with a proof

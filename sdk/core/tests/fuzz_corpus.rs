@@ -7,7 +7,8 @@
 use std::path::Path;
 
 use bcami_sdk::{
-    KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest, Transaction, UsageReport,
+    HeadEndRegistrationRequest, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRequest,
+    Transaction, UsageReport,
 };
 
 fn replay(target: &str, check: impl Fn(&[u8]) -> bool) {
@@ -53,6 +54,15 @@ fn registration_corpus() {
 fn mdms_registration_corpus() {
     replay("decode_mdms_registration", |b| {
         MdmsRegistrationRequest::decode(b)
+            .map(|m| assert_eq!(m.encode(), b))
+            .is_ok()
+    });
+}
+
+#[test]
+fn head_end_registration_corpus() {
+    replay("decode_head_end_registration", |b| {
+        HeadEndRegistrationRequest::decode(b)
             .map(|m| assert_eq!(m.encode(), b))
             .is_ok()
     });

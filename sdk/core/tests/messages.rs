@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bcami_sdk::{
-    DecodeError, DecryptError, Field, Hid, IntervalLength, KeyRotationRequest,
-    MdmsRegistrationRequest, MdmsSecretKey, MessageKind, MeterSecretKey, QualityFlags,
-    RegistrationRequest, Timestamp, Transaction, UsageReport, VerifyError, WattHours,
+    DecodeError, DecryptError, Field, HeadEndRegistrationRequest, HeadEndSecretKey, Hid,
+    IntervalLength, KeyRotationRequest, MdmsRegistrationRequest, MdmsSecretKey, MessageKind,
+    MeterSecretKey, QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport,
+    VerifyError, WattHours,
 };
 
 fn meter() -> MeterSecretKey {
@@ -268,6 +269,62 @@ fn mdms_registration_is_not_a_meter_registration() {
         RegistrationRequest::decode(&relabelled).unwrap().verify(),
         Err(VerifyError::ProofOfPossession)
     );
+}
+
+#[test]
+fn head_end_registration_is_neither_an_mdms_nor_a_meter_registration() {
+    // The same scalar as the MDMS key: only the kind byte and the domain tag keep them apart.
+    let key = HeadEndSecretKey::from_entropy(&[0x22; 32]).unwrap();
+    let ahe = Hid::from_meter_id("AHE-1");
+    let request =
+        HeadEndRegistrationRequest::build(&key, ahe, Timestamp::from_unix_millis(5)).unwrap();
+    let wire = request.encode();
+    assert_eq!(wire.len(), HeadEndRegistrationRequest::ENCODED_LEN);
+    assert_eq!(wire[0], 0x09);
+    let decoded = HeadEndRegistrationRequest::decode(&wire).unwrap();
+    decoded.verify().unwrap();
+    assert_eq!(
+        (decoded.hid(), decoded.public_key()),
+        (ahe, &key.public_key())
+    );
+    assert_eq!(
+        MdmsRegistrationRequest::decode(&wire),
+        Err(DecodeError::UnexpectedKind {
+            expected: MessageKind::MdmsRegistration,
+            found: 9
+        })
+    );
+    for kind in [
+        MessageKind::MdmsRegistration,
+        MessageKind::MeterRegistration,
+    ] {
+        let mut relabelled = wire.clone();
+        relabelled[0] = kind as u8;
+        let verified = if kind == MessageKind::MdmsRegistration {
+            MdmsRegistrationRequest::decode(&relabelled)
+                .unwrap()
+                .verify()
+        } else {
+            RegistrationRequest::decode(&relabelled).unwrap().verify()
+        };
+        assert_eq!(verified, Err(VerifyError::ProofOfPossession), "{kind}");
+    }
+    let mdms_wire = MdmsRegistrationRequest::build(&mdms(), ahe, Timestamp::from_unix_millis(5))
+        .unwrap()
+        .encode();
+    let mut relabelled = mdms_wire;
+    relabelled[0] = MessageKind::HeadEndRegistration as u8;
+    assert_eq!(
+        HeadEndRegistrationRequest::decode(&relabelled)
+            .unwrap()
+            .verify(),
+        Err(VerifyError::ProofOfPossession)
+    );
+    let mut flipped = wire;
+    flipped[60] ^= 1;
+    if let Ok(r) = HeadEndRegistrationRequest::decode(&flipped) {
+        assert_eq!(r.verify(), Err(VerifyError::ProofOfPossession));
+    }
 }
 
 #[test]

@@ -18,9 +18,9 @@ use bcami_sdk::session::{
     SessionInit, SessionResponse,
 };
 use bcami_sdk::{
-    DecodeError, HeadEndSecretKey, Hid, IntervalLength, KeyRotationRequest,
-    MdmsRegistrationRequest, MdmsSecretKey, MeterPublicKey, MeterSecretKey, QualityFlags,
-    RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours, domain,
+    DecodeError, HeadEndRegistrationRequest, HeadEndSecretKey, Hid, IntervalLength,
+    KeyRotationRequest, MdmsRegistrationRequest, MdmsSecretKey, MeterPublicKey, MeterSecretKey,
+    QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours, domain,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -240,6 +240,13 @@ fn generate() -> Value {
     let mdms_registration = MdmsRegistrationRequest::build(
         &mdms,
         mdms_hid,
+        Timestamp::from_unix_millis(REGISTRATION_TIME),
+    )
+    .unwrap()
+    .encode();
+    let head_end_registration = HeadEndRegistrationRequest::build(
+        &HeadEndSecretKey::from_bytes(&key32(&json!(HEAD_END_KEY))).unwrap(),
+        Hid::from_meter_id(HEAD_END_ID),
         Timestamp::from_unix_millis(REGISTRATION_TIME),
     )
     .unwrap()
@@ -539,6 +546,7 @@ fn generate() -> Value {
         "domain_tags_hex": {
             "meter_registration": tag(domain::METER_REGISTRATION),
             "mdms_registration": tag(domain::MDMS_REGISTRATION),
+            "head_end_registration": tag(domain::HEAD_END_REGISTRATION),
             "reading": tag(domain::READING),
             "rotation_current_key": tag(domain::ROTATION_CURRENT_KEY),
             "rotation_new_key": tag(domain::ROTATION_NEW_KEY),
@@ -590,6 +598,7 @@ fn generate() -> Value {
         "usage_report": h(r.encode()),
         "meter_registration": h(&registration),
         "mdms_registration": h(&mdms_registration),
+        "head_end_registration": h(&head_end_registration),
         "key_rotation": h(&rotation),
         "reading": {
             "ephemeral_secret": h(ephemeral),
@@ -651,6 +660,14 @@ fn committed_bytes_decode_verify_and_decrypt() {
         MdmsRegistrationRequest::decode(&unhex(&v["mdms_registration"])).unwrap();
     mdms_registration.verify().unwrap();
     assert_eq!(mdms_registration.public_key(), &mdms.public_key());
+
+    let head_end_registration =
+        HeadEndRegistrationRequest::decode(&unhex(&v["head_end_registration"])).unwrap();
+    head_end_registration.verify().unwrap();
+    assert_eq!(
+        h(head_end_registration.public_key().to_bytes()),
+        v["session"]["derived"]["head_end_public_key"]
+    );
 
     let rotation = KeyRotationRequest::decode(&unhex(&v["key_rotation"])).unwrap();
     rotation.verify(&meter).unwrap();

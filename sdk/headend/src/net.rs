@@ -5,20 +5,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bcami_sdk::session::{HeadEnd, HeadEndIdentity};
+use bcami_sdk::session::{HeadEnd, HeadEndIdentity, MeterDirectory};
 use bcami_sdk::{Hid, MeterSecretKey, Timestamp};
 use rand_core::OsRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::connection::{
     ConnectionError, HeadEndConnection, HeadEndEvent, MeterConnection, MeterEvent,
 };
-use crate::directory::SharedDirectory;
 use crate::frame;
 
 /// The head-end's clock (Unix milliseconds), supplied by the caller.
@@ -74,6 +74,43 @@ pub enum ServerEvent {
         /// The meter.
         meter: Hid,
     },
+    /// A connection was closed at once: [`Limits::max_pending_handshakes`] handshakes were
+    /// already in progress.
+    Busy {
+        /// The address.
+        peer: SocketAddr,
+    },
+    /// A connection was closed because its handshake did not complete within
+    /// [`Limits::handshake_timeout`].
+    TimedOut {
+        /// The address.
+        peer: SocketAddr,
+    },
+}
+
+/// What the server allows connections that have not authenticated yet. Each handshake costs the
+/// head-end an ECDH and a signature and holds its state until the meter confirms; TCP's own
+/// handshake already proves the peer's address (so a return-routability cookie would add
+/// nothing), but a peer can still open connections and never finish. These bounds keep such
+/// connections from piling up; an established session is bound by neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that has not completed its handshake by then is closed.
+    pub handshake_timeout: Duration,
+    /// At most this many connections may be in their handshake at once; a connection beyond
+    /// them is closed as soon as it is accepted.
+    pub max_pending_handshakes: usize,
+}
+
+impl Default for Limits {
+    /// 10 s (a meter on a slow link needs two round trips), 1,024 handshakes in progress (a few
+    /// milliseconds of head-end CPU time each).
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: Duration::from_secs(10),
+            max_pending_handshakes: 1024,
+        }
+    }
 }
 
 /// A command could not be queued.
@@ -124,19 +161,33 @@ fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<Hid, mpsc::Sender<
 /// Everything a connection task needs.
 struct Shared {
     head_end: HeadEnd,
-    directory: Arc<SharedDirectory>,
+    directory: Arc<dyn MeterDirectory + Send + Sync>,
     clock: Arc<dyn Clock>,
     routes: Routes,
     events: mpsc::Sender<ServerEvent>,
+    limits: Limits,
 }
 
-/// Serves meters on `listener` until the returned task is aborted. Returns the command handle,
-/// the event stream and the accept task.
+/// Serves meters on `listener` with the default [`Limits`] until the returned task is aborted.
+/// Returns the command handle, the event stream and the accept task. `directory` is the head-end's copy of the ledger's
+/// meter registry: a [`crate::SharedDirectory`] kept in step by the caller, or any other
+/// [`MeterDirectory`] (such as `bcami_client::LedgerDirectory`, synced from the ledger).
 pub fn serve(
     listener: TcpListener,
     head_end: HeadEnd,
-    directory: Arc<SharedDirectory>,
+    directory: Arc<dyn MeterDirectory + Send + Sync>,
     clock: Arc<dyn Clock>,
+) -> (Commands, mpsc::Receiver<ServerEvent>, JoinHandle<()>) {
+    serve_with_limits(listener, head_end, directory, clock, Limits::default())
+}
+
+/// [`serve`] with the given [`Limits`].
+pub fn serve_with_limits(
+    listener: TcpListener,
+    head_end: HeadEnd,
+    directory: Arc<dyn MeterDirectory + Send + Sync>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
 ) -> (Commands, mpsc::Receiver<ServerEvent>, JoinHandle<()>) {
     let (events, receiver) = mpsc::channel(1024);
     let routes: Routes = Arc::default();
@@ -146,13 +197,23 @@ pub fn serve(
         clock,
         routes: routes.clone(),
         events,
+        limits,
     });
+    let pending = Arc::new(Semaphore::new(limits.max_pending_handshakes));
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
-                Ok((stream, peer)) => {
-                    tokio::spawn(connection(stream, peer, shared.clone()));
-                }
+                Ok((stream, peer)) => match pending.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        tokio::spawn(connection(stream, peer, shared.clone(), permit));
+                    }
+                    Err(_) => {
+                        drop(stream);
+                        tracing::info!(%peer, "too many handshakes in progress: connection closed");
+                        // Never wait here: a full event queue must not stop the accept loop.
+                        let _ = shared.events.try_send(ServerEvent::Busy { peer });
+                    }
+                },
                 Err(error) => tracing::warn!(%error, "accept failed"),
             }
         }
@@ -183,7 +244,18 @@ async fn write_frame(writer: &mut OwnedWriteHalf, message: &[u8]) -> std::io::Re
 
 /// One meter connection: a reader task turns the socket into frames (so that waiting for a
 /// frame is cancel-safe), this task applies them and the queued commands in turn.
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// `permit` is the connection's place among the handshakes in progress, given up once the meter
+/// is authenticated.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut permit = Some(permit);
+    let deadline = tokio::time::sleep(shared.limits.handshake_timeout);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
     let (mut reader, mut writer) = stream.into_split();
     let (frames_tx, mut frames) = mpsc::channel::<Vec<u8>>(16);
     let reader_task = tokio::spawn(async move {
@@ -217,6 +289,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                     }
                     Ok(HeadEndEvent::Established { meter, key_version }) => {
                         authenticated = Some(meter);
+                        permit = None;
                         lock(&shared.routes).insert(meter, commands_tx.clone());
                         let _ = shared.events.send(ServerEvent::Established { meter, key_version, peer }).await;
                     }
@@ -230,6 +303,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
                         break;
                     }
                 }
+            }
+            () = &mut deadline, if authenticated.is_none() => {
+                timed_out = true;
+                break;
             }
             Some(command) = commands.recv() => {
                 match state.seal(&command, shared.directory.as_ref()) {
@@ -258,7 +335,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             routes.remove(&meter);
         }
     }
+    drop(permit);
     let event = match (failure, meter) {
+        _ if timed_out => {
+            tracing::info!(%peer, "handshake not completed in time: connection closed");
+            ServerEvent::TimedOut { peer }
+        }
         (Some(reason), meter) => {
             tracing::info!(%peer, ?meter, %reason, "meter connection refused");
             ServerEvent::Refused {

@@ -172,6 +172,10 @@ s_hid = hashlib.sha256(si["meter_id"].encode()).digest()
 s_ahe = hashlib.sha256(si["head_end_id"].encode()).digest()
 check("head-end hid", s_ahe.hex(), sd["head_end_hid"])
 check("head-end public key", compressed(s_head_end).hex(), sd["head_end_public_key"])
+# The head-end's key registration (kind 0x09), with the top-level registration timestamp.
+body = header(9, s_ahe, inp["registration_timestamp_ms"]) + compressed(s_head_end)
+check("head-end registration",
+      (body + sign_low_s(s_head_end, tags["head_end_registration"] + body)).hex(), V["head_end_registration"])
 m_rng, h_rng = X(si["meter_rng_output"]), X(si["head_end_rng_output"])
 x_key, y_key = key(m_rng[:32].hex()), key(h_rng[:32].hex())
 s_init = header(5, s_hid, si["timestamp_ms"]) + compressed(x_key) + m_rng[32:48]
