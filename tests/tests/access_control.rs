@@ -37,6 +37,15 @@ fn documented_roles(function: Function) -> &'static [Role] {
         Function::GetReadings => &[A, M],
         Function::ListMeters => &[A, C, M],
         Function::GetCounts => &[A, C, M],
+        // Anonymous readings (issue 15).
+        Function::SetAnonIssuerKey => &[A],
+        Function::RequestAnonCredential => &[C],
+        Function::PostAnonCredential => &[A],
+        Function::SubmitAnonReadings => &[C],
+        Function::GetAnonIssuerKey => &[A, C, M],
+        Function::GetAnonCredential => &[A, C],
+        Function::GetAnonAggregate => &[A, M],
+        Function::GetAnonDoubleReports => &[A],
     }
 }
 

@@ -13,6 +13,7 @@ use bcami_sdk::{Hid, KeyRotationRequest, MdmsRegistrationRequest, RegistrationRe
 use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
 use serde::Serialize;
 
+use crate::anon;
 use crate::config::{describe_creator, holds};
 use crate::error::Error;
 use crate::readings::validate_batch;
@@ -71,7 +72,7 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     state::to_json(value)
 }
 
-fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
+pub(crate) fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
     match config.window.place(timestamp, tx_millis) {
         Placement::Inside => Ok(()),
         Placement::Stale | Placement::Future => Err(Error::OutsideWindow {
@@ -109,6 +110,29 @@ impl BcAmi {
             Call::GetReadings(q) => get_readings(stub, &q),
             Call::ListMeters(q) => list_meters(stub, &q),
             Call::GetCounts => counts(stub),
+            // Anonymous readings (issue 15).
+            Call::SetAnonIssuerKey {
+                issuer_key,
+                period_secs,
+            } => {
+                let now = tx_millis(stub);
+                anon::set_issuer_key(stub, now, &issuer_key, period_secs)
+            }
+            Call::RequestAnonCredential(req) => {
+                let now = tx_millis(stub);
+                anon::request_credential(stub, &config, now, &req)
+            }
+            Call::PostAnonCredential { hid, credential } => {
+                anon::post_credential(stub, hid, &credential)
+            }
+            Call::SubmitAnonReadings(inputs) => {
+                let now = tx_millis(stub);
+                anon::submit(stub, &config, now, inputs)
+            }
+            Call::GetAnonIssuerKey(epoch) => anon::get_issuer_key(stub, epoch),
+            Call::GetAnonCredential(q) => anon::get_credential(stub, &q),
+            Call::GetAnonAggregate(q) => anon::aggregate(stub, q.period_start),
+            Call::GetAnonDoubleReports(q) => anon::double_reports(stub, q.period_start),
         }
     }
 

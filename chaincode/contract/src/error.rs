@@ -106,6 +106,23 @@ pub enum Error {
         /// "holds now" or "held before".
         status: &'static str,
     },
+    // Anonymous readings (issue 15).
+    /// An anonymous-credential message (issuer key, join request, credential) does not decode.
+    #[error("{0}")]
+    AnonMessage(String),
+    /// A join proof or credential does not verify.
+    #[error("{0}")]
+    AnonProof(String),
+    /// No issuer key for the epoch.
+    #[error("{0}")]
+    UnknownEpoch(String),
+    /// The meter has not requested a credential for the epoch.
+    #[error("{0}")]
+    NotRequested(String),
+    /// An issuer key that does not roll the epoch forward or changes the period length, or a
+    /// request for an epoch that is not current.
+    #[error("{0}")]
+    EpochConflict(String),
     /// Ledger data that should have been written by this contract does not parse.
     #[error("ledger value at {key} is corrupt: {detail}")]
     CorruptState {
@@ -142,6 +159,12 @@ impl Error {
             Error::Replayed { .. } | Error::MdmsReplayed { .. } => ErrorCode::Replayed,
             Error::SameKey(_) => ErrorCode::SameKey,
             Error::KeyReused { .. } => ErrorCode::KeyReused,
+            // Anonymous readings (issue 15).
+            Error::AnonMessage(_) => ErrorCode::BadArgument,
+            Error::AnonProof(_) => ErrorCode::BadSignature,
+            Error::UnknownEpoch(_) => ErrorCode::UnknownEpoch,
+            Error::NotRequested(_) => ErrorCode::NotRequested,
+            Error::EpochConflict(_) => ErrorCode::EpochConflict,
             Error::CorruptState { .. } => ErrorCode::CorruptState,
             Error::Stub(_) => ErrorCode::Stub,
             Error::Internal(_) => ErrorCode::Internal,

@@ -39,6 +39,13 @@ pub enum ErrorCode {
     Replayed,
     /// 409: an MDMS key rotation to a key the MDMS holds or held.
     KeyReused,
+    // Anonymous readings (issue 15).
+    /// 404: no issuer key is set for the credential epoch (or none at all).
+    UnknownEpoch,
+    /// 404: the meter has not requested a credential for the epoch.
+    NotRequested,
+    /// 409: an issuer key that does not roll the epoch forward, or changes the period length.
+    EpochConflict,
     /// 500: ledger data written by the contract does not parse.
     CorruptState,
     /// 500: a ledger call failed.
@@ -49,7 +56,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::UnknownFunction,
         ErrorCode::BadArgument,
         ErrorCode::BadSignature,
@@ -66,6 +73,10 @@ impl ErrorCode {
         ErrorCode::NotRegistered,
         ErrorCode::Replayed,
         ErrorCode::KeyReused,
+        // Anonymous readings (issue 15).
+        ErrorCode::UnknownEpoch,
+        ErrorCode::NotRequested,
+        ErrorCode::EpochConflict,
         ErrorCode::CorruptState,
         ErrorCode::Stub,
         ErrorCode::Internal,
@@ -90,6 +101,10 @@ impl ErrorCode {
             ErrorCode::NotRegistered => "not_registered",
             ErrorCode::Replayed => "replayed",
             ErrorCode::KeyReused => "key_reused",
+            // Anonymous readings (issue 15).
+            ErrorCode::UnknownEpoch => "unknown_epoch",
+            ErrorCode::NotRequested => "not_requested",
+            ErrorCode::EpochConflict => "epoch_conflict",
             ErrorCode::CorruptState => "corrupt_state",
             ErrorCode::Stub => "stub",
             ErrorCode::Internal => "internal",
@@ -106,6 +121,9 @@ impl ErrorCode {
             | ErrorCode::SameKey => 400,
             ErrorCode::Forbidden => 403,
             ErrorCode::UnknownMeter | ErrorCode::UnknownMdms | ErrorCode::MdmsNotRegistered => 404,
+            // Anonymous readings (issue 15).
+            ErrorCode::UnknownEpoch | ErrorCode::NotRequested => 404,
+            ErrorCode::EpochConflict => 409,
             ErrorCode::ProvisionConflict
             | ErrorCode::AlreadyRegistered
             | ErrorCode::KeyNotProvisioned

@@ -63,11 +63,28 @@ pub enum Function {
     GetCounts,
     /// `RotateMdmsKey`
     RotateMdmsKey,
+    // Anonymous readings (issue 15).
+    /// `SetAnonIssuerKey`
+    SetAnonIssuerKey,
+    /// `RequestAnonCredential`
+    RequestAnonCredential,
+    /// `PostAnonCredential`
+    PostAnonCredential,
+    /// `SubmitAnonReadings`
+    SubmitAnonReadings,
+    /// `GetAnonIssuerKey`
+    GetAnonIssuerKey,
+    /// `GetAnonCredential`
+    GetAnonCredential,
+    /// `GetAnonAggregate`
+    GetAnonAggregate,
+    /// `GetAnonDoubleReports`
+    GetAnonDoubleReports,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 15] = [
+    pub const ALL: [Function; 23] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -84,6 +101,15 @@ impl Function {
         Function::GetCounts,
         // Last, so the fuzz corpus's function bytes (an index into this list) keep their meaning.
         Function::RotateMdmsKey,
+        // Anonymous readings (issue 15).
+        Function::SetAnonIssuerKey,
+        Function::RequestAnonCredential,
+        Function::PostAnonCredential,
+        Function::SubmitAnonReadings,
+        Function::GetAnonIssuerKey,
+        Function::GetAnonCredential,
+        Function::GetAnonAggregate,
+        Function::GetAnonDoubleReports,
     ];
 
     /// The name the peer CLI uses.
@@ -104,6 +130,15 @@ impl Function {
             Function::GetReadings => "GetReadings",
             Function::ListMeters => "ListMeters",
             Function::GetCounts => "GetCounts",
+            // Anonymous readings (issue 15).
+            Function::SetAnonIssuerKey => "SetAnonIssuerKey",
+            Function::RequestAnonCredential => "RequestAnonCredential",
+            Function::PostAnonCredential => "PostAnonCredential",
+            Function::SubmitAnonReadings => "SubmitAnonReadings",
+            Function::GetAnonIssuerKey => "GetAnonIssuerKey",
+            Function::GetAnonCredential => "GetAnonCredential",
+            Function::GetAnonAggregate => "GetAnonAggregate",
+            Function::GetAnonDoubleReports => "GetAnonDoubleReports",
         }
     }
 
@@ -137,6 +172,16 @@ impl Function {
             | Function::GetMdmsKey
             | Function::ListMeters
             | Function::GetCounts => &Role::ALL,
+            // Anonymous readings (issue 15). The issuer service is the Utility's administrator;
+            // concentrators relay requests and readings and fetch credentials for their meters;
+            // aggregates serve the MDMS (operations); double reports are tracing evidence.
+            Function::SetAnonIssuerKey
+            | Function::PostAnonCredential
+            | Function::GetAnonDoubleReports => &[Role::Administrator],
+            Function::RequestAnonCredential | Function::SubmitAnonReadings => &[Role::Concentrator],
+            Function::GetAnonIssuerKey => &Role::ALL,
+            Function::GetAnonCredential => &[Role::Administrator, Role::Concentrator],
+            Function::GetAnonAggregate => &[Role::Administrator, Role::Mdms],
         }
     }
 
@@ -154,6 +199,15 @@ impl Function {
             | Function::GetReadings
             | Function::ListMeters
             | Function::GetCounts => true,
+            // Anonymous readings (issue 15).
+            Function::GetAnonIssuerKey
+            | Function::GetAnonCredential
+            | Function::GetAnonAggregate
+            | Function::GetAnonDoubleReports => true,
+            Function::SetAnonIssuerKey
+            | Function::RequestAnonCredential
+            | Function::PostAnonCredential
+            | Function::SubmitAnonReadings => false,
             Function::Configure
             | Function::ProvisionMeters
             | Function::ProvisionMdms

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::Hid;
 use serde::Serialize;
 
+use crate::anon::{AnonCredentialArg, AnonCredentialQuery, AnonIssuerKeyArg, AnonPeriodQuery};
 use crate::config::ConfigUpdate;
 use crate::function::Function;
 use crate::key_hash::KeyHash;
@@ -92,6 +93,23 @@ pub enum Request<'a> {
     ListMeters(&'a MetersRequest),
     /// Counts.
     GetCounts,
+    // Anonymous readings (issue 15).
+    /// Set an epoch's issuer key (`issuerKey`: the encoded key, base64).
+    SetAnonIssuerKey(&'a AnonIssuerKeyArg),
+    /// An encoded `AnonCredentialRequest`.
+    RequestAnonCredential(&'a [u8]),
+    /// Post a meter's credential (`credential`: the encoded credential, base64).
+    PostAnonCredential(&'a AnonCredentialArg),
+    /// Encoded anonymous readings (1 to [`crate::MAX_ANON_BATCH`]).
+    SubmitAnonReadings(&'a [Vec<u8>]),
+    /// The issuer key of an epoch, or the current one.
+    GetAnonIssuerKey(Option<u32>),
+    /// A meter's credential record for an epoch.
+    GetAnonCredential(&'a AnonCredentialQuery),
+    /// A period's aggregate.
+    GetAnonAggregate(AnonPeriodQuery),
+    /// A period's double reports.
+    GetAnonDoubleReports(AnonPeriodQuery),
 }
 
 impl Request<'_> {
@@ -113,6 +131,15 @@ impl Request<'_> {
             Request::GetReadings(_) => Function::GetReadings,
             Request::ListMeters(_) => Function::ListMeters,
             Request::GetCounts => Function::GetCounts,
+            // Anonymous readings (issue 15).
+            Request::SetAnonIssuerKey(_) => Function::SetAnonIssuerKey,
+            Request::RequestAnonCredential(_) => Function::RequestAnonCredential,
+            Request::PostAnonCredential(_) => Function::PostAnonCredential,
+            Request::SubmitAnonReadings(_) => Function::SubmitAnonReadings,
+            Request::GetAnonIssuerKey(_) => Function::GetAnonIssuerKey,
+            Request::GetAnonCredential(_) => Function::GetAnonCredential,
+            Request::GetAnonAggregate(_) => Function::GetAnonAggregate,
+            Request::GetAnonDoubleReports(_) => Function::GetAnonDoubleReports,
         }
     }
 
@@ -141,6 +168,18 @@ impl Request<'_> {
             }
             Request::GetReadings(q) => vec![json(q)],
             Request::ListMeters(q) => vec![json(q)],
+            // Anonymous readings (issue 15).
+            Request::SetAnonIssuerKey(arg) => vec![json(arg)],
+            Request::RequestAnonCredential(bytes) => vec![STANDARD.encode(bytes)],
+            Request::PostAnonCredential(arg) => vec![json(arg)],
+            Request::SubmitAnonReadings(readings) => {
+                let batch: Vec<String> = readings.iter().map(|r| STANDARD.encode(r)).collect();
+                vec![json(&batch)]
+            }
+            Request::GetAnonIssuerKey(None) => Vec::new(),
+            Request::GetAnonIssuerKey(Some(epoch)) => vec![epoch.to_string()],
+            Request::GetAnonCredential(q) => vec![json(q)],
+            Request::GetAnonAggregate(q) | Request::GetAnonDoubleReports(q) => vec![json(q)],
         }
     }
 }

@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anon;
 mod client;
 mod fabric;
 mod ledger;
 mod network;
 
+pub use anon::{AnonError, AnonIssuer, AnonMeter, issuer_public_key};
 pub use client::{Client, Error, MeterKeys, reasons};
 pub use fabric::{ConnectError, Fabric, Settings};
 pub use ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};

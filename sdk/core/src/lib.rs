@@ -7,6 +7,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod anon_request;
 mod ecies;
 mod error;
 mod identity;
@@ -19,6 +20,7 @@ mod wire;
 
 use core::fmt;
 
+pub use anon_request::{ANON_JOIN_REQUEST_LEN, AnonCredentialRequest};
 pub use error::{
     BuildError, DecodeError, DecryptError, Error, Field, HandshakeError, KeyError, SessionError,
     VerifyError,
@@ -57,6 +59,8 @@ pub enum MessageKind {
     SessionConfirm = 0x07,
     /// A message sealed with [`session::Session::seal`], either direction.
     SessionRecord = 0x08,
+    /// [`AnonCredentialRequest`], meter → ledger.
+    AnonCredentialRequest = 0x09,
 }
 
 impl MessageKind {
@@ -71,6 +75,7 @@ impl MessageKind {
             0x06 => Some(MessageKind::SessionResponse),
             0x07 => Some(MessageKind::SessionConfirm),
             0x08 => Some(MessageKind::SessionRecord),
+            0x09 => Some(MessageKind::AnonCredentialRequest),
             _ => None,
         }
     }
@@ -87,6 +92,7 @@ impl fmt::Display for MessageKind {
             MessageKind::SessionResponse => "session response",
             MessageKind::SessionConfirm => "session confirm",
             MessageKind::SessionRecord => "session record",
+            MessageKind::AnonCredentialRequest => "anonymous credential request",
         })
     }
 }
@@ -105,6 +111,8 @@ pub mod domain {
     pub const ROTATION_CURRENT_KEY: &[u8] = b"BC-AMI/1 key rotation by current key\0";
     /// Key rotation, proof of possession by the new key.
     pub const ROTATION_NEW_KEY: &[u8] = b"BC-AMI/1 key rotation by new key\0";
+    /// Anonymous-credential request, signature by the meter's registered key.
+    pub const ANON_CREDENTIAL_REQUEST: &[u8] = b"BC-AMI/1 anon credential request\0";
     /// HKDF `info` of the ECIES key schedule.
     pub const ECIES: &[u8] = crate::ecies::ECIES_LABEL;
     /// HKDF `info` prefix of the hedged ECIES ephemeral scalar.
