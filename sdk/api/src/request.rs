@@ -276,6 +276,73 @@ mod tests {
     }
 
     #[test]
+    fn anonymous_calls_round_trip() {
+        let hid = Hid::from_meter_id("SM-1");
+        let key = AnonIssuerKeyArg {
+            issuer_key: STANDARD.encode([0x21, 1, 2]),
+            period_secs: 1800,
+        };
+        assert_eq!(
+            parse(&Request::SetAnonIssuerKey(&key)),
+            Call::SetAnonIssuerKey {
+                issuer_key: vec![0x21, 1, 2],
+                period_secs: 1800
+            }
+        );
+        let odd = AnonIssuerKeyArg {
+            period_secs: 7,
+            ..key
+        };
+        let args: Vec<Vec<u8>> = Request::SetAnonIssuerKey(&odd)
+            .args()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        assert!(Call::parse(Function::SetAnonIssuerKey, &args).is_err());
+        let posted = AnonCredentialArg {
+            hid,
+            credential: STANDARD.encode([0x23, 1]),
+        };
+        assert_eq!(
+            parse(&Request::PostAnonCredential(&posted)),
+            Call::PostAnonCredential {
+                hid,
+                credential: vec![0x23, 1]
+            }
+        );
+        let readings = vec![vec![0x24, 1, 2], vec![9]];
+        assert_eq!(
+            parse(&Request::SubmitAnonReadings(&readings)),
+            Call::SubmitAnonReadings(vec![
+                crate::AnonInput::Bytes(vec![0x24, 1, 2]),
+                crate::AnonInput::Bytes(vec![9])
+            ])
+        );
+        assert_eq!(
+            parse(&Request::GetAnonIssuerKey(None)),
+            Call::GetAnonIssuerKey(None)
+        );
+        assert_eq!(
+            parse(&Request::GetAnonIssuerKey(Some(3))),
+            Call::GetAnonIssuerKey(Some(3))
+        );
+        let q = AnonCredentialQuery { hid, epoch: 2 };
+        assert_eq!(
+            parse(&Request::GetAnonCredential(&q)),
+            Call::GetAnonCredential(q)
+        );
+        let p = AnonPeriodQuery { period_start: 5 };
+        assert_eq!(
+            parse(&Request::GetAnonAggregate(p)),
+            Call::GetAnonAggregate(p)
+        );
+        assert_eq!(
+            parse(&Request::GetAnonDoubleReports(p)),
+            Call::GetAnonDoubleReports(p)
+        );
+    }
+
+    #[test]
     fn binary_messages_travel_as_base64() {
         let key = MeterSecretKey::from_bytes(&[7; 32]).unwrap();
         let new = MeterSecretKey::from_bytes(&[8; 32]).unwrap();
