@@ -5,7 +5,8 @@
 //! - a meter's second, different reading of a period, sent through the other concentrator, is
 //!   caught as a double report and kept as evidence;
 //! - an exact replay, through either concentrator, is `replayed`, never a double report;
-//! - the same pseudonym submitted by both concentrators at once lands exactly once;
+//! - the same pseudonym submitted by both concentrators at once (both endorsed before either is
+//!   ordered) lands exactly once: the other transaction is invalidated with MVCC_READ_CONFLICT;
 //! - the period's aggregate equals the sum of the accepted readings, per concentrator too;
 //! - a mixed batch (accepted, replayed, double report, bad proof, stale) commits. The channel's
 //!   endorsement policy is the AND of both organisations, and `Fabric::submit` returns only once
@@ -23,9 +24,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bcami_api::{AnonRejectReason, ErrorCode};
-use bcami_client::{AnonIssuer, AnonMeter, Caller, Client, Fabric, Settings, issuer_public_key};
+use bcami_client::{
+    AnonIssuer, AnonMeter, Caller, Client, Fabric, Settings, User, issuer_public_key,
+};
 use bcami_e2e::NetworkEnv;
 use bcami_sdk::{Hid, MeterSecretKey, RegistrationRequest, Timestamp};
+use fabric_gateway_client::ValidationCode;
 
 const METERS: usize = 4;
 const DEFAULT_PERIOD_SECS: u32 = 1800;
@@ -61,7 +65,7 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
     let env = NetworkEnv::load().unwrap_or_else(|e| panic!("{e}"));
     let settings = Settings {
         mdms_state: env.run_dir.join("mdms"),
-        network: env.network,
+        network: env.network.clone(),
         chaincode: "bcami".to_owned(),
     };
     let fabric = Fabric::connect(&settings)
@@ -157,6 +161,8 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
         .unwrap();
 
     use AnonRejectReason as R;
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     assert_eq!(
         client
             .submit_anon_readings(dc0, &[a.clone(), b.clone()])
@@ -182,39 +188,72 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
         vec![Some(R::Replayed)]
     );
 
-    // Meter 2's two different readings through both concentrators at once: both transactions
-    // read `anonnym~PERIOD~K` as absent; whichever is ordered first counts; the other either
-    // fails validation (MVCC read conflict) or, if it was endorsed after the first committed,
-    // commits as a double report. Either way exactly one counts.
-    let (r0, r1) = tokio::join!(
-        client.submit_anon_readings(dc0, std::slice::from_ref(&race0)),
-        client.submit_anon_readings(dc1, std::slice::from_ref(&race1)),
-    );
-    let counted = [&r0, &r1]
-        .iter()
-        .filter(|r| matches!(r, Ok(v) if v == &vec![None]))
-        .count();
-    assert_eq!(counted, 1, "exactly one lands: {r0:?} / {r1:?}");
-    for r in [&r0, &r1] {
-        match r {
-            Ok(v) => assert!(
-                v == &vec![None] || v == &vec![Some(R::DoubleReport)],
-                "{v:?}"
-            ),
-            Err(e) => {
-                let text = e.to_string();
-                assert!(
-                    text.contains("MVCC") || text.contains("CONFLICT"),
-                    "the loser must fail on the read conflict: {text}"
-                );
-            }
+    // Meter 2's two different readings through both concentrators at once. Both proposals are
+    // endorsed before either is ordered, so both read `anonnym~PERIOD~K` as absent and write it;
+    // the peers commit the first and invalidate the second with MVCC_READ_CONFLICT: exactly one
+    // lands. (The client's `submit` would re-endorse the loser, which then gets
+    // `double_report`; the raw gateway steps show the conflict itself.)
+    let contract = |user| {
+        let env = &env;
+        async move {
+            env.operator
+                .gateway(user)
+                .await
+                .unwrap()
+                .network(env.channel.clone())
+                .contract("bcami")
         }
-    }
-    let race_energy = if matches!(&r0, Ok(v) if v == &vec![None]) {
-        303
-    } else {
-        304
     };
+    let c0 = contract(User::Client1).await;
+    let c1 = contract(User::Client2).await;
+    let arg = |r: &[u8]| serde_json::to_string(&[b64(r)]).unwrap();
+    let t0 = c0
+        .proposal("SubmitAnonReadings")
+        .arg(arg(&race0))
+        .build()
+        .unwrap()
+        .endorse()
+        .await
+        .unwrap();
+    let t1 = c1
+        .proposal("SubmitAnonReadings")
+        .arg(arg(&race1))
+        .build()
+        .unwrap()
+        .endorse()
+        .await
+        .unwrap();
+    // Both endorsers simulated each as a first reading.
+    for t in [&t0, &t1] {
+        let r: bcami_api::AnonSubmitResponse = serde_json::from_slice(t.result()).unwrap();
+        assert_eq!(r.accepted, 1, "endorsed as the first reading");
+    }
+    let (s0, s1) = tokio::join!(t0.submit(), t1.submit());
+    let (s0, s1) = (s0.unwrap(), s1.unwrap());
+    let (st0, st1) = tokio::join!(s0.status(), s1.status());
+    let (st0, st1) = (st0.unwrap(), st1.unwrap());
+    eprintln!("race: {:?} / {:?}", st0.code, st1.code);
+    assert_eq!(
+        usize::from(st0.is_valid()) + usize::from(st1.is_valid()),
+        1,
+        "exactly one lands: {st0:?} / {st1:?}"
+    );
+    let loser = if st0.is_valid() { &st1 } else { &st0 };
+    assert_eq!(loser.code, ValidationCode::MVCC_READ_CONFLICT, "{loser:?}");
+    let race_energy = if st0.is_valid() { 303 } else { 304 };
+    let (winner_reading, loser_reading) = if st0.is_valid() {
+        (&race0, &race1)
+    } else {
+        (&race1, &race0)
+    };
+    // The loser resubmitted: now a double report; the winner again: a replay.
+    assert_eq!(
+        client
+            .submit_anon_readings(dc1, &[loser_reading.clone(), winner_reading.clone()])
+            .await
+            .unwrap(),
+        vec![Some(R::DoubleReport), Some(R::Replayed)]
+    );
 
     // A mixed batch from the second concentrator; its commit is the two endorsers' agreement.
     assert_eq!(
@@ -248,11 +287,15 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
         .anon_double_reports(Caller::Administrator, start)
         .await
         .unwrap();
-    use base64::Engine as _;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let a2_text = b64(&a2);
     let ours: Vec<_> = doubles.iter().filter(|d| d.reading == a2_text).collect();
     assert_eq!(ours.len(), 2, "a2 twice: through each concentrator");
+    let loser_text = b64(loser_reading);
+    assert_eq!(
+        doubles.iter().filter(|d| d.reading == loser_text).count(),
+        1,
+        "the race's loser, once it was resubmitted"
+    );
     assert!(
         doubles
             .iter()
