@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use bcami_api::{AnonAggregate, AnonIssuerRecord, AnonRejectReason, ErrorCode};
+use bcami_api::{AnonAggregate, AnonIssuerRecord, AnonRejectReason, AnonTraceArg, ErrorCode};
 use bcami_client::{AnonIssuer, AnonMeter, Caller, Client, Ledger, issuer_public_key};
 use bcami_sdk::{Hid, MeterSecretKey, RegistrationRequest, Timestamp};
 use rand_core::{OsRng, RngCore};
@@ -138,6 +138,13 @@ pub struct AnonRunReport {
     pub enrol_secs: f64,
     /// Seconds spent submitting readings.
     pub report_secs: f64,
+    /// Double-reported pseudonyms traced (every meter asked for a proof that it is not theirs).
+    pub traced: usize,
+    /// Traces that named exactly one meter, a double-reporting one, with every other meter's
+    /// proof verified; each recorded on the ledger (`RecordAnonTrace`), the meter revoked.
+    pub traced_correctly: usize,
+    /// Seconds spent tracing.
+    pub trace_secs: f64,
     /// The period's aggregate after the run.
     pub aggregate: AnonAggregate,
 }
@@ -149,6 +156,7 @@ impl AnonRunReport {
             && self.ledger_count == self.meters as u64
             && self.double_reports_caught == self.double_reporting_meters
             && self.other_rejections == 0
+            && self.traced_correctly == self.double_reporting_meters
     }
 
     /// A human table.
@@ -159,7 +167,7 @@ impl AnonRunReport {
             "anonymous readings, epoch {}, period starting {} (Unix ms)",
             self.epoch, self.period_start
         );
-        let rows: [(&str, String); 11] = [
+        let rows: [(&str, String); 13] = [
             ("meters enrolled", self.meters.to_string()),
             (
                 "double-reporting meters",
@@ -175,6 +183,11 @@ impl AnonRunReport {
             ("other rejections", self.other_rejections.to_string()),
             ("true sum (Wh)", self.true_sum_wh.to_string()),
             ("ledger sum, this run (Wh)", self.ledger_sum_wh.to_string()),
+            ("traced", self.traced.to_string()),
+            (
+                "named the culprit, revoked",
+                self.traced_correctly.to_string(),
+            ),
             ("enrolment (s)", format!("{:.1}", self.enrol_secs)),
             (
                 "reporting (s, readings/s)",
@@ -368,6 +381,7 @@ pub async fn run<L: Ledger + ?Sized>(
         second.push((c + 1, bytes, e));
     }
     let true_sum_wh: u64 = first.iter().map(|(_, _, e)| e).sum();
+    let second_readings: Vec<Vec<u8>> = second.iter().map(|(_, b, _)| b.clone()).collect();
     let sent = first.len() + second.len();
     let mut outcome = BatchTally::default();
     let started = Instant::now();
@@ -389,6 +403,65 @@ pub async fn run<L: Ledger + ?Sized>(
     }
     let report_secs = started.elapsed().as_secs_f64();
     let aggregate = client.anon_aggregate(Caller::Mdms, period_start).await?;
+
+    // Trace: for each pseudonym this run double-reported, every meter proves it is not its
+    // own; the one that cannot is named and revoked.
+    let started = Instant::now();
+    let ours: std::collections::BTreeSet<String> = second_readings
+        .iter()
+        .map(|b| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b))
+        .collect();
+    let mut suspects: Vec<[u8; 48]> = Vec::new();
+    for d in client
+        .anon_double_reports(Caller::Administrator, period_start)
+        .await?
+    {
+        if !ours.contains(&d.reading) {
+            continue;
+        }
+        let k: [u8; 48] = bcami_api::from_hex(&d.pseudonym)
+            .with_context(|| format!("pseudonym {} is not 96 hex digits", d.pseudonym))?;
+        if !suspects.contains(&k) {
+            suspects.push(k);
+        }
+    }
+    let double_reporters: std::collections::BTreeSet<usize> =
+        order.iter().take(doubles).copied().collect();
+    let mut traced_correctly = 0;
+    for k in &suspects {
+        let mut culprits = Vec::new();
+        for (i, meter) in meters.iter().enumerate() {
+            match meter.prove_not_mine(period_start, record.period_secs, k, &random())? {
+                Some(proof) => {
+                    let joined = client
+                        .anon_credential(Caller::Administrator, meter.hid(), record.epoch)
+                        .await?;
+                    issuer
+                        .check_not_mine(&joined, period_start, record.period_secs, k, &proof)
+                        .with_context(|| format!("meter {}'s tracing proof", meter.hid()))?;
+                }
+                None => culprits.push(i),
+            }
+        }
+        if let [culprit] = culprits[..] {
+            client
+                .record_anon_trace(
+                    Caller::Administrator,
+                    &AnonTraceArg {
+                        period_start,
+                        pseudonym: bcami_api::to_hex(k),
+                        hid: meters[culprit].hid(),
+                        cleared: (meters.len() - 1) as u64,
+                    },
+                )
+                .await
+                .context("RecordAnonTrace")?;
+            if double_reporters.contains(&culprit) {
+                traced_correctly += 1;
+            }
+        }
+    }
+    let trace_secs = started.elapsed().as_secs_f64();
     Ok(AnonRunReport {
         epoch: record.epoch,
         period_start,
@@ -404,6 +477,9 @@ pub async fn run<L: Ledger + ?Sized>(
         ledger_count: aggregate.count - before.count,
         enrol_secs,
         report_secs,
+        traced: suspects.len(),
+        traced_correctly,
+        trace_secs,
         aggregate,
     })
 }
@@ -557,6 +633,7 @@ mod tests {
             (4, 4, 4, 0)
         );
         assert_eq!(report.ledger_sum_wh, report.true_sum_wh);
+        assert_eq!((report.traced, report.traced_correctly), (4, 4));
         assert!(report.consistent());
         // A second issuer key rolls the epoch; the run uses it.
         let next = issue(&ledger, &state, None).await.unwrap();

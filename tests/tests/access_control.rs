@@ -46,6 +46,7 @@ fn documented_roles(function: Function) -> &'static [Role] {
         Function::GetAnonCredential => &[A, C],
         Function::GetAnonAggregate => &[A, M],
         Function::GetAnonDoubleReports => &[A],
+        Function::RecordAnonTrace => &[A],
     }
 }
 

@@ -17,8 +17,8 @@ use bcami_anon::{Blst, Credential, IssuerPublicKey, JoinRequest, Presentation, v
 use bcami_api::{
     ANON_ROLLOVER_MS, AnonAggregate, AnonBatchAggregate, AnonCredentialQuery, AnonDoubleReport,
     AnonInput, AnonIssuerRecord, AnonJoinRecord, AnonNymRecord, AnonRejectReason, AnonRejected,
-    AnonSubmitResponse, ConcentratorAggregate, Config, Placement, anon_join_nonce,
-    anon_reading_hash, to_hex,
+    AnonSubmitResponse, AnonTraceRecord, ConcentratorAggregate, Config, MeterRecord, MeterStatus,
+    Placement, anon_join_nonce, anon_reading_hash, to_hex,
 };
 use bcami_sdk::{AnonCredentialRequest, Hid};
 use fabric_shim::{KeyRange, Stub, composite_key};
@@ -38,6 +38,8 @@ pub const ANON_NYM: &str = "anonnym";
 pub const ANON_AGGREGATE: &str = "anonagg";
 /// Object type of double reports: `anondup~PERIOD~K~TXID~INDEX`.
 pub const ANON_DOUBLE: &str = "anondup";
+/// Object type of trace outcomes: `anontrace~PERIOD~K`.
+pub const ANON_TRACE: &str = "anontrace";
 /// Most energy one anonymous reading may carry, Wh (1 GWh: far above any meter's period, and
 /// low enough that no batch sum overflows).
 pub const MAX_ANON_ENERGY_WH: u64 = 1_000_000_000;
@@ -175,8 +177,8 @@ pub(crate) fn request_credential(
     let key = state::meter_key(&hid)?;
     let meter: bcami_api::MeterRecord = state::load(stub, &key)?.ok_or(Error::UnknownMeter(hid))?;
     let public_key = match (meter.status, meter.public_key) {
-        (bcami_api::MeterStatus::Revoked, _) => return Err(Error::Revoked(hid)),
-        (bcami_api::MeterStatus::Active, Some(k)) => k,
+        (MeterStatus::Revoked, _) => return Err(Error::Revoked(hid)),
+        (MeterStatus::Active, Some(k)) => k,
         _ => return Err(Error::NotRegistered(hid)),
     };
     let timestamp = request.timestamp().unix_millis();
@@ -255,8 +257,8 @@ pub(crate) fn post_credential(
         }
         None => {}
     }
-    let meter: Option<bcami_api::MeterRecord> = state::load(stub, &state::meter_key(&hid)?)?;
-    if meter.is_some_and(|m| m.status == bcami_api::MeterStatus::Revoked) {
+    let meter: Option<MeterRecord> = state::load(stub, &state::meter_key(&hid)?)?;
+    if meter.is_some_and(|m| m.status == MeterStatus::Revoked) {
         return Err(Error::Revoked(hid));
     }
     let issuer = issuer_record(stub, epoch)?
@@ -687,4 +689,49 @@ pub(crate) fn double_reports(stub: &dyn Stub, period_start: u64) -> Result<Vec<u
         out.push(state::parse(&kv.key, &kv.value)?);
     }
     state::to_json(&out)
+}
+
+/// `RecordAnonTrace`: the outcome of an off-ledger trace of a double-reported pseudonym; the
+/// culprit is revoked in the same transaction.
+pub(crate) fn record_trace(
+    stub: &mut dyn Stub,
+    tx_millis: i64,
+    period_start: u64,
+    pseudonym: &[u8; 48],
+    hid: Hid,
+    cleared: u64,
+) -> Result<Vec<u8>, Error> {
+    let k = to_hex(pseudonym);
+    let evidence = KeyRange::composite_prefix(ANON_DOUBLE, &[&period_part(period_start), &k])?;
+    if stub.range(&evidence)?.next().is_none() {
+        return Err(Error::NoEvidence(format!(
+            "no double report of pseudonym {k} in period {period_start}"
+        )));
+    }
+    let meter_key = state::meter_key(&hid)?;
+    let mut meter: MeterRecord = state::load(stub, &meter_key)?.ok_or(Error::UnknownMeter(hid))?;
+    let key = composite_key(ANON_TRACE, &[&period_part(period_start), &k])?;
+    if let Some(existing) = state::load::<AnonTraceRecord>(stub, &key)? {
+        if existing.hid == hid {
+            return state::to_json(&existing);
+        }
+        return Err(Error::AlreadyRegistered(format!(
+            "the trace of pseudonym {k} in period {period_start} (it named meter {})",
+            existing.hid
+        )));
+    }
+    let record = AnonTraceRecord {
+        period_start,
+        pseudonym: k,
+        hid,
+        cleared,
+        tx_id: stub.tx().tx_id().to_owned(),
+    };
+    state::store(stub, &key, &record)?;
+    if meter.status != MeterStatus::Revoked {
+        meter.status = MeterStatus::Revoked;
+        meter.revoked_at = Some(tx_millis);
+        state::store(stub, &meter_key, &meter)?;
+    }
+    state::to_json(&record)
 }

@@ -133,6 +133,15 @@ impl BcAmi {
             Call::GetAnonCredential(q) => anon::get_credential(stub, &q),
             Call::GetAnonAggregate(q) => anon::aggregate(stub, q.period_start),
             Call::GetAnonDoubleReports(q) => anon::double_reports(stub, q.period_start),
+            Call::RecordAnonTrace {
+                period_start,
+                pseudonym,
+                hid,
+                cleared,
+            } => {
+                let now = tx_millis(stub);
+                anon::record_trace(stub, now, period_start, &pseudonym, hid, cleared)
+            }
         }
     }
 

@@ -119,6 +119,9 @@ pub enum Error {
     /// The meter has not requested a credential for the epoch.
     #[error("{0}")]
     NotRequested(String),
+    /// No double report of the pseudonym in the period.
+    #[error("{0}")]
+    NoEvidence(String),
     /// An issuer key that does not roll the epoch forward or changes the period length, or a
     /// request for an epoch that is not current.
     #[error("{0}")]
@@ -165,6 +168,7 @@ impl Error {
             Error::UnknownEpoch(_) => ErrorCode::UnknownEpoch,
             Error::NotRequested(_) => ErrorCode::NotRequested,
             Error::EpochConflict(_) => ErrorCode::EpochConflict,
+            Error::NoEvidence(_) => ErrorCode::NoEvidence,
             Error::CorruptState { .. } => ErrorCode::CorruptState,
             Error::Stub(_) => ErrorCode::Stub,
             Error::Internal(_) => ErrorCode::Internal,

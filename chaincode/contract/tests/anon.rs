@@ -740,3 +740,72 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_trace_is_recorded_only_for_a_double_report_and_revokes_the_culprit() {
+    let mut w = World::new(2);
+    let start = w.period_now();
+    let a = w.reading(0, 1);
+    let a2 = w.reading(0, 2);
+    let b = w.reading(1, 3);
+    assert_eq!(
+        w.submit(&[a.clone(), a2, b.clone()]),
+        vec![None, Some(R::DoubleReport), None]
+    );
+    let k = to_hex(&Presentation::<Blst>::decode(&a).unwrap().pseudonym());
+    let kb = to_hex(&Presentation::<Blst>::decode(&b).unwrap().pseudonym());
+    let arg = |k: &str, hid: String| {
+        json!({"periodStart": start, "pseudonym": k, "hid": hid, "cleared": 1}).to_string()
+    };
+    // Meter 1's pseudonym was never double-reported: nothing to trace.
+    let e = w.env.err(
+        admin(),
+        Function::RecordAnonTrace,
+        &[&arg(&kb, w.meters[1].meter.hex())],
+    );
+    assert_error(&e, 404, ErrorCode::NoEvidence);
+    let e = w.env.err(
+        admin(),
+        Function::RecordAnonTrace,
+        &[&arg("00", w.meters[0].meter.hex())],
+    );
+    assert_error(&e, 400, ErrorCode::BadArgument);
+    let record = w.env.ok(
+        admin(),
+        Function::RecordAnonTrace,
+        &[&arg(&k, w.meters[0].meter.hex())],
+    );
+    assert_eq!(record["hid"], w.meters[0].meter.hex());
+    let meter = w
+        .env
+        .ok(admin(), Function::GetMeter, &[&w.meters[0].meter.hex()]);
+    assert_eq!(meter["meter"]["status"], "revoked");
+    // Idempotent for the same meter; another meter for the same pseudonym conflicts.
+    w.env.ok(
+        admin(),
+        Function::RecordAnonTrace,
+        &[&arg(&k, w.meters[0].meter.hex())],
+    );
+    let e = w.env.err(
+        admin(),
+        Function::RecordAnonTrace,
+        &[&arg(&k, w.meters[1].meter.hex())],
+    );
+    assert_error(&e, 409, ErrorCode::AlreadyRegistered);
+    // The revoked meter gets no next-epoch credential.
+    let k2 = IssuerSecretKey::<Blst>::from_bytes(&[6; 32], 2).unwrap();
+    let set = w.env.ok(
+        admin(),
+        Function::SetAnonIssuerKey,
+        &[&issuer_arg(k2.public_key())],
+    );
+    w.issuer = k2;
+    w.issuer_tx = set["txId"].as_str().unwrap().to_owned();
+    let request = w.request(0);
+    let e = w
+        .env
+        .err(dc(), Function::RequestAnonCredential, &[&request]);
+    assert_error(&e, 409, ErrorCode::Revoked);
+    let request = w.request(1);
+    w.env.ok(dc(), Function::RequestAnonCredential, &[&request]);
+}

@@ -178,6 +178,39 @@ pub struct AnonPeriodQuery {
     pub period_start: u64,
 }
 
+/// `RecordAnonTrace`'s argument: the meter a trace named for a double-reported pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnonTraceArg {
+    /// The period's start, Unix ms.
+    pub period_start: u64,
+    /// The pseudonym (compressed G1), 96 hex digits.
+    pub pseudonym: String,
+    /// The meter that could not prove the pseudonym was not its own.
+    #[serde(with = "hid_hex")]
+    pub hid: Hid,
+    /// How many other meters proved it was not theirs (the tracer's count, for the record).
+    pub cleared: u64,
+}
+
+/// `anontrace~PERIOD~K`: the outcome of a trace. The traced meter is revoked in the same
+/// transaction: it gets no next-epoch credential and no identified readings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnonTraceRecord {
+    /// The period's start, Unix ms.
+    pub period_start: u64,
+    /// The pseudonym, hex.
+    pub pseudonym: String,
+    /// The culprit.
+    #[serde(with = "hid_hex")]
+    pub hid: Hid,
+    /// Meters that proved the pseudonym was not theirs.
+    pub cleared: u64,
+    /// Transaction that recorded it.
+    pub tx_id: String,
+}
+
 /// `anonissuer~EPOCH`: the issuer key of one credential epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

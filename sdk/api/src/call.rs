@@ -15,8 +15,8 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::anon::{
     AnonCredentialArg, AnonCredentialQuery, AnonInput, AnonIssuerKeyArg, AnonPeriodQuery,
-    MAX_ANON_BATCH, MAX_ANON_BATCH_ARG_BYTES, MAX_ANON_KEY_BASE64, MAX_ANON_PERIOD_SECS,
-    MIN_ANON_PERIOD_SECS, parse_anon_reading,
+    AnonTraceArg, MAX_ANON_BATCH, MAX_ANON_BATCH_ARG_BYTES, MAX_ANON_KEY_BASE64,
+    MAX_ANON_PERIOD_SECS, MIN_ANON_PERIOD_SECS, parse_anon_reading,
 };
 use crate::config::{ConfigUpdate, RoleRule, Window};
 use crate::function::Function;
@@ -204,6 +204,17 @@ pub enum Call {
     GetAnonAggregate(AnonPeriodQuery),
     /// A period's double reports.
     GetAnonDoubleReports(AnonPeriodQuery),
+    /// The outcome of a trace (the pseudonym checked: 48 bytes).
+    RecordAnonTrace {
+        /// The period's start, Unix ms.
+        period_start: u64,
+        /// The pseudonym.
+        pseudonym: [u8; 48],
+        /// The culprit.
+        hid: Hid,
+        /// Meters cleared.
+        cleared: u64,
+    },
 }
 
 struct Input<'a> {
@@ -694,6 +705,22 @@ impl Call {
             Function::GetAnonDoubleReports => {
                 input.exactly(1, "1")?;
                 Ok(Call::GetAnonDoubleReports(input.json(0)?))
+            }
+            Function::RecordAnonTrace => {
+                input.exactly(1, "1")?;
+                let wire: AnonTraceArg = input.json(0)?;
+                let pseudonym = crate::from_hex::<48>(&wire.pseudonym).ok_or_else(|| {
+                    input.invalid(format!(
+                        "\"pseudonym\" must be 96 hex digits, got {:?}",
+                        wire.pseudonym.chars().take(100).collect::<String>()
+                    ))
+                })?;
+                Ok(Call::RecordAnonTrace {
+                    period_start: wire.period_start,
+                    pseudonym,
+                    hid: wire.hid,
+                    cleared: wire.cleared,
+                })
             }
         }
     }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     NotRequested,
     /// 409: an issuer key that does not roll the epoch forward, or changes the period length.
     EpochConflict,
+    /// 404: no double report of this pseudonym in this period to trace.
+    NoEvidence,
     /// 500: ledger data written by the contract does not parse.
     CorruptState,
     /// 500: a ledger call failed.
@@ -56,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::UnknownFunction,
         ErrorCode::BadArgument,
         ErrorCode::BadSignature,
@@ -77,6 +79,7 @@ impl ErrorCode {
         ErrorCode::UnknownEpoch,
         ErrorCode::NotRequested,
         ErrorCode::EpochConflict,
+        ErrorCode::NoEvidence,
         ErrorCode::CorruptState,
         ErrorCode::Stub,
         ErrorCode::Internal,
@@ -105,6 +108,7 @@ impl ErrorCode {
             ErrorCode::UnknownEpoch => "unknown_epoch",
             ErrorCode::NotRequested => "not_requested",
             ErrorCode::EpochConflict => "epoch_conflict",
+            ErrorCode::NoEvidence => "no_evidence",
             ErrorCode::CorruptState => "corrupt_state",
             ErrorCode::Stub => "stub",
             ErrorCode::Internal => "internal",
@@ -122,7 +126,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::UnknownMeter | ErrorCode::UnknownMdms | ErrorCode::MdmsNotRegistered => 404,
             // Anonymous readings (issue 15).
-            ErrorCode::UnknownEpoch | ErrorCode::NotRequested => 404,
+            ErrorCode::UnknownEpoch | ErrorCode::NotRequested | ErrorCode::NoEvidence => 404,
             ErrorCode::EpochConflict => 409,
             ErrorCode::ProvisionConflict
             | ErrorCode::AlreadyRegistered

@@ -80,11 +80,13 @@ pub enum Function {
     GetAnonAggregate,
     /// `GetAnonDoubleReports`
     GetAnonDoubleReports,
+    /// `RecordAnonTrace`
+    RecordAnonTrace,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 23] = [
+    pub const ALL: [Function; 24] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -110,6 +112,7 @@ impl Function {
         Function::GetAnonCredential,
         Function::GetAnonAggregate,
         Function::GetAnonDoubleReports,
+        Function::RecordAnonTrace,
     ];
 
     /// The name the peer CLI uses.
@@ -139,6 +142,7 @@ impl Function {
             Function::GetAnonCredential => "GetAnonCredential",
             Function::GetAnonAggregate => "GetAnonAggregate",
             Function::GetAnonDoubleReports => "GetAnonDoubleReports",
+            Function::RecordAnonTrace => "RecordAnonTrace",
         }
     }
 
@@ -177,7 +181,8 @@ impl Function {
             // aggregates serve the MDMS (operations); double reports are tracing evidence.
             Function::SetAnonIssuerKey
             | Function::PostAnonCredential
-            | Function::GetAnonDoubleReports => &[Role::Administrator],
+            | Function::GetAnonDoubleReports
+            | Function::RecordAnonTrace => &[Role::Administrator],
             Function::RequestAnonCredential | Function::SubmitAnonReadings => &[Role::Concentrator],
             Function::GetAnonIssuerKey => &Role::ALL,
             Function::GetAnonCredential => &[Role::Administrator, Role::Concentrator],
@@ -207,7 +212,8 @@ impl Function {
             Function::SetAnonIssuerKey
             | Function::RequestAnonCredential
             | Function::PostAnonCredential
-            | Function::SubmitAnonReadings => false,
+            | Function::SubmitAnonReadings
+            | Function::RecordAnonTrace => false,
             Function::Configure
             | Function::ProvisionMeters
             | Function::ProvisionMdms

@@ -6,7 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::Hid;
 use serde::Serialize;
 
-use crate::anon::{AnonCredentialArg, AnonCredentialQuery, AnonIssuerKeyArg, AnonPeriodQuery};
+use crate::anon::{
+    AnonCredentialArg, AnonCredentialQuery, AnonIssuerKeyArg, AnonPeriodQuery, AnonTraceArg,
+};
 use crate::config::ConfigUpdate;
 use crate::function::Function;
 use crate::key_hash::KeyHash;
@@ -110,6 +112,8 @@ pub enum Request<'a> {
     GetAnonAggregate(AnonPeriodQuery),
     /// A period's double reports.
     GetAnonDoubleReports(AnonPeriodQuery),
+    /// The outcome of a trace; revokes the culprit.
+    RecordAnonTrace(&'a AnonTraceArg),
 }
 
 impl Request<'_> {
@@ -140,6 +144,7 @@ impl Request<'_> {
             Request::GetAnonCredential(_) => Function::GetAnonCredential,
             Request::GetAnonAggregate(_) => Function::GetAnonAggregate,
             Request::GetAnonDoubleReports(_) => Function::GetAnonDoubleReports,
+            Request::RecordAnonTrace(_) => Function::RecordAnonTrace,
         }
     }
 
@@ -180,6 +185,7 @@ impl Request<'_> {
             Request::GetAnonIssuerKey(Some(epoch)) => vec![epoch.to_string()],
             Request::GetAnonCredential(q) => vec![json(q)],
             Request::GetAnonAggregate(q) | Request::GetAnonDoubleReports(q) => vec![json(q)],
+            Request::RecordAnonTrace(arg) => vec![json(arg)],
         }
     }
 }

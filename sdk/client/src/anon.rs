@@ -6,13 +6,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_anon::{
-    AnonReport, Blst, Credential, IssuerPublicKey, IssuerSecretKey, JoinRequest, KeyHolder,
-    MeterCredential, Period, Presentation, ReportFlags, SoftwareKeyHolder,
+    AnonReport, Backend, Blst, Credential, IssuerPublicKey, IssuerSecretKey, JoinRequest,
+    KeyHolder, MeterCredential, NonEqualityProof, Period, Presentation, ReportFlags,
+    SoftwareKeyHolder, TraceError,
 };
 use bcami_api::{
     AnonAggregate, AnonCredentialArg, AnonCredentialQuery, AnonDoubleReport, AnonIssuerKeyArg,
     AnonIssuerRecord, AnonJoinRecord, AnonPeriodQuery, AnonRejectReason, AnonSubmitResponse,
-    Function, Request, anon_join_nonce,
+    AnonTraceArg, AnonTraceRecord, Function, Request, anon_join_nonce,
 };
 use bcami_sdk::{AnonCredentialRequest, Hid, MeterSecretKey, Timestamp};
 
@@ -44,6 +45,20 @@ fn unb64(text: &str, what: &str) -> Result<Vec<u8>, AnonError> {
 pub fn issuer_public_key(record: &AnonIssuerRecord) -> Result<IssuerPublicKey<Blst>, AnonError> {
     let bytes = unb64(&record.issuer_key, "issuerKey")?;
     Ok(IssuerPublicKey::decode(&bytes).map_err(bcami_anon::Error::from)?)
+}
+
+fn period(start: u64, secs: u32) -> Result<Period, AnonError> {
+    Period::new(start, secs)
+        .ok_or(bcami_anon::DecodeError::ZeroPeriodLength)
+        .map_err(|e| AnonError::Anon(e.into()))
+}
+
+/// The context every tracing proof of a pseudonym is bound to.
+pub fn trace_context(period_start: u64, pseudonym: &[u8; 48]) -> Vec<u8> {
+    let mut ctx = b"BC-AMI/1 anon trace\0".to_vec();
+    ctx.extend_from_slice(&period_start.to_be_bytes());
+    ctx.extend_from_slice(pseudonym);
+    ctx
 }
 
 /// The Utility's issuer service for one credential epoch.
@@ -87,6 +102,31 @@ impl AnonIssuer {
             .issue(&join, &nonce)
             .map_err(bcami_anon::Error::from)?;
         Ok(credential.encode())
+    }
+
+    /// The tracer's check of a meter's proof that `pseudonym` (a double-reported one) is not
+    /// its own, against the commitment in the meter's recorded request of this epoch.
+    pub fn check_not_mine(
+        &self,
+        record: &AnonJoinRecord,
+        period_start: u64,
+        period_secs: u32,
+        pseudonym: &[u8; 48],
+        proof: &[u8],
+    ) -> Result<(), AnonError> {
+        let join = JoinRequest::<Blst>::decode(&unb64(&record.join_request, "joinRequest")?)
+            .map_err(bcami_anon::Error::from)?;
+        let proof = NonEqualityProof::<Blst>::decode(proof).map_err(bcami_anon::Error::from)?;
+        proof
+            .verify(
+                self.key.public_key(),
+                &join,
+                period(period_start, period_secs)?,
+                pseudonym,
+                &trace_context(period_start, pseudonym),
+            )
+            .map_err(bcami_anon::Error::from)?;
+        Ok(())
     }
 }
 
@@ -154,6 +194,32 @@ impl AnonMeter {
             .map_err(bcami_anon::Error::from)?;
         self.credential = Some((checked, ipk.clone()));
         Ok(())
+    }
+
+    /// The tracing proof that `pseudonym` of the period is not this meter's; `Ok(None)` if it
+    /// is (this meter is the culprit and cannot prove otherwise).
+    pub fn prove_not_mine(
+        &self,
+        period_start: u64,
+        period_secs: u32,
+        pseudonym: &[u8; 48],
+        entropy: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, AnonError> {
+        let k = Blst::g1_from_bytes(pseudonym)
+            .ok_or(bcami_anon::DecodeError::InvalidPoint {
+                field: bcami_anon::Field::Pseudonym,
+            })
+            .map_err(bcami_anon::Error::from)?;
+        match self.holder.prove_not_mine(
+            period(period_start, period_secs)?,
+            &k,
+            &trace_context(period_start, pseudonym),
+            entropy,
+        ) {
+            Ok(proof) => Ok(Some(proof.encode())),
+            Err(TraceError::SameSecret) => Ok(None),
+            Err(e) => Err(bcami_anon::Error::from(e).into()),
+        }
     }
 
     /// The credential epoch held, if any.
@@ -282,6 +348,15 @@ impl<L: Ledger + ?Sized> Client<'_, L> {
             &Request::GetAnonAggregate(AnonPeriodQuery { period_start }),
         )
         .await
+    }
+
+    /// `RecordAnonTrace`: the culprit of a double report, revoked.
+    pub async fn record_anon_trace(
+        &self,
+        caller: Caller,
+        trace: &AnonTraceArg,
+    ) -> Result<AnonTraceRecord, Error> {
+        self.json(caller, &Request::RecordAnonTrace(trace)).await
     }
 
     /// `GetAnonDoubleReports`.

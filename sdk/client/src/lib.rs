@@ -8,7 +8,7 @@ mod fabric;
 mod ledger;
 mod network;
 
-pub use anon::{AnonError, AnonIssuer, AnonMeter, issuer_public_key};
+pub use anon::{AnonError, AnonIssuer, AnonMeter, issuer_public_key, trace_context};
 pub use client::{Client, Error, MeterKeys, reasons};
 pub use fabric::{ConnectError, Fabric, Settings};
 pub use ledger::{Caller, Ledger, LedgerError, Outcome, Rejection};
