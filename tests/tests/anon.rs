@@ -8,6 +8,8 @@
 //! - the same pseudonym submitted by both concentrators at once (both endorsed before either is
 //!   ordered) lands exactly once: the other transaction is invalidated with MVCC_READ_CONFLICT;
 //! - the period's aggregate equals the sum of the accepted readings, per concentrator too;
+//! - tracing names exactly the double-reporting meter (every other meter's proof verifies
+//!   against its recorded commitment), and recording the trace revokes it;
 //! - a mixed batch (accepted, replayed, double report, bad proof, stale) commits. The channel's
 //!   endorsement policy is the AND of both organisations, and `Fabric::submit` returns only once
 //!   the transaction committed as valid on both peers, so a committed transaction proves that
@@ -291,17 +293,65 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
     let ours: Vec<_> = doubles.iter().filter(|d| d.reading == a2_text).collect();
     assert_eq!(ours.len(), 2, "a2 twice: through each concentrator");
     let loser_text = b64(loser_reading);
-    assert_eq!(
-        doubles.iter().filter(|d| d.reading == loser_text).count(),
-        1,
-        "the race's loser, once it was resubmitted"
-    );
+    let losers: Vec<_> = doubles.iter().filter(|d| d.reading == loser_text).collect();
+    assert_eq!(losers.len(), 1, "the race's loser, once it was resubmitted");
+    let loser_double = losers[0];
     assert!(
         doubles
             .iter()
             .all(|d| d.reading != b64(&a) && d.reading != b64(&b))
     );
     assert!(after.double_reports - before.double_reports >= 2);
+    // Tracing meter 0's double report: every meter proves the pseudonym is not its own
+    // against the commitment the ledger recorded at its request; meter 0 cannot. The outcome is
+    // recorded and meter 0 revoked.
+    let k: [u8; 48] = bcami_api::from_hex(&ours[0].pseudonym).unwrap();
+    let mut culprits = Vec::new();
+    for meter in &meters {
+        match meter
+            .prove_not_mine(start, period_secs, &k, &seed(run, 5, 0))
+            .unwrap()
+        {
+            Some(proof) => {
+                let joined = client
+                    .anon_credential(Caller::Administrator, meter.hid(), epoch)
+                    .await
+                    .unwrap();
+                issuer
+                    .check_not_mine(&joined, start, period_secs, &k, &proof)
+                    .unwrap();
+                // The proof is bound to the pseudonym: it does not clear the meter of another.
+                let other: [u8; 48] = bcami_api::from_hex(&loser_double.pseudonym).unwrap();
+                assert_ne!(other, k);
+                assert!(
+                    issuer
+                        .check_not_mine(&joined, start, period_secs, &other, &proof)
+                        .is_err()
+                );
+            }
+            None => culprits.push(meter.hid()),
+        }
+    }
+    assert_eq!(culprits, vec![keys[0].0], "tracing names exactly meter 0");
+    let trace = client
+        .record_anon_trace(
+            Caller::Administrator,
+            &bcami_api::AnonTraceArg {
+                period_start: start,
+                pseudonym: ours[0].pseudonym.clone(),
+                hid: keys[0].0,
+                cleared: (METERS - 1) as u64,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(trace.hid, keys[0].0);
+    let revoked = client
+        .meter(Caller::Administrator, keys[0].0)
+        .await
+        .unwrap();
+    assert_eq!(revoked.meter.status, bcami_api::MeterStatus::Revoked);
+
     // The MDMS may not read the evidence (tracing is the administrator's).
     let refused = client
         .anon_double_reports(Caller::Mdms, start)
