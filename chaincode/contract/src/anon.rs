@@ -38,6 +38,8 @@ pub const ANON_NYM: &str = "anonnym";
 pub const ANON_AGGREGATE: &str = "anonagg";
 /// Object type of double reports: `anondup~PERIOD~K~TXID~INDEX`.
 pub const ANON_DOUBLE: &str = "anondup";
+/// Object type of a meter's join commitment, the same in every epoch: `anonsecret~HID`.
+pub const ANON_SECRET: &str = "anonsecret";
 /// Object type of trace outcomes: `anontrace~PERIOD~K`.
 pub const ANON_TRACE: &str = "anontrace";
 /// Most energy one anonymous reading may carry, Wh (1 GWh: far above any meter's period, and
@@ -209,6 +211,21 @@ pub(crate) fn request_credential(
             cur.tx_id
         ))
     })?;
+    // One secret per meter for good: the commitment `C = H_f·f` of every later request must be
+    // the first one's. Otherwise a meter holding credentials of two epochs on two secrets would
+    // have two pseudonyms in the periods where both epochs are accepted (the rollover), and
+    // could report twice unseen.
+    let secret_key = composite_key(ANON_SECRET, &[&hid.to_string()])?;
+    let commitment = to_hex(&join.commitment());
+    match stub.state(&secret_key)? {
+        Some(bytes) if bytes != commitment.as_bytes() => {
+            return Err(Error::KeyNotProvisioned(format!(
+                "meter {hid} committed to another anonymous secret in an earlier epoch; every request must commit to the same one"
+            )));
+        }
+        Some(_) => {}
+        None => stub.put_state(&secret_key, commitment.as_bytes())?,
+    }
     let record_key = join_key(cur.epoch, &hid)?;
     let encoded = b64(request.join_request());
     if let Some(existing) = state::load::<AnonJoinRecord>(stub, &record_key)? {

@@ -809,3 +809,71 @@ fn a_trace_is_recorded_only_for_a_double_report_and_revokes_the_culprit() {
     let request = w.request(1);
     w.env.ok(dc(), Function::RequestAnonCredential, &[&request]);
 }
+
+/// A meter keeps one anonymous secret across epochs: with two, it would have two pseudonyms in
+/// a period where both epochs are accepted (the rollover) and could report twice unseen.
+#[test]
+fn every_epoch_s_request_commits_to_the_meter_s_first_secret() {
+    let mut w = World::new(2);
+    let k2 = IssuerSecretKey::<Blst>::from_bytes(&[6; 32], 2).unwrap();
+    let set = w.env.ok(
+        admin(),
+        Function::SetAnonIssuerKey,
+        &[&issuer_arg(k2.public_key())],
+    );
+    w.issuer = k2;
+    w.issuer_tx = set["txId"].as_str().unwrap().to_owned();
+    // Meter 0 with a new secret: refused. Meter 1 with its own: accepted.
+    let old = std::mem::replace(
+        &mut w.meters[0].holder,
+        SoftwareKeyHolder::from_entropy(&[0x77; 32]).unwrap(),
+    );
+    let request = w.request(0);
+    let e = w
+        .env
+        .err(dc(), Function::RequestAnonCredential, &[&request]);
+    assert_error(&e, 409, ErrorCode::KeyNotProvisioned);
+    w.meters[0].holder = old;
+    w.join(0);
+    w.join(1);
+    // Within the rollover, meter 0's epoch-1 and epoch-2 readings of one period share a
+    // pseudonym: the second is a double report.
+    let start = w.period_now();
+    let epoch2 = w.reading(0, 10);
+    let mut holder = std::mem::replace(
+        &mut w.meters[0].holder,
+        SoftwareKeyHolder::from_entropy(&[0x78; 32]).unwrap(),
+    );
+    let old_issuer = IssuerSecretKey::<Blst>::from_bytes(&[5; 32], 1).unwrap();
+    let join = JoinRequest::build(
+        &mut holder,
+        old_issuer.public_key(),
+        [9; 32],
+        [8; 32],
+        &[1; 32],
+    )
+    .unwrap();
+    let cred1 = old_issuer
+        .issue(&join, &[8; 32])
+        .unwrap()
+        .accept(old_issuer.public_key(), &holder.commitment())
+        .unwrap();
+    let report = AnonReport {
+        period: Period::new(start, PERIOD_SECS).unwrap(),
+        energy_wh: 11,
+        flags: ReportFlags::NONE,
+    };
+    let epoch1 = Presentation::build_from_entropy(
+        &mut holder,
+        &cred1,
+        old_issuer.public_key(),
+        &report,
+        &[5; 64],
+    )
+    .unwrap()
+    .encode();
+    assert_eq!(
+        w.submit(&[epoch2, epoch1]),
+        vec![None, Some(R::DoubleReport)]
+    );
+}
