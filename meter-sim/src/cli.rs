@@ -43,6 +43,10 @@ enum Command {
     /// and receive sealed commands. Exit code 3 if a session that should work failed, or one
     /// that should be refused was not.
     Headend(HeadEndCli),
+    /// Anonymous readings (the DAA paper): the issuer service, meters reporting anonymously,
+    /// per-period aggregates.
+    #[command(subcommand)]
+    Anon(AnonCli),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +84,64 @@ struct HeadEndCli {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AnonCli {
+    /// The Utility's issuer service: roll the credential epoch (a fresh issuer key, its secret
+    /// kept in <state>/anon/).
+    Issue {
+        #[command(flatten)]
+        network: NetworkCli,
+        /// Period length in seconds, for the network's first key (it never changes after).
+        #[arg(long)]
+        period_secs: Option<u32>,
+        /// Print the issuer record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enrol fresh meters and have each report the current period anonymously through the
+    /// concentrators, a share of them twice; check the ledger's aggregate against the true sum.
+    /// Exit code 3 if they differ or a double report was missed.
+    Run {
+        #[command(flatten)]
+        network: NetworkCli,
+        /// Run on an in-process ledger (issues the first key itself).
+        #[arg(long)]
+        embedded: bool,
+        /// Meters.
+        #[arg(long, default_value_t = 20)]
+        meters: usize,
+        /// Concentrators.
+        #[arg(long, default_value_t = 2)]
+        concentrators: usize,
+        /// Share of meters that report a second, different reading (0 to 1).
+        #[arg(long, default_value_t = 0.1)]
+        double_share: f64,
+        /// Accepted readings sent again, unchanged, through another concentrator.
+        #[arg(long, default_value_t = 2)]
+        replays: usize,
+        /// Readings per transaction (at most 500).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A table of per-period aggregates.
+    Aggregates {
+        #[command(flatten)]
+        network: NetworkCli,
+        /// Period starts (Unix ms); default: the last --last periods.
+        #[arg(long = "period-start", value_name = "MS")]
+        periods: Vec<u64>,
+        /// How many recent periods, without --period-start.
+        #[arg(long, default_value_t = 4)]
+        last: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +395,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 config, network, &cli.state, args.json,
             ))
         }
+        Command::Anon(command) => anon(command, &cli.state),
         Command::Tx(command) => {
             let command = tx_command(command)?;
             let state = StateDir::open(&cli.state)?;
@@ -361,6 +424,93 @@ fn headend_config(args: &HeadEndCli) -> Result<crate::headend::HeadEndConfig> {
         listen: args.listen,
         fresh_ledger: false,
     })
+}
+
+fn anon(command: AnonCli, state: &std::path::Path) -> Result<ExitCode> {
+    use crate::anon::{AnonCommand, AnonRunConfig};
+    let (network, embedded, json, command) = match command {
+        AnonCli::Issue {
+            network,
+            period_secs,
+            json,
+        } => (network, false, json, AnonCommand::Issue { period_secs }),
+        AnonCli::Run {
+            network,
+            embedded,
+            meters,
+            concentrators,
+            double_share,
+            replays,
+            batch,
+            json,
+        } => {
+            if !(0.0..=1.0).contains(&double_share) {
+                return Err(usage("--double-share must be between 0 and 1"));
+            }
+            if meters == 0
+                || concentrators == 0
+                || !(1..=bcami_api::MAX_ANON_BATCH).contains(&batch)
+            {
+                return Err(usage(format!(
+                    "--meters and --concentrators must be at least 1, --batch 1 to {}",
+                    bcami_api::MAX_ANON_BATCH
+                )));
+            }
+            (
+                network,
+                embedded,
+                json,
+                AnonCommand::Run(AnonRunConfig {
+                    meters,
+                    concentrators,
+                    double_share,
+                    replays,
+                    batch,
+                }),
+            )
+        }
+        AnonCli::Aggregates {
+            network,
+            periods,
+            last,
+            json,
+        } => (
+            network,
+            false,
+            json,
+            AnonCommand::Aggregates { periods, last },
+        ),
+    };
+    let runtime = runtime()?;
+    let (text, consistent) = runtime.block_on(async {
+        match network_choice(&network, embedded)? {
+            Network::Embedded { reason } => {
+                if !embedded {
+                    return Err(usage(format!(
+                        "{}; only `anon run --embedded` runs without a network",
+                        reason.unwrap_or_default()
+                    )));
+                }
+                let state = StateDir::open(&state.join("embedded"))?;
+                let ledger = crate::embedded::Embedded::new();
+                crate::anon::execute(&ledger, &state, &command, true, json).await
+            }
+            Network::Fabric(settings) => {
+                let state = StateDir::open(state)?;
+                let fabric = bcami_client::Fabric::connect(&settings).await?;
+                crate::anon::execute(&fabric, &state, &command, false, json).await
+            }
+        }
+    })?;
+    print!("{text}");
+    if json {
+        println!();
+    }
+    Ok(ExitCode::from(if consistent {
+        EXIT_OK
+    } else {
+        crate::EXIT_VERIFICATION
+    }))
 }
 
 fn tx_command(command: TxCli) -> Result<TxCommand> {

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod anon;
 mod civil;
 mod cli;
 mod commands;

@@ -45,6 +45,16 @@ fn documented_roles(function: Function) -> &'static [Role] {
         Function::RegisterHeadEndKey => &[M],
         Function::GetHeadEnd => &[A, C, M],
         Function::RotateHeadEndKey => &[A],
+        // Anonymous readings (issue 15).
+        Function::SetAnonIssuerKey => &[A],
+        Function::RequestAnonCredential => &[C],
+        Function::PostAnonCredential => &[A],
+        Function::SubmitAnonReadings => &[C],
+        Function::GetAnonIssuerKey => &[A, C, M],
+        Function::GetAnonCredential => &[A, C],
+        Function::GetAnonAggregate => &[A, M],
+        Function::GetAnonDoubleReports => &[A],
+        Function::RecordAnonTrace => &[A],
     }
 }
 

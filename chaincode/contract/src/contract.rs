@@ -13,6 +13,7 @@ use bcami_sdk::{Hid, KeyRotationRequest, RegistrationRequest};
 use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
 use serde::Serialize;
 
+use crate::anon;
 use crate::config::{describe_creator, holds};
 use crate::error::Error;
 use crate::readings::validate_batch;
@@ -119,6 +120,38 @@ impl BcAmi {
             Call::RegisterHeadEndKey(req) => service::register::<HeadEnd>(stub, &config, &req),
             Call::GetHeadEnd => service::view::<HeadEnd>(stub),
             Call::RotateHeadEndKey(req) => service::rotate::<HeadEnd>(stub, &config, &req),
+            // Anonymous readings (issue 15).
+            Call::SetAnonIssuerKey {
+                issuer_key,
+                period_secs,
+            } => {
+                let now = tx_millis(stub);
+                anon::set_issuer_key(stub, now, &issuer_key, period_secs)
+            }
+            Call::RequestAnonCredential(req) => {
+                let now = tx_millis(stub);
+                anon::request_credential(stub, &config, now, &req)
+            }
+            Call::PostAnonCredential { hid, credential } => {
+                anon::post_credential(stub, hid, &credential)
+            }
+            Call::SubmitAnonReadings(inputs) => {
+                let now = tx_millis(stub);
+                anon::submit(stub, &config, now, inputs)
+            }
+            Call::GetAnonIssuerKey(epoch) => anon::get_issuer_key(stub, epoch),
+            Call::GetAnonCredential(q) => anon::get_credential(stub, &q),
+            Call::GetAnonAggregate(q) => anon::aggregate(stub, q.period_start),
+            Call::GetAnonDoubleReports(q) => anon::double_reports(stub, q.period_start),
+            Call::RecordAnonTrace {
+                period_start,
+                pseudonym,
+                hid,
+                cleared,
+            } => {
+                let now = tx_millis(stub);
+                anon::record_trace(stub, now, period_start, &pseudonym, hid, cleared)
+            }
         }
     }
 

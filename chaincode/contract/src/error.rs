@@ -117,6 +117,26 @@ pub enum Error {
         /// "holds now" or "held before".
         status: &'static str,
     },
+    // Anonymous readings (issue 15).
+    /// An anonymous-credential message (issuer key, join request, credential) does not decode.
+    #[error("{0}")]
+    AnonMessage(String),
+    /// A join proof or credential does not verify.
+    #[error("{0}")]
+    AnonProof(String),
+    /// No issuer key for the epoch.
+    #[error("{0}")]
+    UnknownEpoch(String),
+    /// The meter has not requested a credential for the epoch.
+    #[error("{0}")]
+    NotRequested(String),
+    /// No double report of the pseudonym in the period.
+    #[error("{0}")]
+    NoEvidence(String),
+    /// An issuer key that does not roll the epoch forward or changes the period length, or a
+    /// request for an epoch that is not current.
+    #[error("{0}")]
+    EpochConflict(String),
     /// Ledger data that should have been written by this contract does not parse.
     #[error("ledger value at {key} is corrupt: {detail}")]
     CorruptState {
@@ -155,6 +175,13 @@ impl Error {
             Error::KeyReused { .. } => ErrorCode::KeyReused,
             Error::UnknownHeadEnd(_) => ErrorCode::UnknownHeadEnd,
             Error::HeadEndNotRegistered => ErrorCode::HeadEndNotRegistered,
+            // Anonymous readings (issue 15).
+            Error::AnonMessage(_) => ErrorCode::BadArgument,
+            Error::AnonProof(_) => ErrorCode::BadSignature,
+            Error::UnknownEpoch(_) => ErrorCode::UnknownEpoch,
+            Error::NotRequested(_) => ErrorCode::NotRequested,
+            Error::EpochConflict(_) => ErrorCode::EpochConflict,
+            Error::NoEvidence(_) => ErrorCode::NoEvidence,
             Error::CorruptState { .. } => ErrorCode::CorruptState,
             Error::Stub(_) => ErrorCode::Stub,
             Error::Internal(_) => ErrorCode::Internal,

@@ -285,6 +285,18 @@ impl<B: Backend> JoinRequest<B> {
         B::g1_to_bytes(&self.commitment)
     }
 
+    /// The ledger's check of a posted credential against this request (the paper's eq. 13 on
+    /// the recorded commitment): `e(A, W + P2·e) = e(B, P2)` with `B` built from this request's
+    /// `C`, and the credential's epoch the key's. Catches a wrong or mismatched issuance before
+    /// the meter fetches it.
+    pub fn check_credential(
+        &self,
+        ipk: &IssuerPublicKey<B>,
+        credential: &Credential<B>,
+    ) -> Result<(), VerifyError> {
+        credential.accept(ipk, &self.commitment).map(|_| ())
+    }
+
     pub(crate) fn commitment_point(&self) -> &B::G1 {
         &self.commitment
     }

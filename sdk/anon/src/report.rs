@@ -45,7 +45,7 @@ impl Period {
     }
 
     /// `J = hash_to_curve(basename)`: the pseudonym base of this period.
-    pub(crate) fn base<B: Backend>(self) -> B::G1 {
+    pub fn base<B: Backend>(self) -> B::G1 {
         B::hash_to_g1(&self.basename(), PSEUDONYM_DST)
     }
 }

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::{
-    DecodeError, HeadEndRegistrationRequest, Hid, KeyRotationRequest, MdmsRegistrationRequest,
-    RegistrationRequest, Transaction,
+    AnonCredentialRequest, DecodeError, HeadEndRegistrationRequest, Hid, KeyRotationRequest,
+    MdmsRegistrationRequest, RegistrationRequest, Transaction,
 };
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::anon::{
+    AnonCredentialArg, AnonCredentialQuery, AnonInput, AnonIssuerKeyArg, AnonPeriodQuery,
+    AnonTraceArg, MAX_ANON_BATCH, MAX_ANON_BATCH_ARG_BYTES, MAX_ANON_KEY_BASE64,
+    MAX_ANON_PERIOD_SECS, MIN_ANON_PERIOD_SECS, parse_anon_reading,
+};
 use crate::config::{ConfigUpdate, RoleRule, Window};
 use crate::function::Function;
 use crate::key_hash::KeyHash;
@@ -185,6 +190,44 @@ pub enum Call {
     GetHeadEnd,
     /// Replace the head-end's key: the new key's registration request.
     RotateHeadEndKey(Box<HeadEndRegistrationRequest>),
+    // Anonymous readings (issue 15).
+    /// Set the issuer key of a credential epoch.
+    SetAnonIssuerKey {
+        /// The encoded issuer public key (decoded by the contract).
+        issuer_key: Vec<u8>,
+        /// The period length, seconds.
+        period_secs: u32,
+    },
+    /// A meter's signed credential request.
+    RequestAnonCredential(Box<AnonCredentialRequest>),
+    /// The issuer's credential for a meter's request.
+    PostAnonCredential {
+        /// The meter.
+        hid: Hid,
+        /// The encoded credential (decoded by the contract).
+        credential: Vec<u8>,
+    },
+    /// Anonymous readings, in batch order.
+    SubmitAnonReadings(Vec<AnonInput>),
+    /// The issuer key of an epoch, or the current one.
+    GetAnonIssuerKey(Option<u32>),
+    /// A meter's credential request and credential for an epoch.
+    GetAnonCredential(AnonCredentialQuery),
+    /// A period's aggregate.
+    GetAnonAggregate(AnonPeriodQuery),
+    /// A period's double reports.
+    GetAnonDoubleReports(AnonPeriodQuery),
+    /// The outcome of a trace (the pseudonym checked: 48 bytes).
+    RecordAnonTrace {
+        /// The period's start, Unix ms.
+        period_start: u64,
+        /// The pseudonym.
+        pseudonym: [u8; 48],
+        /// The culprit.
+        hid: Hid,
+        /// Meters cleared.
+        cleared: u64,
+    },
 }
 
 struct Input<'a> {
@@ -280,6 +323,19 @@ impl<'a> Input<'a> {
         if text.len() > MAX_READING_BASE64 {
             return Err(self.limit(format!(
                 "argument of {} characters is longer than any message ({MAX_READING_BASE64} max)",
+                text.len()
+            )));
+        }
+        STANDARD.decode(text).map_err(|_| ArgError::Base64 {
+            function: self.function,
+        })
+    }
+
+    /// A base64 key-type value (issuer key, credential) of at most [`MAX_ANON_KEY_BASE64`].
+    fn base64_text(&self, text: &str, what: &str) -> Result<Vec<u8>, ArgError> {
+        if text.len() > MAX_ANON_KEY_BASE64 {
+            return Err(self.limit(format!(
+                "{what} of {} characters is longer than any key ({MAX_ANON_KEY_BASE64} max)",
                 text.len()
             )));
         }
@@ -599,6 +655,100 @@ impl Call {
                 }))
             }
             Function::GetCounts => input.exactly(0, "0").map(|()| Call::GetCounts),
+            // Anonymous readings (issue 15).
+            Function::SetAnonIssuerKey => {
+                input.exactly(1, "1")?;
+                let wire: AnonIssuerKeyArg = input.json(0)?;
+                if !(MIN_ANON_PERIOD_SECS..=MAX_ANON_PERIOD_SECS).contains(&wire.period_secs)
+                    || 86_400 % wire.period_secs != 0
+                {
+                    return Err(input.invalid(format!(
+                        "\"periodSecs\" must divide a day and be {MIN_ANON_PERIOD_SECS} to {MAX_ANON_PERIOD_SECS}, got {}",
+                        wire.period_secs
+                    )));
+                }
+                Ok(Call::SetAnonIssuerKey {
+                    issuer_key: input.base64_text(&wire.issuer_key, "\"issuerKey\"")?,
+                    period_secs: wire.period_secs,
+                })
+            }
+            Function::RequestAnonCredential => {
+                input.exactly(1, "1")?;
+                Ok(Call::RequestAnonCredential(Box::new(
+                    AnonCredentialRequest::decode(&input.base64(0)?)?,
+                )))
+            }
+            Function::PostAnonCredential => {
+                input.exactly(1, "1")?;
+                let wire: AnonCredentialArg = input.json(0)?;
+                Ok(Call::PostAnonCredential {
+                    hid: wire.hid,
+                    credential: input.base64_text(&wire.credential, "\"credential\"")?,
+                })
+            }
+            Function::SubmitAnonReadings => {
+                input.exactly(1, "1")?;
+                let raw = input.args.first().map_or(0, Vec::len);
+                if raw > MAX_ANON_BATCH_ARG_BYTES {
+                    return Err(input.limit(format!(
+                        "argument of {raw} bytes is larger than {MAX_ANON_BATCH_ARG_BYTES}"
+                    )));
+                }
+                let items: Vec<String> = input.json(0)?;
+                if items.is_empty() || items.len() > MAX_ANON_BATCH {
+                    return Err(input.limit(format!(
+                        "a batch holds 1 to {MAX_ANON_BATCH} anonymous readings, got {}",
+                        items.len()
+                    )));
+                }
+                Ok(Call::SubmitAnonReadings(
+                    items.iter().map(|i| parse_anon_reading(i)).collect(),
+                ))
+            }
+            Function::GetAnonIssuerKey => match args.len() {
+                0 => Ok(Call::GetAnonIssuerKey(None)),
+                1 => {
+                    let text = input.text(0)?;
+                    let epoch = parse_millis(text)
+                        .and_then(|e| u32::try_from(e).ok())
+                        .ok_or_else(|| {
+                            input.invalid(format!(
+                                "the epoch must be decimal digits (a u32), got {:?}",
+                                text.chars().take(40).collect::<String>()
+                            ))
+                        })?;
+                    Ok(Call::GetAnonIssuerKey(Some(epoch)))
+                }
+                _ => Err(input.count("0 or 1")),
+            },
+            Function::GetAnonCredential => {
+                input.exactly(1, "1")?;
+                Ok(Call::GetAnonCredential(input.json(0)?))
+            }
+            Function::GetAnonAggregate => {
+                input.exactly(1, "1")?;
+                Ok(Call::GetAnonAggregate(input.json(0)?))
+            }
+            Function::GetAnonDoubleReports => {
+                input.exactly(1, "1")?;
+                Ok(Call::GetAnonDoubleReports(input.json(0)?))
+            }
+            Function::RecordAnonTrace => {
+                input.exactly(1, "1")?;
+                let wire: AnonTraceArg = input.json(0)?;
+                let pseudonym = crate::from_hex::<48>(&wire.pseudonym).ok_or_else(|| {
+                    input.invalid(format!(
+                        "\"pseudonym\" must be 96 hex digits, got {:?}",
+                        wire.pseudonym.chars().take(100).collect::<String>()
+                    ))
+                })?;
+                Ok(Call::RecordAnonTrace {
+                    period_start: wire.period_start,
+                    pseudonym,
+                    hid: wire.hid,
+                    cleared: wire.cleared,
+                })
+            }
         }
     }
 }

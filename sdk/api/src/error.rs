@@ -43,6 +43,15 @@ pub enum ErrorCode {
     UnknownHeadEnd,
     /// 404: the head-end has not registered its key.
     HeadEndNotRegistered,
+    // Anonymous readings (issue 15).
+    /// 404: no issuer key is set for the credential epoch (or none at all).
+    UnknownEpoch,
+    /// 404: the meter has not requested a credential for the epoch.
+    NotRequested,
+    /// 409: an issuer key that does not roll the epoch forward, or changes the period length.
+    EpochConflict,
+    /// 404: no double report of this pseudonym in this period to trace.
+    NoEvidence,
     /// 500: ledger data written by the contract does not parse.
     CorruptState,
     /// 500: a ledger call failed.
@@ -53,7 +62,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::UnknownFunction,
         ErrorCode::BadArgument,
         ErrorCode::BadSignature,
@@ -72,6 +81,11 @@ impl ErrorCode {
         ErrorCode::KeyReused,
         ErrorCode::UnknownHeadEnd,
         ErrorCode::HeadEndNotRegistered,
+        // Anonymous readings (issue 15).
+        ErrorCode::UnknownEpoch,
+        ErrorCode::NotRequested,
+        ErrorCode::EpochConflict,
+        ErrorCode::NoEvidence,
         ErrorCode::CorruptState,
         ErrorCode::Stub,
         ErrorCode::Internal,
@@ -98,6 +112,11 @@ impl ErrorCode {
             ErrorCode::KeyReused => "key_reused",
             ErrorCode::UnknownHeadEnd => "unknown_head_end",
             ErrorCode::HeadEndNotRegistered => "head_end_not_registered",
+            // Anonymous readings (issue 15).
+            ErrorCode::UnknownEpoch => "unknown_epoch",
+            ErrorCode::NotRequested => "not_requested",
+            ErrorCode::EpochConflict => "epoch_conflict",
+            ErrorCode::NoEvidence => "no_evidence",
             ErrorCode::CorruptState => "corrupt_state",
             ErrorCode::Stub => "stub",
             ErrorCode::Internal => "internal",
@@ -118,6 +137,9 @@ impl ErrorCode {
             | ErrorCode::MdmsNotRegistered
             | ErrorCode::UnknownHeadEnd
             | ErrorCode::HeadEndNotRegistered => 404,
+            // Anonymous readings (issue 15).
+            ErrorCode::UnknownEpoch | ErrorCode::NotRequested | ErrorCode::NoEvidence => 404,
+            ErrorCode::EpochConflict => 409,
             ErrorCode::ProvisionConflict
             | ErrorCode::AlreadyRegistered
             | ErrorCode::KeyNotProvisioned

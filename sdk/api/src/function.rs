@@ -73,11 +73,30 @@ pub enum Function {
     GetHeadEnd,
     /// `RotateHeadEndKey`
     RotateHeadEndKey,
+    // Anonymous readings (issue 15).
+    /// `SetAnonIssuerKey`
+    SetAnonIssuerKey,
+    /// `RequestAnonCredential`
+    RequestAnonCredential,
+    /// `PostAnonCredential`
+    PostAnonCredential,
+    /// `SubmitAnonReadings`
+    SubmitAnonReadings,
+    /// `GetAnonIssuerKey`
+    GetAnonIssuerKey,
+    /// `GetAnonCredential`
+    GetAnonCredential,
+    /// `GetAnonAggregate`
+    GetAnonAggregate,
+    /// `GetAnonDoubleReports`
+    GetAnonDoubleReports,
+    /// `RecordAnonTrace`
+    RecordAnonTrace,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 19] = [
+    pub const ALL: [Function; 28] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -99,6 +118,16 @@ impl Function {
         Function::RegisterHeadEndKey,
         Function::GetHeadEnd,
         Function::RotateHeadEndKey,
+        // Anonymous readings (issue 15).
+        Function::SetAnonIssuerKey,
+        Function::RequestAnonCredential,
+        Function::PostAnonCredential,
+        Function::SubmitAnonReadings,
+        Function::GetAnonIssuerKey,
+        Function::GetAnonCredential,
+        Function::GetAnonAggregate,
+        Function::GetAnonDoubleReports,
+        Function::RecordAnonTrace,
     ];
 
     /// The name the peer CLI uses.
@@ -123,6 +152,16 @@ impl Function {
             Function::RegisterHeadEndKey => "RegisterHeadEndKey",
             Function::GetHeadEnd => "GetHeadEnd",
             Function::RotateHeadEndKey => "RotateHeadEndKey",
+            // Anonymous readings (issue 15).
+            Function::SetAnonIssuerKey => "SetAnonIssuerKey",
+            Function::RequestAnonCredential => "RequestAnonCredential",
+            Function::PostAnonCredential => "PostAnonCredential",
+            Function::SubmitAnonReadings => "SubmitAnonReadings",
+            Function::GetAnonIssuerKey => "GetAnonIssuerKey",
+            Function::GetAnonCredential => "GetAnonCredential",
+            Function::GetAnonAggregate => "GetAnonAggregate",
+            Function::GetAnonDoubleReports => "GetAnonDoubleReports",
+            Function::RecordAnonTrace => "RecordAnonTrace",
         }
     }
 
@@ -162,6 +201,17 @@ impl Function {
             Function::ProvisionHeadEnd | Function::RotateHeadEndKey => &[Role::Administrator],
             Function::RegisterHeadEndKey => &[Role::Mdms],
             Function::GetHeadEnd => &Role::ALL,
+            // Anonymous readings (issue 15). The issuer service is the Utility's administrator;
+            // concentrators relay requests and readings and fetch credentials for their meters;
+            // aggregates serve the MDMS (operations); double reports are tracing evidence.
+            Function::SetAnonIssuerKey
+            | Function::PostAnonCredential
+            | Function::GetAnonDoubleReports
+            | Function::RecordAnonTrace => &[Role::Administrator],
+            Function::RequestAnonCredential | Function::SubmitAnonReadings => &[Role::Concentrator],
+            Function::GetAnonIssuerKey => &Role::ALL,
+            Function::GetAnonCredential => &[Role::Administrator, Role::Concentrator],
+            Function::GetAnonAggregate => &[Role::Administrator, Role::Mdms],
         }
     }
 
@@ -180,6 +230,16 @@ impl Function {
             | Function::ListMeters
             | Function::GetCounts
             | Function::GetHeadEnd => true,
+            // Anonymous readings (issue 15).
+            Function::GetAnonIssuerKey
+            | Function::GetAnonCredential
+            | Function::GetAnonAggregate
+            | Function::GetAnonDoubleReports => true,
+            Function::SetAnonIssuerKey
+            | Function::RequestAnonCredential
+            | Function::PostAnonCredential
+            | Function::SubmitAnonReadings
+            | Function::RecordAnonTrace => false,
             Function::Configure
             | Function::ProvisionMeters
             | Function::ProvisionMdms

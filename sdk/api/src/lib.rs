@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anon;
 mod call;
 mod config;
 mod error;
@@ -13,6 +14,14 @@ mod request;
 mod responses;
 mod submit;
 
+pub use anon::{
+    ANON_ROLLOVER_MS, AnonAggregate, AnonBatchAggregate, AnonCredentialArg, AnonCredentialQuery,
+    AnonDoubleReport, AnonInput, AnonIssuerKeyArg, AnonIssuerRecord, AnonJoinRecord, AnonNymRecord,
+    AnonPeriodQuery, AnonRejectReason, AnonRejected, AnonSubmitResponse, AnonTraceArg,
+    AnonTraceRecord, ConcentratorAggregate, MAX_ANON_BATCH, MAX_ANON_BATCH_ARG_BYTES,
+    MAX_ANON_KEY_BASE64, MAX_ANON_PERIOD_SECS, MAX_ANON_READING_BASE64, MAX_ANON_READING_BYTES,
+    MIN_ANON_PERIOD_SECS, anon_join_nonce, anon_reading_hash, parse_anon_reading,
+};
 pub use call::{
     ArgError, Call, MetersQuery, ReadingInput, ReadingsQuery, parse_hid, parse_reading,
 };

@@ -6,6 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 use bcami_sdk::Hid;
 use serde::Serialize;
 
+use crate::anon::{
+    AnonCredentialArg, AnonCredentialQuery, AnonIssuerKeyArg, AnonPeriodQuery, AnonTraceArg,
+};
 use crate::config::ConfigUpdate;
 use crate::function::Function;
 use crate::key_hash::KeyHash;
@@ -100,6 +103,25 @@ pub enum Request<'a> {
     GetHeadEnd,
     /// An encoded `HeadEndRegistrationRequest` made with the new key.
     RotateHeadEndKey(&'a [u8]),
+    // Anonymous readings (issue 15).
+    /// Set an epoch's issuer key (`issuerKey`: the encoded key, base64).
+    SetAnonIssuerKey(&'a AnonIssuerKeyArg),
+    /// An encoded `AnonCredentialRequest`.
+    RequestAnonCredential(&'a [u8]),
+    /// Post a meter's credential (`credential`: the encoded credential, base64).
+    PostAnonCredential(&'a AnonCredentialArg),
+    /// Encoded anonymous readings (1 to [`crate::MAX_ANON_BATCH`]).
+    SubmitAnonReadings(&'a [Vec<u8>]),
+    /// The issuer key of an epoch, or the current one.
+    GetAnonIssuerKey(Option<u32>),
+    /// A meter's credential record for an epoch.
+    GetAnonCredential(&'a AnonCredentialQuery),
+    /// A period's aggregate.
+    GetAnonAggregate(AnonPeriodQuery),
+    /// A period's double reports.
+    GetAnonDoubleReports(AnonPeriodQuery),
+    /// The outcome of a trace; revokes the culprit.
+    RecordAnonTrace(&'a AnonTraceArg),
 }
 
 impl Request<'_> {
@@ -125,6 +147,16 @@ impl Request<'_> {
             Request::RegisterHeadEndKey(_) => Function::RegisterHeadEndKey,
             Request::GetHeadEnd => Function::GetHeadEnd,
             Request::RotateHeadEndKey(_) => Function::RotateHeadEndKey,
+            // Anonymous readings (issue 15).
+            Request::SetAnonIssuerKey(_) => Function::SetAnonIssuerKey,
+            Request::RequestAnonCredential(_) => Function::RequestAnonCredential,
+            Request::PostAnonCredential(_) => Function::PostAnonCredential,
+            Request::SubmitAnonReadings(_) => Function::SubmitAnonReadings,
+            Request::GetAnonIssuerKey(_) => Function::GetAnonIssuerKey,
+            Request::GetAnonCredential(_) => Function::GetAnonCredential,
+            Request::GetAnonAggregate(_) => Function::GetAnonAggregate,
+            Request::GetAnonDoubleReports(_) => Function::GetAnonDoubleReports,
+            Request::RecordAnonTrace(_) => Function::RecordAnonTrace,
         }
     }
 
@@ -158,6 +190,19 @@ impl Request<'_> {
             }
             Request::GetReadings(q) => vec![json(q)],
             Request::ListMeters(q) => vec![json(q)],
+            // Anonymous readings (issue 15).
+            Request::SetAnonIssuerKey(arg) => vec![json(arg)],
+            Request::RequestAnonCredential(bytes) => vec![STANDARD.encode(bytes)],
+            Request::PostAnonCredential(arg) => vec![json(arg)],
+            Request::SubmitAnonReadings(readings) => {
+                let batch: Vec<String> = readings.iter().map(|r| STANDARD.encode(r)).collect();
+                vec![json(&batch)]
+            }
+            Request::GetAnonIssuerKey(None) => Vec::new(),
+            Request::GetAnonIssuerKey(Some(epoch)) => vec![epoch.to_string()],
+            Request::GetAnonCredential(q) => vec![json(q)],
+            Request::GetAnonAggregate(q) | Request::GetAnonDoubleReports(q) => vec![json(q)],
+            Request::RecordAnonTrace(arg) => vec![json(arg)],
         }
     }
 }
@@ -258,6 +303,73 @@ mod tests {
                 start: Some(a),
                 page_size: 3
             })
+        );
+    }
+
+    #[test]
+    fn anonymous_calls_round_trip() {
+        let hid = Hid::from_meter_id("SM-1");
+        let key = AnonIssuerKeyArg {
+            issuer_key: STANDARD.encode([0x21, 1, 2]),
+            period_secs: 1800,
+        };
+        assert_eq!(
+            parse(&Request::SetAnonIssuerKey(&key)),
+            Call::SetAnonIssuerKey {
+                issuer_key: vec![0x21, 1, 2],
+                period_secs: 1800
+            }
+        );
+        let odd = AnonIssuerKeyArg {
+            period_secs: 7,
+            ..key
+        };
+        let args: Vec<Vec<u8>> = Request::SetAnonIssuerKey(&odd)
+            .args()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        assert!(Call::parse(Function::SetAnonIssuerKey, &args).is_err());
+        let posted = AnonCredentialArg {
+            hid,
+            credential: STANDARD.encode([0x23, 1]),
+        };
+        assert_eq!(
+            parse(&Request::PostAnonCredential(&posted)),
+            Call::PostAnonCredential {
+                hid,
+                credential: vec![0x23, 1]
+            }
+        );
+        let readings = vec![vec![0x24, 1, 2], vec![9]];
+        assert_eq!(
+            parse(&Request::SubmitAnonReadings(&readings)),
+            Call::SubmitAnonReadings(vec![
+                crate::AnonInput::Bytes(vec![0x24, 1, 2]),
+                crate::AnonInput::Bytes(vec![9])
+            ])
+        );
+        assert_eq!(
+            parse(&Request::GetAnonIssuerKey(None)),
+            Call::GetAnonIssuerKey(None)
+        );
+        assert_eq!(
+            parse(&Request::GetAnonIssuerKey(Some(3))),
+            Call::GetAnonIssuerKey(Some(3))
+        );
+        let q = AnonCredentialQuery { hid, epoch: 2 };
+        assert_eq!(
+            parse(&Request::GetAnonCredential(&q)),
+            Call::GetAnonCredential(q)
+        );
+        let p = AnonPeriodQuery { period_start: 5 };
+        assert_eq!(
+            parse(&Request::GetAnonAggregate(p)),
+            Call::GetAnonAggregate(p)
+        );
+        assert_eq!(
+            parse(&Request::GetAnonDoubleReports(p)),
+            Call::GetAnonDoubleReports(p)
         );
     }
 

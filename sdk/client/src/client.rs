@@ -117,7 +117,7 @@ impl<'a, L: Ledger + ?Sized> Client<'a, L> {
             })
     }
 
-    async fn json<T: DeserializeOwned>(
+    pub(crate) async fn json<T: DeserializeOwned>(
         &self,
         caller: Caller,
         request: &Request<'_>,

@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod anon;
 mod client;
 mod directory;
 mod fabric;
 mod ledger;
 mod network;
 
+pub use anon::{AnonError, AnonIssuer, AnonMeter, issuer_public_key, trace_context};
 pub use client::{Client, Error, MeterKeys, reasons};
 pub use directory::{LedgerDirectory, session_record};
 pub use fabric::{ConnectError, Fabric, Settings};

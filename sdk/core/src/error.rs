@@ -140,6 +140,9 @@ pub enum VerifyError {
     /// The key-rotation proof of possession is not valid under the new key.
     #[error("key rotation proof of possession is not valid under the new key")]
     NewKeySignature,
+    /// The anonymous-credential request is not signed by the meter's registered key.
+    #[error("anonymous-credential request is not signed by the meter's key")]
+    CredentialRequestSignature,
 }
 
 /// The MDMS could not decrypt a reading.

@@ -7,6 +7,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod anon_request;
 mod ecies;
 mod error;
 mod identity;
@@ -20,6 +21,7 @@ mod wire;
 
 use core::fmt;
 
+pub use anon_request::{ANON_JOIN_REQUEST_LEN, AnonCredentialRequest};
 pub use error::{
     BuildError, DecodeError, DecryptError, Error, Field, HandshakeError, KeyError, SessionError,
     VerifyError,
@@ -62,6 +64,8 @@ pub enum MessageKind {
     SessionRecord = 0x08,
     /// [`HeadEndRegistrationRequest`].
     HeadEndRegistration = 0x09,
+    /// [`AnonCredentialRequest`], meter → ledger.
+    AnonCredentialRequest = 0x0A,
 }
 
 impl MessageKind {
@@ -77,6 +81,7 @@ impl MessageKind {
             0x07 => Some(MessageKind::SessionConfirm),
             0x08 => Some(MessageKind::SessionRecord),
             0x09 => Some(MessageKind::HeadEndRegistration),
+            0x0A => Some(MessageKind::AnonCredentialRequest),
             _ => None,
         }
     }
@@ -94,6 +99,7 @@ impl fmt::Display for MessageKind {
             MessageKind::SessionConfirm => "session confirm",
             MessageKind::SessionRecord => "session record",
             MessageKind::HeadEndRegistration => "head-end key registration",
+            MessageKind::AnonCredentialRequest => "anonymous credential request",
         })
     }
 }
@@ -114,6 +120,8 @@ pub mod domain {
     pub const ROTATION_CURRENT_KEY: &[u8] = b"BC-AMI/1 key rotation by current key\0";
     /// Key rotation, proof of possession by the new key.
     pub const ROTATION_NEW_KEY: &[u8] = b"BC-AMI/1 key rotation by new key\0";
+    /// Anonymous-credential request, signature by the meter's registered key.
+    pub const ANON_CREDENTIAL_REQUEST: &[u8] = b"BC-AMI/1 anon credential request\0";
     /// HKDF `info` of the ECIES key schedule.
     pub const ECIES: &[u8] = crate::ecies::ECIES_LABEL;
     /// HKDF `info` prefix of the hedged ECIES ephemeral scalar.
