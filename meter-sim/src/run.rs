@@ -757,7 +757,7 @@ async fn run_lane<L: Ledger>(
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Handoff::Unbounded(tx), Intake::Unbounded(rx))
     } else {
-        let (tx, rx) = tokio::sync::mpsc::channel(delivery.batch.max(1));
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
         (Handoff::Bounded(tx), Intake::Bounded(rx))
     };
     let (measured, mut result) = tokio::join!(
@@ -773,25 +773,27 @@ async fn run_lane<L: Ledger>(
     result
 }
 
+/// The meters hand the concentrator each measured batch whole, so that the concentrator never
+/// sends part of a batch because it looked while the batch was still being handed over.
 enum Handoff {
-    Bounded(tokio::sync::mpsc::Sender<Work>),
-    Unbounded(tokio::sync::mpsc::UnboundedSender<Work>),
+    Bounded(tokio::sync::mpsc::Sender<Vec<Work>>),
+    Unbounded(tokio::sync::mpsc::UnboundedSender<Vec<Work>>),
 }
 
 enum Intake {
-    Bounded(tokio::sync::mpsc::Receiver<Work>),
-    Unbounded(tokio::sync::mpsc::UnboundedReceiver<Work>),
+    Bounded(tokio::sync::mpsc::Receiver<Vec<Work>>),
+    Unbounded(tokio::sync::mpsc::UnboundedReceiver<Vec<Work>>),
 }
 
 impl Intake {
-    async fn recv(&mut self) -> Option<Work> {
+    async fn recv(&mut self) -> Option<Vec<Work>> {
         match self {
             Intake::Bounded(rx) => rx.recv().await,
             Intake::Unbounded(rx) => rx.recv().await,
         }
     }
 
-    fn try_recv(&mut self) -> Option<Work> {
+    fn try_recv(&mut self) -> Option<Vec<Work>> {
         match self {
             Intake::Bounded(rx) => rx.try_recv().ok(),
             Intake::Unbounded(rx) => rx.try_recv().ok(),
@@ -841,12 +843,12 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
             saver.touch(m);
         }
         saver.save_if_due(shared)?;
-        for w in work {
+        if !work.is_empty() {
             // The concentrator gave up for this run (`--retries`): the meters keep measuring
             // into their stores; the next run delivers what they hold.
             let _ = match &handoff {
-                Handoff::Bounded(tx) => tx.send(w).await.map_err(drop),
-                Handoff::Unbounded(tx) => tx.send(w).map_err(drop),
+                Handoff::Bounded(tx) => tx.send(work).await.map_err(drop),
+                Handoff::Unbounded(tx) => tx.send(work).map_err(drop),
             };
         }
     }
@@ -928,13 +930,13 @@ async fn deliver_lane<L: Ledger>(
         if current.is_none() {
             if queue.is_empty() {
                 match intake.recv().await {
-                    Some(w) => queue.push_back(w),
+                    Some(w) => queue.extend(w),
                     None => break,
                 }
             }
             while queue.len() < delivery.batch {
                 match intake.try_recv() {
-                    Some(w) => queue.push_back(w),
+                    Some(w) => queue.extend(w),
                     None => break,
                 }
             }
@@ -1034,7 +1036,7 @@ async fn deliver_lane<L: Ledger>(
                 let wait = resend_wait(failures_in_row);
                 // What the meters have handed over meanwhile is pending here too.
                 while let Some(w) = intake.try_recv() {
-                    queue.push_back(w);
+                    queue.extend(w);
                 }
                 let pending = queue.len() + signed.work.len();
                 eprintln!(
