@@ -20,8 +20,8 @@ use bcami_headend::ConnectionError;
 use bcami_headend::net::{Clock, MeterClient, ServerEvent, SystemClock, serve};
 use bcami_sdk::session::{HeadEnd, HeadEndIdentity, HeadEndPolicy};
 use bcami_sdk::{
-    HandshakeError, HeadEndRegistrationRequest, HeadEndSecretKey, Hid, MeterPublicKey,
-    MeterSecretKey, RegistrationRequest, Timestamp,
+    HandshakeError, HeadEndRegistrationRequest, HeadEndSecretKey, Hid, MeterSecretKey,
+    RegistrationRequest, Timestamp,
 };
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
@@ -321,39 +321,11 @@ pub async fn prepare_meters<L: Ledger + ?Sized>(
     state: &StateDir,
     cfg: &HeadEndConfig,
 ) -> Result<Vec<Meter>> {
-    let mut meters = Vec::with_capacity(cfg.meters);
-    for i in 1..=cfg.meters {
-        let id: DeviceId = format!("{}-{i:06}", cfg.meter_prefix)
-            .parse()
-            .map_err(|e| crate::usage(format!("{e:#}")))?;
-        let mut meter = match state.meter(&id)? {
-            Some(m) => m,
-            None => Meter::new(
-                id,
-                MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
-            ),
-        };
-        if cfg.fresh_ledger {
-            meter.provisioned = false;
-            meter.registered = false;
-        }
-        meters.push(meter);
-    }
-    let unprovisioned: Vec<(Hid, MeterPublicKey)> = meters
-        .iter()
-        .filter(|m| !m.provisioned)
-        .map(|m| (m.hid, m.key.public_key()))
-        .collect();
-    if !unprovisioned.is_empty() {
-        eprintln!(
-            "provisioning {} meters as the administrator",
-            unprovisioned.len()
-        );
-        client.provision_bound_meters(&unprovisioned).await?;
-        for m in &mut meters {
-            m.provisioned = true;
-            state.save_meter(m)?;
-        }
+    let ids = crate::run::meter_ids(&cfg.meter_prefix, cfg.meters)?;
+    let mut meters = crate::run::load_meters(state, &ids, cfg.fresh_ledger)?;
+    crate::run::provision_new_meters(client, &mut meters).await?;
+    for m in &meters {
+        state.save_meter(m)?;
     }
     let identities = client.ledger().concentrator_identities().max(1);
     let mut registered = 0;

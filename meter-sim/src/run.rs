@@ -175,6 +175,67 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The IDs `<prefix>-000001` … `<prefix>-<count>`.
+pub(crate) fn meter_ids(prefix: &str, count: usize) -> Result<Vec<DeviceId>> {
+    (1..=count)
+        .map(|i| {
+            format!("{prefix}-{i:06}")
+                .parse()
+                .map_err(|e| usage(format!("{e:#}")))
+        })
+        .collect()
+}
+
+/// The meters named `ids`, each from the state folder or made with a fresh key. With
+/// `fresh_ledger` every one is treated as unknown to the ledger.
+pub(crate) fn load_meters(
+    state: &StateDir,
+    ids: &[DeviceId],
+    fresh_ledger: bool,
+) -> Result<Vec<Meter>> {
+    ids.iter()
+        .map(|id| {
+            let mut meter = match state.meter(id)? {
+                Some(m) => m,
+                None => Meter::new(
+                    id.clone(),
+                    MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+                ),
+            };
+            if fresh_ledger {
+                meter.provisioned = false;
+                meter.registered = false;
+            }
+            Ok(meter)
+        })
+        .collect()
+}
+
+/// Provisions, as the administrator and bound to their keys, the meters not provisioned yet,
+/// and marks them so; the caller saves them.
+pub(crate) async fn provision_new_meters<L: Ledger + ?Sized>(
+    client: &Client<'_, L>,
+    meters: &mut [Meter],
+) -> Result<()> {
+    let unprovisioned: Vec<(Hid, MeterPublicKey)> = meters
+        .iter()
+        .filter(|m| !m.provisioned)
+        .map(|m| (m.hid, m.key.public_key()))
+        .collect();
+    if unprovisioned.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "provisioning {} meters as the administrator",
+        unprovisioned.len()
+    );
+    client.provision_bound_meters(&unprovisioned).await?;
+    for m in meters {
+        m.provisioned = true;
+    }
+    Ok(())
+}
+
 /// Runs the whole pipeline; returns the report. Meter devices live in `state`; the MDMS (one per
 /// network: the contract accepts a single MDMS key) lives in `mdms_state`.
 pub async fn run<L: Ledger>(
@@ -194,51 +255,13 @@ pub async fn run<L: Ledger>(
     // work is done.
     configured_mdms(mdms_state, cfg)?;
     let ids: Vec<DeviceId> = match &cfg.source {
-        Source::Synthetic { prefix, meters, .. } => (1..=*meters)
-            .map(|i| {
-                format!("{prefix}-{i:06}")
-                    .parse()
-                    .map_err(|e| usage(format!("{e:#}")))
-            })
-            .collect::<Result<_>>()?,
+        Source::Synthetic { prefix, meters, .. } => meter_ids(prefix, *meters)?,
         Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
     };
-    let mut meters = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let meter = match state.meter(id)? {
-            Some(m) => m,
-            None => Meter::new(
-                id.clone(),
-                MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
-            ),
-        };
-        meters.push(meter);
-    }
-    if cfg.fresh_ledger {
-        for m in &mut meters {
-            m.provisioned = false;
-            m.registered = false;
-        }
-    }
+    let mut meters = load_meters(state, &ids, cfg.fresh_ledger)?;
 
     // --- phase 1: provision (administrator) ---
-    let unprovisioned: Vec<(Hid, MeterPublicKey)> = meters
-        .iter()
-        .filter(|m| !m.provisioned)
-        .map(|m| (m.hid, m.key.public_key()))
-        .collect();
-    if !unprovisioned.is_empty() {
-        eprintln!(
-            "provisioning {} meters as the administrator",
-            unprovisioned.len()
-        );
-        Client::new(&*ledger)
-            .provision_bound_meters(&unprovisioned)
-            .await?;
-        for m in &mut meters {
-            m.provisioned = true;
-        }
-    }
+    provision_new_meters(&Client::new(&*ledger), &mut meters).await?;
     for m in &meters {
         state.save_meter(m)?;
     }
