@@ -9,19 +9,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bcami_headend::SharedDirectory;
 use bcami_headend::net::{Clock, Limits, MeterClient, ServerEvent, SystemClock, serve_with_limits};
-use bcami_sdk::session::{HeadEnd, HeadEndIdentity, HeadEndPolicy, MeterRecord, MeterStatus};
-use bcami_sdk::{HeadEndSecretKey, Hid, MeterSecretKey};
+use bcami_sdk::session::HeadEndIdentity;
+use bcami_sdk::{Hid, MeterSecretKey};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-fn meter(i: u8) -> (Hid, MeterSecretKey) {
-    (
-        Hid::from_meter_id(format!("SM-LIMITS-{i}")),
-        MeterSecretKey::from_entropy(&[i; 32]).unwrap(),
-    )
+mod common;
+
+fn meter(i: usize) -> (Hid, MeterSecretKey) {
+    common::meter("LIMITS", i)
 }
 
 async fn start(
@@ -32,23 +30,8 @@ async fn start(
     mpsc::Receiver<ServerEvent>,
     tokio::task::JoinHandle<()>,
 ) {
-    let directory = Arc::new(SharedDirectory::new());
-    for i in 0..4 {
-        let (hid, key) = meter(i);
-        directory.upsert(
-            hid,
-            MeterRecord {
-                public_key: key.public_key(),
-                key_version: 1,
-                status: MeterStatus::Active,
-            },
-        );
-    }
-    let head_end = HeadEnd::new(
-        Hid::from_meter_id("AHE-LIMITS"),
-        HeadEndSecretKey::from_entropy(&[0x42; 32]).unwrap(),
-        HeadEndPolicy::default(),
-    );
+    let directory = common::active_directory("LIMITS", 4);
+    let head_end = common::head_end("LIMITS");
     let identity = head_end.identity();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

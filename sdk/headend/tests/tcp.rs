@@ -9,20 +9,17 @@ use std::time::Duration;
 
 use bcami_headend::net::{ClientError, Commands, MeterClient, ServerEvent, SystemClock, serve};
 use bcami_headend::{ConnectionError, SharedDirectory};
-use bcami_sdk::session::{HeadEnd, HeadEndIdentity, HeadEndPolicy, MeterRecord, MeterStatus};
-use bcami_sdk::{HandshakeError, HeadEndSecretKey, Hid, MeterSecretKey, Timestamp};
+use bcami_sdk::session::{HeadEndIdentity, MeterRecord, MeterStatus};
+use bcami_sdk::{HandshakeError, Hid, MeterSecretKey, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const METERS: usize = 24;
 
+mod common;
+
 fn meter(i: usize) -> (Hid, MeterSecretKey) {
-    let mut entropy = [0x5au8; 32];
-    entropy[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    (
-        Hid::from_meter_id(format!("SM-TCP-{i:04}")),
-        MeterSecretKey::from_entropy(&entropy).unwrap(),
-    )
+    common::meter("TCP", i)
 }
 
 fn now() -> Timestamp {
@@ -40,23 +37,8 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    let directory = Arc::new(SharedDirectory::new());
-    for i in 0..METERS {
-        let (hid, key) = meter(i);
-        directory.upsert(
-            hid,
-            MeterRecord {
-                public_key: key.public_key(),
-                key_version: 1,
-                status: MeterStatus::Active,
-            },
-        );
-    }
-    let head_end = HeadEnd::new(
-        Hid::from_meter_id("AHE-TCP"),
-        HeadEndSecretKey::from_entropy(&[0x42; 32]).unwrap(),
-        HeadEndPolicy::default(),
-    );
+    let directory = common::active_directory("TCP", METERS);
+    let head_end = common::head_end("TCP");
     let identity = head_end.identity();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
