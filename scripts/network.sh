@@ -21,6 +21,8 @@
 #   BCAMI_RUN_DIR    run dir: pids, logs, crypto, ledgers, network.env (default <repo>/run)
 #   BCAMI_FABRIC_DIR Fabric install prefix (default <repo>/.fabric)
 #   BCAMI_TIMEOUT    seconds to wait for each readiness condition (default 180)
+#   BCAMI_BIN_DIR    prebuilt workspace binaries: deploy --package PKG runs $BCAMI_BIN_DIR/PKG
+#                    instead of building it (scripts/test.sh points it at cargo test's build)
 #   BCAMI_USER_KEYS  key algorithm of the peer orgs' users (client1, client2): ecdsa (default)
 #                    or ed25519 (Fabric 3); the org admins stay ECDSA, as cryptogen makes them
 #
@@ -769,7 +771,8 @@ cmd_deploy() {
 usage: network.sh deploy [--name NAME] [--package CARGO_PKG] [--binary PATH] [--probe-args JSON] [--client-auth]
   --name NAME         chaincode name on channel '$CHANNEL' (default bcami)
   --package PKG       cargo package to build with 'cargo build --release -p PKG'; the server is
-                      target/release/PKG (default bcami-chaincode)
+                      target/release/PKG (default bcami-chaincode), or \$BCAMI_BIN_DIR/PKG when
+                      BCAMI_BIN_DIR is set (no build)
   --binary PATH       use this prebuilt CCaaS server instead of building with cargo
   --probe-args JSON   the query that proves the server answers (default '{"Args":["ping"]}';
                       any chaincode response, even an error, counts)
@@ -787,6 +790,11 @@ EOF
   command -v openssl >/dev/null || die "openssl is required for deploy"
   local t0=$SECONDS
 
+  if [[ -z "$binary" && -n "${BCAMI_BIN_DIR:-}" ]]; then
+    binary=$BCAMI_BIN_DIR/$pkg
+    [[ -x "$binary" ]] || die "BCAMI_BIN_DIR=$BCAMI_BIN_DIR has no executable '$pkg'; build it there or unset BCAMI_BIN_DIR"
+    say "chaincode server: the prebuilt $binary (BCAMI_BIN_DIR)"
+  fi
   if [[ -z "$binary" ]]; then
     command -v cargo >/dev/null || die "cargo not found; install Rust or pass --binary PATH"
     say "building chaincode server: cargo build --release -p $pkg"

@@ -3,7 +3,8 @@
 # a fresh machine, non-interactively. Installs what the tests need (shellcheck,
 # jq, curl, openssl, python3 via apt if missing; Fabric via install-fabric.sh),
 # then runs, in order:
-#   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e)
+#   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e),
+#               whose debug build of meter-sim and the chaincode servers the later stages use
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
 #   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
@@ -148,10 +149,15 @@ if want network || want e2e; then
 fi
 
 # ---------------------------------------------------------------------------
+# One debug build serves every stage: `cargo test` builds the binaries its integration tests
+# run (meter-sim, the chaincode servers), and the network and e2e suites deploy and drive those
+# very files (BCAMI_BIN_DIR, BCAMI_METER_SIM) instead of a second, release build. The crypto
+# crates are optimised in the dev profile (Cargo.toml), so they sign and verify at speed.
+CARGO_TEST_ARGS=(--workspace --exclude bcami-e2e)
 if want rust; then
   run_suite "cargo fmt" cargo fmt --all --check
   run_suite "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-  run_suite "cargo test" cargo test --workspace --exclude bcami-e2e
+  run_suite "cargo test" cargo test "${CARGO_TEST_ARGS[@]}"
 fi
 
 if want lint; then
@@ -170,10 +176,10 @@ if want lint; then
 fi
 
 if want network || want e2e; then
-  # One release build of meter-sim, shared by every suite that drives meters
-  # (they honour BCAMI_METER_SIM instead of each running cargo again).
-  run_suite "cargo build --release -p meter-sim" cargo build --release -p meter-sim
-  export BCAMI_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+  # After the rust stage this finds everything fresh and only checks; run alone, it builds.
+  run_suite "build the binaries (cargo test --no-run)" cargo test "${CARGO_TEST_ARGS[@]}" --no-run
+  export BCAMI_BIN_DIR=${CARGO_TARGET_DIR:-$REPO/target}/debug
+  export BCAMI_METER_SIM=$BCAMI_BIN_DIR/meter-sim
 fi
 
 if want network; then

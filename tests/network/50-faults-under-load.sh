@@ -43,13 +43,7 @@ RUN1="| 1. skipped | | | |" RUN2="| 2. skipped | | | |" RUN3A="| 3. skipped | | 
 
 TABLE=$REPO/target/test-logs/faults-under-load.md
 mkdir -p "$(dirname "$TABLE")"
-if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
-  METER_SIM=$BCAMI_METER_SIM
-else
-  log "building meter-sim (cargo build --release -p meter-sim)"
-  (cd "$REPO" && cargo build --release -q -p meter-sim) || fail "cargo build --release -p meter-sim"
-  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
-fi
+meter_sim_bin
 
 net up
 net deploy

@@ -16,9 +16,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 net_setup 7800
 
 work=$(dirname "$BCAMI_RUN_DIR")
-log "building meter-sim and the kvcc test server"
-(cd "$REPO" && cargo build --release -q -p meter-sim) || fail "could not build meter-sim"
-METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+meter_sim_bin
+log "building the kvcc test server"
 (cd "$REPO/fabric-network/build" && go build -o "$work/kvcc" ./kvcc) || fail "could not build kvcc"
 
 export BCAMI_USER_KEYS=ed25519

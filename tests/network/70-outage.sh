@@ -28,13 +28,7 @@ want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 TABLE=$REPO/target/test-logs/outage.md
 mkdir -p "$(dirname "$TABLE")"
-if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
-  METER_SIM=$BCAMI_METER_SIM
-else
-  log "building meter-sim (cargo build --release -p meter-sim)"
-  (cd "$REPO" && cargo build --release -q -p meter-sim) || fail "cargo build --release -p meter-sim"
-  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
-fi
+meter_sim_bin
 ((OUTAGE * 1000 > WINDOW_MS)) || fail "OUTAGE_SECONDS=$OUTAGE is not longer than the ${WINDOW_MS} ms window"
 
 net up

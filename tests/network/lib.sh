@@ -35,6 +35,19 @@ assert_deadline() {
 }
 
 # net_setup PORT_BASE: private port base and run dir; down on exit.
+# meter_sim_bin: sets METER_SIM to $BCAMI_METER_SIM (scripts/test.sh sets it to the build it
+# made), or to a release build made now.
+meter_sim_bin() {
+  if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
+    METER_SIM=$BCAMI_METER_SIM
+  else
+    log "building meter-sim (cargo build --release -p meter-sim)"
+    (cd "$REPO" && cargo build --release -q -p meter-sim) || fail "cargo build --release -p meter-sim"
+    METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+  fi
+  [[ -x "$METER_SIM" ]] || fail "meter-sim: $METER_SIM is not an executable"
+}
+
 net_setup() {
   export BCAMI_PORT_BASE=${BCAMI_PORT_BASE:-$1}
   if [[ -z "${BCAMI_RUN_DIR:-}" ]]; then

@@ -11,6 +11,8 @@ pub mod memory;
 mod peer;
 pub mod protocol;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod server_binary;
 mod stub;
 #[cfg(feature = "testing")]
 pub mod testing;
