@@ -8,8 +8,8 @@
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
 #   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
-#               tests/e2e/*.sh in lexical order with network.env sourced, then
-#               cargo test -p bcami-e2e
+#               tests/e2e/*.sh in lexical order with network.env sourced, then each
+#               bcami-e2e test executable (tests/tests/*.rs) of the workspace build
 # and always tears down every network it started, even on failure or Ctrl-C.
 #
 # usage: scripts/test.sh [STAGE...]      (default: all four stages, in that order)
@@ -153,6 +153,9 @@ fi
 # run (meter-sim, the chaincode servers), and the network and e2e suites deploy and drive those
 # very files (BCAMI_BIN_DIR, BCAMI_METER_SIM) instead of a second, release build. The crypto
 # crates are optimised in the dev profile (Cargo.toml), so they sign and verify at speed.
+# The end-to-end tests (bcami-e2e) are built by that same workspace build and their test
+# executables run directly in the e2e stage: `cargo test -p bcami-e2e` would resolve features
+# for that one package and rebuild some 20 crates.
 CARGO_TEST_ARGS=(--workspace --exclude bcami-e2e)
 if want rust; then
   run_suite "cargo fmt" cargo fmt --all --check
@@ -177,8 +180,18 @@ fi
 
 if want network || want e2e; then
   # After the rust stage this finds everything fresh and only checks; run alone, it builds.
-  run_suite "build the binaries (cargo test --no-run)" cargo test "${CARGO_TEST_ARGS[@]}" --no-run
+  run_suite "build the binaries (cargo test --workspace --no-run)" cargo test --workspace --no-run
   export BCAMI_BIN_DIR=${CARGO_TARGET_DIR:-$REPO/target}/debug
+  # "EXECUTABLE|SOURCE" of each bcami-e2e test target (its library's unit tests and each
+  # tests/tests/*.rs), from that (now fresh) build.
+  E2E_TESTS=()
+  if want e2e; then
+    mapfile -t E2E_TESTS < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
+      jq -r --arg repo "$REPO/" 'select(.reason == "compiler-artifact" and .profile.test
+        and (.target.src_path | startswith($repo + "tests/")))
+        | "\(.executable)|\(.target.src_path | ltrimstr($repo))"')
+    ((${#E2E_TESTS[@]})) || fail_suite "bcami-e2e" "the build listed no test executables under tests/"
+  fi
   export BCAMI_METER_SIM=$BCAMI_BIN_DIR/meter-sim
 fi
 
@@ -223,14 +236,16 @@ if want e2e; then
         for t in "${e2e_scripts[@]}"; do
           run_suite "$t" bash "$t"
         done
-        run_suite "cargo test -p bcami-e2e" cargo test -p bcami-e2e
+        for t in "${E2E_TESTS[@]}"; do
+          run_suite "bcami-e2e: ${t##*|}" env -C "$REPO/tests" "${t%%|*}" # cwd as cargo test's
+        done
         declare -p PASSED FAILED FAILED_LOGS >"$WORK/e2e-results"
       )
       # shellcheck source=/dev/null
       source "$WORK/e2e-results"
       if ((${#e2e_scripts[@]} == 0)); then echo "test: tests/e2e/ has no *.sh scripts"; fi
     else
-      for t in "${e2e_scripts[@]}" "cargo test -p bcami-e2e"; do
+      for t in "${e2e_scripts[@]}" "bcami-e2e"; do
         fail_suite "$t" "not run: the shared network or the bcami deploy failed"
       done
     fi

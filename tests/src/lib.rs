@@ -85,7 +85,8 @@ impl NetworkEnv {
     }
 
     /// Deploys chaincode `name` with `scripts/network.sh deploy`, unless it is already
-    /// deployed. A cargo package is built in its own target folder
+    /// deployed. A cargo package is taken from `$BCAMI_BIN_DIR` when that is set (scripts/test.sh
+    /// points it at the build it made), or else built in its own target folder
     /// (`$CARGO_TARGET_DIR/e2e-chaincode`), so that the running `cargo test` does not hold the
     /// build lock it needs.
     ///
