@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the meter module: bcami-sdk-wasm as a wasm32-unknown-unknown cdylib with no imports,
+# a 16 KiB stack first in linear memory, the `meter` profile (opt-level s, LTO, stripped), and
+# path prefixes remapped so the bytes do not depend on where the repository or the cargo home
+# is. Installs the toolchain first (install-wasm-toolchain.sh picks the route).
+# Output: <target>/meter-wasm/bcami_sdk_wasm.wasm; prints its size and SHA-256 (last line).
+# Environment: BCAMI_METER_STACK (bytes, default 16384), BCAMI_WASM_ROUTE (see the installer).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+OUT=$TARGET_DIR/meter-wasm
+STACK=${BCAMI_METER_STACK:-16384}
+
+"$SCRIPT_DIR/install-wasm-toolchain.sh"
+route=$(cat "$OUT/route")
+cd "$REPO"
+
+remap=(--remap-path-prefix="$REPO=/bcami" --remap-path-prefix="${CARGO_HOME:-$HOME/.cargo}=/cargo")
+link=(-C "link-arg=-zstack-size=$STACK" -C link-arg=--stack-first -C link-arg=--export=__stack_pointer)
+case $route in
+rustup)
+  build_dir=$TARGET_DIR
+  RUSTFLAGS="${remap[*]}" cargo rustc --locked -p bcami-sdk-wasm --lib --profile meter \
+    --target wasm32-unknown-unknown --crate-type cdylib -- "${link[@]}"
+  ;;
+debian)
+  # Its own target dir: another rustc, and core/alloc built from /usr/lib/rustlib/src.
+  build_dir=$OUT/debian
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${remap[*]} --remap-path-prefix=/usr/lib/rustlib/src/rust=/rust" \
+    cargo rustc --locked -Zbuild-std=core,alloc -p bcami-sdk-wasm --lib --profile meter \
+    --target wasm32-unknown-unknown --crate-type cdylib --target-dir "$build_dir" -- \
+    -C linker=wasm-ld "${link[@]}"
+  ;;
+esac
+cp "$build_dir/wasm32-unknown-unknown/meter/bcami_sdk_wasm.wasm" "$OUT/bcami_sdk_wasm.wasm"
+echo "build-meter-wasm: route $route, $OUT/bcami_sdk_wasm.wasm"
+echo "build-meter-wasm: $(stat -c %s "$OUT/bcami_sdk_wasm.wasm") bytes, sha256 $(sha256sum "$OUT/bcami_sdk_wasm.wasm" | cut -d' ' -f1)"
