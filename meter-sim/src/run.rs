@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use bcami_api::RejectReason;
 use bcami_sdk::{
-    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
-    QualityFlags, RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
+    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, QualityFlags,
+    Timestamp, UsageReport, WattHours,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::OsRng;
@@ -27,6 +27,7 @@ use crate::cli::now;
 use crate::mdms;
 use crate::profile::Household;
 use crate::replay::{Interval, Replay};
+use crate::runtime::{MeterRuntime, RuntimeConfig};
 use crate::state::{DeviceId, Mdms, Meter, SentReading, StateDir};
 use crate::stats::{Latency, RunReport};
 use crate::usage;
@@ -94,6 +95,8 @@ pub struct RunConfig {
     /// How often the meters re-read the MDMS key from the ledger during the run, so that a key
     /// rotated meanwhile (`mdms rotate-key`) is used from the next batch on; `None`: never.
     pub mdms_key_refresh: Option<Duration>,
+    /// Where the meters' code runs (native, or wasm with a memory cap and fuel).
+    pub meter_runtime: RuntimeConfig,
 }
 
 fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
@@ -136,6 +139,7 @@ struct Shared {
     state: StateDir,
     rate: Option<(Instant, f64)>,
     scheduled: Mutex<u64>,
+    runtime: MeterRuntime,
 }
 
 #[derive(Default)]
@@ -184,13 +188,16 @@ pub async fn run<L: Ledger>(
             .collect::<Result<_>>()?,
         Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
     };
+    let runtime = MeterRuntime::new(&cfg.meter_runtime, &ids)?;
     let mut meters = Vec::with_capacity(ids.len());
-    for id in &ids {
+    for (index, id) in ids.iter().enumerate() {
         let meter = match state.meter(id)? {
             Some(m) => m,
             None => Meter::new(
                 id.clone(),
-                MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+                runtime
+                    .keygen(index)
+                    .with_context(|| format!("key generation of {id}"))?,
             ),
         };
         meters.push(meter);
@@ -244,9 +251,13 @@ pub async fn run<L: Ledger>(
         for &i in &to_register {
             let meter = &mut meters[i];
             let ts = meter.next_timestamp(now()?);
-            let request = RegistrationRequest::build(&meter.key, meter.hid, ts)
-                .map_err(|e| anyhow!("registration of {}: {e}", meter.id))?
-                .encode();
+            let request = match runtime.registration(i, &meter.key, meter.hid, ts) {
+                Ok(request) => request.encode(),
+                Err(e) => {
+                    registration_failures.push(format!("{}: {e:#}", meter.id));
+                    continue;
+                }
+            };
             let (hid, public) = (meter.hid, meter.key.public_key());
             let ledger = Arc::clone(&ledger);
             let permit = Arc::clone(&semaphore).acquire_owned().await?;
@@ -382,6 +393,7 @@ pub async fn run<L: Ledger>(
         state: state.clone(),
         rate: cfg.rate.map(|r| (Instant::now(), r)),
         scheduled: Mutex::new(0),
+        runtime,
     });
     let progress = bar(cfg.progress, total as u64, "readings");
     let retries = cfg.retries;
@@ -452,6 +464,7 @@ pub async fn run<L: Ledger>(
     };
     report.latency = Latency::from_samples(latencies);
     report.mdms_key_changes = lock(&shared.mdms_key).changes;
+    report.meter_runtime = shared.runtime.report();
     for meter in &shared.meters {
         state.save_meter(&lock(meter))?;
     }
@@ -582,7 +595,7 @@ async fn prepare_mdms<L: Ledger>(
 impl RunConfig {
     /// `source` and the MDMS `mdms_id` with the CLI's defaults: 2 concentrators, batches of
     /// 100, 4 transactions in flight per concentrator, no rate cap, no tampering, the MDMS
-    /// read-back on, no progress bars, 6 resends.
+    /// read-back on, no progress bars, 6 resends, native meters.
     pub fn new(source: Source, mdms_id: DeviceId) -> RunConfig {
         RunConfig {
             source,
@@ -597,6 +610,7 @@ impl RunConfig {
             progress: false,
             retries: 6,
             mdms_key_refresh: Some(Duration::from_secs(60)),
+            meter_runtime: RuntimeConfig::Native,
         }
     }
 }
@@ -670,6 +684,11 @@ async fn run_lane<L: Ledger>(
                     *byte ^= 0x01;
                 }
             }
+        }
+        if readings.is_empty() {
+            // Every meter of the batch has stopped (wasm runtime; see the report): nothing to send.
+            progress.inc(batch.len() as u64);
+            continue;
         }
         let count = readings.len() as u64;
         result.submitted += count;
@@ -789,10 +808,14 @@ fn build_batch(shared: &Shared, batch: &[Slot]) -> Result<(Vec<Vec<u8>>, Vec<Sen
             cumulative_register: WattHours(planned.cumulative_wh),
             quality: QualityFlags::NONE,
         };
-        let tx = Transaction::build(
-            &mut OsRng, &meter.key, meter.hid, timestamp, &report, &mdms_key,
-        )
-        .map_err(|e| anyhow!("reading of {}: {e}", meter.id))?;
+        let Some(tx) = shared
+            .runtime
+            .reading(m, &meter.key, meter.hid, timestamp, &report, &mdms_key)
+            .map_err(|e| anyhow!("reading of {}: {e:#}", meter.id))?
+        else {
+            // This meter's wasm instance failed: its error is in the report's runtime section.
+            continue;
+        };
         meter.cumulative_wh = planned.cumulative_wh;
         meter.next_interval_ms =
             Some(planned.interval.start_ms + u64::from(shared.interval.seconds()) * 1000);

@@ -197,6 +197,35 @@ impl MeterModule {
         Self::from_bytes(&bytes)
     }
 
+    /// Builds the module from this repository's source with `scripts/build-meter-wasm.sh` (which
+    /// installs the toolchain) into `target_dir`, then loads it. For the repository's tests and
+    /// tools; a deployment loads a pinned module file with [`MeterModule::from_file`].
+    pub fn build(repo: &Path, target_dir: &Path) -> Result<MeterModule, Error> {
+        let script = repo.join("scripts/build-meter-wasm.sh");
+        let output = std::process::Command::new("bash")
+            .arg(&script)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .output()
+            .map_err(|source| Error::Read {
+                path: script.display().to_string(),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Module(format!(
+                "{} failed:\n{}\n{}",
+                script.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Self::from_file(&Self::built_path(target_dir))
+    }
+
+    /// Where `scripts/build-meter-wasm.sh` writes the module for `target_dir`.
+    pub fn built_path(target_dir: &Path) -> std::path::PathBuf {
+        target_dir.join("meter-wasm/bcami_sdk_wasm.wasm")
+    }
+
     /// SHA-256 of the module bytes, hex.
     pub fn sha256_hex(&self) -> String {
         hex32(&self.sha256)

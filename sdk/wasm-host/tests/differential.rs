@@ -4,8 +4,7 @@
 // Test code: a failing unwrap is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use bcami_contract::{Verifier, VerifierKind};
@@ -24,24 +23,8 @@ fn module() -> &'static MeterModule {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         // `<target>/<profile>/deps/<this test>` → `<target>`.
         let exe = std::env::current_exe().expect("test executable path");
-        let target: PathBuf = exe
-            .ancestors()
-            .nth(3)
-            .expect("target directory above the test executable")
-            .to_path_buf();
-        let output = Command::new("bash")
-            .arg(repo.join("scripts/build-meter-wasm.sh"))
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .expect("bash runs");
-        assert!(
-            output.status.success(),
-            "build-meter-wasm.sh failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        MeterModule::from_file(&target.join("meter-wasm/bcami_sdk_wasm.wasm"))
-            .expect("the module loads")
+        let target = exe.ancestors().nth(3).expect("target directory");
+        MeterModule::build(&repo, target).expect("the module builds and loads")
     })
 }
 
