@@ -35,5 +35,18 @@ debian)
   ;;
 esac
 cp "$build_dir/wasm32-unknown-unknown/meter/bcami_sdk_wasm.wasm" "$OUT/bcami_sdk_wasm.wasm"
-echo "build-meter-wasm: route $route, $OUT/bcami_sdk_wasm.wasm"
-echo "build-meter-wasm: $(stat -c %s "$OUT/bcami_sdk_wasm.wasm") bytes, sha256 $(sha256sum "$OUT/bcami_sdk_wasm.wasm" | cut -d' ' -f1)"
+sha=$(sha256sum "$OUT/bcami_sdk_wasm.wasm" | cut -d' ' -f1)
+case $route in
+rustup) rustc_version=$(rustc --version) ;;
+debian) rustc_version=$(/usr/bin/rustc --version) ;;
+esac
+pinned=$(awk -F' [|] ' -v r="$route" -v v="$rustc_version" '$2 == r && $3 == v { print $1 }' \
+  "$REPO/sdk/wasm/module.sha256")
+echo "build-meter-wasm: route $route ($rustc_version), $OUT/bcami_sdk_wasm.wasm"
+if [[ -z $pinned ]]; then
+  echo "build-meter-wasm: note: no pinned hash for this toolchain in sdk/wasm/module.sha256"
+elif [[ $pinned != "$sha" ]]; then
+  echo "build-meter-wasm: FAILED: sha256 $sha, but sdk/wasm/module.sha256 pins $pinned for $rustc_version" >&2
+  exit 1
+fi
+echo "build-meter-wasm: $(stat -c %s "$OUT/bcami_sdk_wasm.wasm") bytes, sha256 $sha${pinned:+ (as pinned)}"
