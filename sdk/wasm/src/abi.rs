@@ -162,3 +162,69 @@ pub fn rotation(io: &mut [u8; IO_LEN]) -> Result<usize, Status> {
         KeyRotationRequest::build(&current, &new, hid, timestamp).map_err(|_| Status::Build)?;
     Ok(emit(io, &[&new.to_bytes(), &request.encode()]))
 }
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failing unwrap is a failing test.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use bcami_sdk::{IntervalLength, MdmsSecretKey, QualityFlags, WattHours};
+
+    fn io(parts: &[&[u8]]) -> [u8; IO_LEN] {
+        let mut io = [0u8; IO_LEN];
+        emit(&mut io, parts);
+        io
+    }
+
+    #[test]
+    fn a_reading_through_the_buffer_is_the_sdks_reading() {
+        let key = MeterSecretKey::from_entropy(&[1; 32]).unwrap();
+        let mdms = MdmsSecretKey::from_entropy(&[2; 32]).unwrap().public_key();
+        let hid = Hid::from_meter_id("SM-1");
+        let t = Timestamp::from_unix_millis(1_700_000_000_000);
+        let report = UsageReport {
+            interval_start: t,
+            interval_length: IntervalLength::HALF_HOUR,
+            energy: WattHours(7),
+            cumulative_register: WattHours(70),
+            quality: QualityFlags::NONE,
+        };
+        let mut buffer = io(&[
+            &key.to_bytes(),
+            hid.as_bytes(),
+            &t.to_bytes(),
+            &report.encode(),
+            &mdms.to_bytes(),
+            &[3; 32],
+        ]);
+        let len = reading(&mut buffer).unwrap();
+        let native = Transaction::build_from_entropy(&[3; 32], &key, hid, t, &report, &mdms)
+            .unwrap()
+            .encode();
+        assert_eq!(&buffer[..len], &native[..]);
+    }
+
+    #[test]
+    fn statuses_round_trip_and_nothing_else_is_a_status() {
+        for status in [
+            Status::Entropy,
+            Status::SecretKey,
+            Status::MdmsKey,
+            Status::Report,
+            Status::Build,
+        ] {
+            assert!(status.to_return() < 0);
+            assert_eq!(Status::from_return(status.to_return()), Some(status));
+        }
+        assert_eq!(Status::from_return(0), None);
+        assert_eq!(Status::from_return(-6), None);
+        assert_eq!(Status::from_return(188), None);
+    }
+
+    #[test]
+    fn a_zero_secret_key_is_refused() {
+        let mut buffer = io(&[&[0; 32], &[0; 32], &[0; 8]]);
+        assert_eq!(registration(&mut buffer), Err(Status::SecretKey));
+    }
+}
