@@ -4,7 +4,12 @@
 # path prefixes remapped so the bytes do not depend on where the repository or the cargo home
 # is. Installs the toolchain first (install-wasm-toolchain.sh picks the route).
 # Output: <target>/meter-wasm/bcami_sdk_wasm.wasm; prints its size and SHA-256 (last line).
-# Environment: BCAMI_METER_STACK (bytes, default 16384), BCAMI_WASM_ROUTE (see the installer).
+# The SHA-256 is checked against sdk/wasm/module.sha256 for this route and toolchain: a change to
+# the meter's code (sdk/core, sdk/wasm) or to a dependency changes it, so after such a change run
+#   BCAMI_PIN_MODULE=1 scripts/build-meter-wasm.sh
+# which rewrites this toolchain's line, and commit the file.
+# Environment: BCAMI_METER_STACK (bytes, default 16384), BCAMI_WASM_ROUTE (see the installer),
+#              BCAMI_PIN_MODULE=1 (record this build's hash instead of checking it).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,10 +48,18 @@ esac
 pinned=$(awk -F' [|] ' -v r="$route" -v v="$rustc_version" '$2 == r && $3 == v { print $1 }' \
   "$REPO/sdk/wasm/module.sha256")
 echo "build-meter-wasm: route $route ($rustc_version), $OUT/bcami_sdk_wasm.wasm"
-if [[ -z $pinned ]]; then
+if [[ ${BCAMI_PIN_MODULE:-0} == 1 ]]; then
+  pins=$REPO/sdk/wasm/module.sha256
+  awk -F' [|] ' -v r="$route" -v v="$rustc_version" '!($2 == r && $3 == v)' "$pins" >"$pins.new"
+  echo "$sha | $route | $rustc_version" >>"$pins.new"
+  mv "$pins.new" "$pins"
+  echo "build-meter-wasm: pinned $sha for $route, $rustc_version in sdk/wasm/module.sha256"
+  pinned=$sha
+elif [[ -z $pinned ]]; then
   echo "build-meter-wasm: note: no pinned hash for this toolchain in sdk/wasm/module.sha256"
 elif [[ $pinned != "$sha" ]]; then
-  echo "build-meter-wasm: FAILED: sha256 $sha, but sdk/wasm/module.sha256 pins $pinned for $rustc_version" >&2
+  echo "build-meter-wasm: FAILED: sha256 $sha, but sdk/wasm/module.sha256 pins $pinned for $rustc_version" \
+    "(after a change to the meter's code: BCAMI_PIN_MODULE=1 $0)" >&2
   exit 1
 fi
 echo "build-meter-wasm: $(stat -c %s "$OUT/bcami_sdk_wasm.wasm") bytes, sha256 $sha${pinned:+ (as pinned)}"
