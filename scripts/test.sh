@@ -3,7 +3,8 @@
 # a fresh machine, non-interactively. Installs what the tests need (shellcheck,
 # jq, curl, openssl, python3 via apt if missing; Fabric via install-fabric.sh),
 # then runs, in order:
-#   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e)
+#   rust        cargo fmt --check; cargo clippy -D warnings; the wasm32/Cortex-M4 toolchain
+#               (install-wasm-toolchain.sh); cargo test (all but bcami-e2e); the Cortex-M4 image
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
 #   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
@@ -151,7 +152,11 @@ fi
 if want rust; then
   run_suite "cargo fmt" cargo fmt --all --check
   run_suite "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+  # The 32-bit targets: the wasmtime tests (bcami-wasm-host, meter-sim) build the meter module
+  # with this toolchain; the Cortex-M4 image is built and measured here.
+  run_suite "install-wasm-toolchain" "$SCRIPT_DIR/install-wasm-toolchain.sh"
   run_suite "cargo test" cargo test --workspace --exclude bcami-e2e
+  run_suite "build-meter-cortex-m4" "$SCRIPT_DIR/build-meter-cortex-m4.sh"
 fi
 
 if want lint; then
