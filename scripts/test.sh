@@ -4,7 +4,9 @@
 # jq, curl, openssl, python3 via apt if missing; Fabric via install-fabric.sh),
 # then runs, in order:
 #   rust        cargo fmt --check; cargo clippy -D warnings; the wasm32/Cortex-M4 toolchain
-#               (install-wasm-toolchain.sh); cargo test (all but bcami-e2e); the Cortex-M4 image
+#               (install-wasm-toolchain.sh); cargo test (all but bcami-e2e); the Cortex-M4 image.
+#               clippy and test take meter-sim's feature `wasm`, so the debug wasmtime is built
+#               once and shared by bcami-wasm-host's and meter-sim's tests
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
 #   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
@@ -151,11 +153,11 @@ fi
 # ---------------------------------------------------------------------------
 if want rust; then
   run_suite "cargo fmt" cargo fmt --all --check
-  run_suite "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+  run_suite "cargo clippy" cargo clippy --workspace --all-targets --features meter-sim/wasm -- -D warnings
   # The 32-bit targets: the wasmtime tests (bcami-wasm-host, meter-sim) build the meter module
   # with this toolchain; the Cortex-M4 image is built and measured here.
   run_suite "install-wasm-toolchain" "$SCRIPT_DIR/install-wasm-toolchain.sh"
-  run_suite "cargo test" cargo test --workspace --exclude bcami-e2e
+  run_suite "cargo test" cargo test --workspace --exclude bcami-e2e --features meter-sim/wasm
   run_suite "build-meter-cortex-m4" "$SCRIPT_DIR/build-meter-cortex-m4.sh"
 fi
 
@@ -179,6 +181,12 @@ if want network || want e2e; then
   # (they honour BCAMI_METER_SIM instead of each running cargo again).
   run_suite "cargo build --release -p meter-sim" cargo build --release -p meter-sim
   export BCAMI_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
+fi
+if want e2e; then
+  # The wasm meters (tests/e2e/60-wasm-meters.sh): a debug meter-sim with the feature `wasm`,
+  # reusing the debug wasmtime the rust stage built (no release build of wasmtime in CI).
+  run_suite "cargo build -p meter-sim --features wasm" cargo build -p meter-sim --features wasm
+  export BCAMI_WASM_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/debug/meter-sim
 fi
 
 if want network; then

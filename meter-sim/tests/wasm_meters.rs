@@ -1,12 +1,16 @@
 //! `--meter-runtime wasm` on the embedded ledger: every key, registration and reading comes from
 //! a wasm instance, the MDMS reads them all back, and a meter out of fuel stops alone with its
-//! error in the report while the run completes.
+//! error in the report while the run completes. After an outage longer than the contract's
+//! window, the readings the meters sign again (store-and-forward) come from their instances too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use bcami_api::{ConfigUpdate, Function, Window};
+use bcami_client::{Caller, Client, Ledger, LedgerError, Outcome};
 use bcami_sdk::IntervalLength;
 use bcami_wasm_host::{Limits, MeterModule, PAGE};
 use meter_sim::embedded::Embedded;
@@ -86,7 +90,13 @@ async fn wasm_meters_register_and_send_readings_the_mdms_reads_back() {
         ..Default::default()
     }
     .table();
-    assert!(table.contains("meters stopped     0"), "{table}");
+    assert!(
+        table.lines().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words == ["meters", "stopped", "0"]
+        }),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,4 +131,95 @@ async fn a_meter_out_of_fuel_stops_alone_with_a_clear_error() {
             "meter ran out of fuel: the budget is 8000000 per operation"
         );
     }
+}
+
+/// The embedded ledger, with `SubmitReadings` calls 2 to 4 failing before the contract runs (an
+/// unreachable peer).
+struct Outage {
+    inner: Embedded,
+    calls: AtomicU32,
+}
+
+impl Ledger for Outage {
+    fn mode(&self) -> &'static str {
+        self.inner.mode()
+    }
+
+    fn concentrator_identities(&self) -> usize {
+        self.inner.concentrator_identities()
+    }
+
+    async fn submit(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
+        if function == Function::SubmitReadings
+            && (2..=4).contains(&(self.calls.fetch_add(1, Ordering::SeqCst) + 1))
+        {
+            return Err(
+                anyhow::anyhow!("endorse failed at gateway 127.0.0.1:1: Unavailable").into(),
+            );
+        }
+        self.inner.submit(role, function, args).await
+    }
+
+    async fn evaluate(
+        &self,
+        role: Caller,
+        function: Function,
+        args: Vec<String>,
+    ) -> Result<Outcome, LedgerError> {
+        self.inner.evaluate(role, function, args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_signed_again_after_an_outage_come_from_the_wasm_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(&dir.path().join("meters")).unwrap();
+    let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
+    let ledger = Outage {
+        inner: Embedded::new(),
+        calls: AtomicU32::new(0),
+    };
+    // A 1 s window: the 2nd batch fails three times (1 + 2 + 4 s of backoff), so its readings
+    // are stale when they reach the contract and their meters sign them again.
+    let update = ConfigUpdate {
+        window: Some(Window {
+            past_ms: 1_000,
+            future_ms: 60_000,
+        }),
+        ..ConfigUpdate::default()
+    };
+    Client::new(&ledger)
+        .configure(Caller::Administrator, &update)
+        .await
+        .unwrap();
+    let config = RunConfig {
+        concentrators: 1,
+        in_flight: 1,
+        ..config("RESIGN", Limits::default())
+    };
+    let report = meter_sim::run::run(Arc::new(ledger), &state, &mdms_state, &config)
+        .await
+        .unwrap();
+    assert_eq!(report.committed, 12, "rejected: {:?}", report.rejected);
+    assert!(report.resigned >= 6, "re-signed {}", report.resigned);
+    assert_eq!((report.lost, report.pending), (0, 0));
+    assert_eq!(report.verified, Some(12));
+    assert_eq!(report.mismatches, Some(0));
+    let runtime = report.meter_runtime.unwrap();
+    assert!(
+        runtime.failed_meters.is_empty(),
+        "{:?}",
+        runtime.failed_meters
+    );
+    assert_eq!(runtime.operations["reading"].count, 12);
+    assert_eq!(
+        runtime.operations[meter_sim::runtime::RESIGNED].count,
+        report.resigned
+    );
+    assert_eq!(report.submitted, 12 + report.resigned);
 }

@@ -8,7 +8,8 @@
 # reading fits one page. A cap below the module's need stops the run with a clear error.
 #
 # usage: tests/e2e/60-wasm-meters.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
-# Environment: BCAMI_METER_SIM (a prebuilt meter-sim; default: build it with cargo).
+# Environment: BCAMI_WASM_METER_SIM (a prebuilt meter-sim with the cargo feature `wasm`; default:
+# cargo build -p meter-sim --features wasm, a debug build that shares the rust stage's wasmtime).
 # Exit: 0 if every check passed, 1 otherwise. Logs: $BCAMI_RUN_DIR/e2e-wasm-meters/.
 set -euo pipefail
 
@@ -22,7 +23,20 @@ mkdir -p "$WORK/logs"
 LOGS=$WORK/logs
 say "logs in $LOGS"
 
-e2e_meter_sim
+if [[ -n "${BCAMI_WASM_METER_SIM:-}" ]]; then
+  METER_SIM=$BCAMI_WASM_METER_SIM
+else
+  say "building meter-sim with wasm meters (cargo build -p meter-sim --features wasm)"
+  (cd "$REPO" && cargo build -q -p meter-sim --features wasm) >"$LOGS/cargo.log" 2>&1 || {
+    fail "build meter-sim" "cargo build -p meter-sim --features wasm failed; see $LOGS/cargo.log"
+    finish
+  }
+  METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/debug/meter-sim
+fi
+[[ -x "$METER_SIM" ]] || {
+  fail "meter-sim" "$METER_SIM is not an executable"
+  finish
+}
 MODULE=$WORK/bcami_sdk_wasm.wasm
 if "$REPO/scripts/build-meter-wasm.sh" >"$LOGS/build.log" 2>&1; then
   cp "${CARGO_TARGET_DIR:-$REPO/target}/meter-wasm/bcami_sdk_wasm.wasm" "$MODULE"
