@@ -183,9 +183,12 @@ if want network || want e2e; then
   export BCAMI_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
 fi
 if want e2e; then
-  # The wasm meters (tests/e2e/60-wasm-meters.sh): a debug meter-sim with the feature `wasm`,
-  # reusing the debug wasmtime the rust stage built (no release build of wasmtime in CI).
-  run_suite "cargo build -p meter-sim --features wasm" cargo build -p meter-sim --features wasm
+  # The wasm meters (tests/e2e/60-wasm-meters.sh): the debug meter-sim with the feature `wasm`
+  # that the rust stage's `cargo test` built, by the same command (so the same features: nothing
+  # to compile after the rust stage; `cargo build -p meter-sim --features wasm` would unify other
+  # features for libc, tokio, … and compile wasmtime again). No release build of wasmtime in CI.
+  run_suite "meter-sim --features wasm (debug)" \
+    cargo test --workspace --exclude bcami-e2e --features meter-sim/wasm --no-run
   export BCAMI_WASM_METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/debug/meter-sim
 fi
 

@@ -9,7 +9,8 @@
 #
 # usage: tests/e2e/60-wasm-meters.sh   (with network.env sourced, or BCAMI_RUN_DIR set)
 # Environment: BCAMI_WASM_METER_SIM (a prebuilt meter-sim with the cargo feature `wasm`; default:
-# cargo build -p meter-sim --features wasm, a debug build that shares the rust stage's wasmtime).
+# the debug one the rust stage's `cargo test --workspace --exclude bcami-e2e --features
+# meter-sim/wasm` builds, by that command: nothing to compile after that stage).
 # Exit: 0 if every check passed, 1 otherwise. Logs: $BCAMI_RUN_DIR/e2e-wasm-meters/.
 set -euo pipefail
 
@@ -26,9 +27,10 @@ say "logs in $LOGS"
 if [[ -n "${BCAMI_WASM_METER_SIM:-}" ]]; then
   METER_SIM=$BCAMI_WASM_METER_SIM
 else
-  say "building meter-sim with wasm meters (cargo build -p meter-sim --features wasm)"
-  (cd "$REPO" && cargo build -q -p meter-sim --features wasm) >"$LOGS/cargo.log" 2>&1 || {
-    fail "build meter-sim" "cargo build -p meter-sim --features wasm failed; see $LOGS/cargo.log"
+  build=(cargo test --workspace --exclude bcami-e2e --features meter-sim/wasm --no-run)
+  say "meter-sim with wasm meters: ${build[*]} (log $LOGS/cargo.log)"
+  (cd "$REPO" && "${build[@]}") >"$LOGS/cargo.log" 2>&1 || {
+    fail "build meter-sim" "${build[*]} failed; see $LOGS/cargo.log"
     finish
   }
   METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/debug/meter-sim
