@@ -3,8 +3,11 @@
 # a fresh machine, non-interactively. Installs what the tests need (shellcheck,
 # jq, curl, openssl, python3 via apt if missing; Fabric via install-fabric.sh),
 # then runs, in order:
-#   rust        cargo fmt --check; cargo clippy -D warnings; cargo test (all but bcami-e2e),
-#               whose debug build of meter-sim and the chaincode servers the later stages use
+#   rust        cargo fmt --check; cargo clippy -D warnings; the wasm32/Cortex-M4 toolchain
+#               (install-wasm-toolchain.sh); cargo test (all but bcami-e2e); the Cortex-M4 image.
+#               clippy and test take meter-sim's feature `wasm`, so the debug wasmtime is built
+#               once and shared by bcami-wasm-host's and meter-sim's tests; that build's
+#               meter-sim and chaincode servers are what the later stages run
 #   lint        shellcheck on scripts/*.sh, tests/**/*.sh and the ccaas builder
 #   network     every tests/network/[0-9]*.sh (each brings up its own network)
 #   e2e         npm ci in tests/interop; one shared network: up, deploy (bcami), every
@@ -156,11 +159,18 @@ fi
 # The end-to-end tests (bcami-e2e) are built by that same workspace build and their test
 # executables run directly in the e2e stage: `cargo test -p bcami-e2e` would resolve features
 # for that one package and rebuild some 20 crates.
-CARGO_TEST_ARGS=(--workspace --exclude bcami-e2e)
+# meter-sim's feature `wasm` (wasm meters under wasmtime) is on for clippy and every test build,
+# so the debug wasmtime is compiled once; CI builds no release wasmtime.
+WORKSPACE_FEATURES=(--features meter-sim/wasm)
+CARGO_TEST_ARGS=(--workspace --exclude bcami-e2e "${WORKSPACE_FEATURES[@]}")
 if want rust; then
   run_suite "cargo fmt" cargo fmt --all --check
-  run_suite "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+  run_suite "cargo clippy" cargo clippy --workspace --all-targets "${WORKSPACE_FEATURES[@]}" -- -D warnings
+  # The 32-bit targets: the wasmtime tests (bcami-wasm-host, meter-sim) build the meter module
+  # with this toolchain; the Cortex-M4 image is built and measured here.
+  run_suite "install-wasm-toolchain" "$SCRIPT_DIR/install-wasm-toolchain.sh"
   run_suite "cargo test" cargo test "${CARGO_TEST_ARGS[@]}"
+  run_suite "build-meter-cortex-m4" "$SCRIPT_DIR/build-meter-cortex-m4.sh"
 fi
 
 if want lint; then
@@ -180,19 +190,22 @@ fi
 
 if want network || want e2e; then
   # After the rust stage this finds everything fresh and only checks; run alone, it builds.
-  run_suite "build the binaries (cargo test --workspace --no-run)" cargo test --workspace --no-run
+  run_suite "build the binaries (cargo test --workspace --no-run)" \
+    cargo test --workspace "${WORKSPACE_FEATURES[@]}" --no-run
   export BCAMI_BIN_DIR=${CARGO_TARGET_DIR:-$REPO/target}/debug
   # "EXECUTABLE|SOURCE" of each bcami-e2e test target (its library's unit tests and each
   # tests/tests/*.rs), from that (now fresh) build.
   E2E_TESTS=()
   if want e2e; then
-    mapfile -t E2E_TESTS < <(cargo test --workspace --no-run --message-format=json 2>/dev/null |
+    mapfile -t E2E_TESTS < <(cargo test --workspace "${WORKSPACE_FEATURES[@]}" --no-run --message-format=json 2>/dev/null |
       jq -r --arg repo "$REPO/" 'select(.reason == "compiler-artifact" and .profile.test
         and (.target.src_path | startswith($repo + "tests/")))
         | "\(.executable)|\(.target.src_path | ltrimstr($repo))"')
     ((${#E2E_TESTS[@]})) || fail_suite "bcami-e2e" "the build listed no test executables under tests/"
   fi
   export BCAMI_METER_SIM=$BCAMI_BIN_DIR/meter-sim
+  # tests/e2e/60-wasm-meters.sh: the same meter-sim, built with the feature `wasm`.
+  export BCAMI_WASM_METER_SIM=$BCAMI_METER_SIM
 fi
 
 if want network; then

@@ -238,6 +238,83 @@ struct RunCli {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Where the meters' code runs: `native` (bcami-sdk in this process) or `wasm` (the meter
+    /// module under wasmtime, one instance per meter with --meter-memory and --meter-fuel).
+    /// `wasm` needs meter-sim built with the cargo feature `wasm`
+    /// (`cargo build -p meter-sim --features wasm`).
+    #[arg(long, value_enum, default_value_t = MeterRuntimeCli::Native)]
+    meter_runtime: MeterRuntimeCli,
+    /// Linear-memory cap of each wasm meter: bytes, or with a KiB/MiB suffix (whole 64 KiB
+    /// pages count).
+    #[arg(long, default_value = "64KiB", value_name = "SIZE")]
+    meter_memory: String,
+    /// Fuel (wasm instructions) each wasm meter operation may use.
+    #[arg(long, default_value_t = crate::runtime::DEFAULT_METER_FUEL)]
+    meter_fuel: u64,
+    /// The meter module (default: meter-wasm/bcami_sdk_wasm.wasm in meter-sim's target
+    /// directory, where scripts/build-meter-wasm.sh writes it).
+    #[arg(long, value_name = "FILE")]
+    meter_module: Option<PathBuf>,
+}
+
+/// `--meter-runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MeterRuntimeCli {
+    /// bcami-sdk linked into meter-sim.
+    Native,
+    /// The meter module under wasmtime.
+    Wasm,
+}
+
+/// `65536`, `64KiB`, `1MiB` → bytes.
+fn parse_size(text: &str) -> Result<usize> {
+    let text = text.trim();
+    let (number, unit) = if let Some(n) = text.strip_suffix("KiB") {
+        (n, 1024)
+    } else if let Some(n) = text.strip_suffix("MiB") {
+        (n, 1024 * 1024)
+    } else {
+        (text, 1)
+    };
+    number
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            usage(format!(
+                "--meter-memory {text:?}: expected a positive size in bytes, KiB or MiB"
+            ))
+        })
+}
+
+fn meter_runtime(args: &RunCli) -> Result<crate::runtime::RuntimeConfig> {
+    let memory_bytes = parse_size(&args.meter_memory)?;
+    if args.meter_fuel == 0 {
+        return Err(usage("--meter-fuel must be positive"));
+    }
+    Ok(match args.meter_runtime {
+        MeterRuntimeCli::Native => crate::runtime::RuntimeConfig::Native,
+        #[cfg(not(feature = "wasm"))]
+        MeterRuntimeCli::Wasm => {
+            let _ = memory_bytes;
+            return Err(usage(crate::runtime::NO_WASM));
+        }
+        #[cfg(feature = "wasm")]
+        MeterRuntimeCli::Wasm => crate::runtime::RuntimeConfig::Wasm {
+            module: match &args.meter_module {
+                Some(path) => path.clone(),
+                None => crate::runtime::RuntimeConfig::default_module().ok_or_else(|| {
+                    usage("cannot locate meter-sim's target directory; pass --meter-module")
+                })?,
+            },
+            limits: bcami_wasm_host::Limits {
+                memory_bytes,
+                fuel_per_operation: args.meter_fuel,
+            },
+        },
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -735,6 +812,7 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
             .transpose()?,
         mdms_key_refresh: (args.mdms_key_refresh > 0)
             .then(|| std::time::Duration::from_secs(args.mdms_key_refresh)),
+        meter_runtime: meter_runtime(args)?,
     })
 }
 
@@ -855,5 +933,47 @@ mod tests {
         assert_eq!(parse_time("--from", "1970-01-02").unwrap(), 86_400_000);
         assert_eq!(parse_time("--from", "1970-01-01 00:00:01").unwrap(), 1000);
         assert!(parse_time("--from", "yesterday").is_err());
+    }
+
+    fn run_args(extra: &[&str]) -> RunCli {
+        let mut argv = vec!["meter-sim", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(run) => run,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn meter_runtime_wasm_needs_the_feature() {
+        let native = meter_runtime(&run_args(&[])).unwrap();
+        assert_eq!(native, crate::runtime::RuntimeConfig::Native);
+        let wasm = meter_runtime(&run_args(&[
+            "--meter-runtime",
+            "wasm",
+            "--meter-module",
+            "/m.wasm",
+            "--meter-memory",
+            "128KiB",
+        ]));
+        #[cfg(feature = "wasm")]
+        assert_eq!(
+            wasm.unwrap(),
+            crate::runtime::RuntimeConfig::Wasm {
+                module: "/m.wasm".into(),
+                limits: bcami_wasm_host::Limits {
+                    memory_bytes: 128 * 1024,
+                    fuel_per_operation: crate::runtime::DEFAULT_METER_FUEL,
+                },
+            }
+        );
+        #[cfg(not(feature = "wasm"))]
+        assert!(
+            format!("{:#}", wasm.unwrap_err()).contains("cargo feature `wasm`"),
+            "the error names the feature"
+        );
+        for bad in ["0", "x", "1GiB", "0KiB"] {
+            assert!(meter_runtime(&run_args(&["--meter-memory", bad])).is_err());
+        }
     }
 }

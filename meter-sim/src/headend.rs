@@ -322,7 +322,12 @@ pub async fn prepare_meters<L: Ledger + ?Sized>(
     cfg: &HeadEndConfig,
 ) -> Result<Vec<Meter>> {
     let ids = crate::run::meter_ids(&cfg.meter_prefix, cfg.meters)?;
-    let mut meters = crate::run::load_meters(state, &ids, cfg.fresh_ledger)?;
+    let mut meters = crate::run::load_meters(
+        state,
+        &ids,
+        cfg.fresh_ledger,
+        &crate::runtime::MeterRuntime::native(),
+    )?;
     crate::run::provision_new_meters(client, &mut meters).await?;
     for m in &meters {
         state.save_meter(m)?;

@@ -17,6 +17,7 @@ pub mod mdms;
 mod profile;
 pub mod replay;
 pub mod run;
+pub mod runtime;
 pub mod state;
 pub mod stats;
 mod tx;

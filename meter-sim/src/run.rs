@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bcami_api::RejectReason;
-use bcami_sdk::store::{self, ReportStore, ResignError};
+use bcami_sdk::store::ReportStore;
 use bcami_sdk::{
-    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, MeterSecretKey,
-    QualityFlags, RegistrationRequest, Timestamp, UsageReport, WattHours,
+    Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, QualityFlags,
+    Timestamp, UsageReport, WattHours,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_core::OsRng;
@@ -29,6 +29,7 @@ use crate::cli::now;
 use crate::mdms;
 use crate::profile::Household;
 use crate::replay::{Interval, Replay};
+use crate::runtime::{MeterRuntime, RuntimeConfig};
 use crate::state::{DeviceId, Mdms, Meter, SentReading, StateDir};
 use crate::stats::{Latency, RunReport};
 use crate::usage;
@@ -100,6 +101,8 @@ pub struct RunConfig {
     /// How often the meters re-read the MDMS key from the ledger during the run, so that a key
     /// rotated meanwhile (`mdms rotate-key`) is used from the next batch on; `None`: never.
     pub mdms_key_refresh: Option<Duration>,
+    /// Where the meters' code runs (native, or wasm with a memory cap and fuel).
+    pub meter_runtime: RuntimeConfig,
 }
 
 fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
@@ -152,6 +155,7 @@ struct Shared {
     state: StateDir,
     rate: Option<(Instant, f64)>,
     scheduled: Mutex<u64>,
+    runtime: MeterRuntime,
 }
 
 #[derive(Default)]
@@ -186,20 +190,25 @@ pub(crate) fn meter_ids(prefix: &str, count: usize) -> Result<Vec<DeviceId>> {
         .collect()
 }
 
-/// The meters named `ids`, each from the state folder or made with a fresh key. With
-/// `fresh_ledger` every one is treated as unknown to the ledger.
+/// The meters named `ids`, each from the state folder or made with a fresh key (by `runtime`,
+/// where the meters' code runs). With `fresh_ledger` every one is treated as unknown to the
+/// ledger.
 pub(crate) fn load_meters(
     state: &StateDir,
     ids: &[DeviceId],
     fresh_ledger: bool,
+    runtime: &MeterRuntime,
 ) -> Result<Vec<Meter>> {
     ids.iter()
-        .map(|id| {
+        .enumerate()
+        .map(|(index, id)| {
             let mut meter = match state.meter(id)? {
                 Some(m) => m,
                 None => Meter::new(
                     id.clone(),
-                    MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+                    runtime
+                        .keygen(index)
+                        .with_context(|| format!("key generation of {id}"))?,
                 ),
             };
             if fresh_ledger {
@@ -258,7 +267,8 @@ pub async fn run<L: Ledger>(
         Source::Synthetic { prefix, meters, .. } => meter_ids(prefix, *meters)?,
         Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
     };
-    let mut meters = load_meters(state, &ids, cfg.fresh_ledger)?;
+    let runtime = MeterRuntime::new(&cfg.meter_runtime, &ids)?;
+    let mut meters = load_meters(state, &ids, cfg.fresh_ledger, &runtime)?;
 
     // --- phase 1: provision (administrator) ---
     provision_new_meters(&Client::new(&*ledger), &mut meters).await?;
@@ -286,9 +296,13 @@ pub async fn run<L: Ledger>(
         for &i in &to_register {
             let meter = &mut meters[i];
             let ts = meter.next_timestamp(now()?);
-            let request = RegistrationRequest::build(&meter.key, meter.hid, ts)
-                .map_err(|e| anyhow!("registration of {}: {e}", meter.id))?
-                .encode();
+            let request = match runtime.registration(i, &meter.key, meter.hid, ts) {
+                Ok(request) => request.encode(),
+                Err(e) => {
+                    registration_failures.push(format!("{}: {e:#}", meter.id));
+                    continue;
+                }
+            };
             let (hid, public) = (meter.hid, meter.key.public_key());
             let ledger = Arc::clone(&ledger);
             let permit = Arc::clone(&semaphore).acquire_owned().await?;
@@ -447,6 +461,7 @@ pub async fn run<L: Ledger>(
         state: state.clone(),
         rate: cfg.rate.map(|r| (Instant::now(), r)),
         scheduled: Mutex::new(0),
+        runtime,
     });
     let progress = bar(cfg.progress, total as u64, "readings");
     let delivery = Delivery {
@@ -527,6 +542,7 @@ pub async fn run<L: Ledger>(
     };
     report.latency = Latency::from_samples(latencies);
     report.mdms_key_changes = lock(&shared.mdms_key).changes;
+    report.meter_runtime = shared.runtime.report();
     for (meter, &earlier) in shared.meters.iter().zip(&dropped_earlier) {
         let meter = lock(meter);
         state.save_meter(&meter)?;
@@ -681,7 +697,7 @@ impl RunConfig {
     /// `source` and the MDMS `mdms_id` with the CLI's defaults: 2 concentrators, batches of
     /// 100, 4 transactions in flight per concentrator, no rate cap, no tampering, the MDMS
     /// read-back on, no progress bars, resends for as long as the ledger is away, 480 reports
-    /// per meter store.
+    /// per meter store, native meters.
     pub fn new(source: Source, mdms_id: DeviceId) -> RunConfig {
         RunConfig {
             source,
@@ -698,6 +714,7 @@ impl RunConfig {
             store_capacity: crate::state::DEFAULT_STORE_CAPACITY,
             link_down: None,
             mdms_key_refresh: Some(Duration::from_secs(60)),
+            meter_runtime: RuntimeConfig::Native,
         }
     }
 }
@@ -750,6 +767,8 @@ pub struct LinkDown {
 struct Work {
     m: usize,
     start_ms: u64,
+    /// The ledger found a copy signed earlier in this run stale: the meter signs it again.
+    again: bool,
 }
 
 /// A batch signed by its meters and not yet confirmed or refused.
@@ -835,7 +854,11 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
         for &(m, i) in &batch {
             let mut meter = lock(&shared.meters[m]);
             match shared.planned[m][i] {
-                Item::Held(start_ms) => work.push(Work { m, start_ms }),
+                Item::Held(start_ms) => work.push(Work {
+                    m,
+                    start_ms,
+                    again: false,
+                }),
                 Item::Measure(planned) => {
                     let report = UsageReport {
                         interval_start: Timestamp::from_unix_millis(planned.interval.start_ms),
@@ -860,6 +883,7 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
                     work.push(Work {
                         m,
                         start_ms: planned.interval.start_ms,
+                        again: false,
                     });
                 }
             }
@@ -1116,7 +1140,10 @@ fn settle(
             }
             Some(RejectReason::Stale | RejectReason::Future) => {
                 out.resign += 1;
-                again.push(*work);
+                again.push(Work {
+                    again: true,
+                    ..*work
+                });
             }
             Some(reason) => {
                 meter.store.confirm(start);
@@ -1160,18 +1187,21 @@ fn sign_batch(shared: &Shared, work: Vec<Work>) -> Result<Option<Signed>> {
             continue;
         };
         let timestamp = meter.next_timestamp(now()?);
-        let tx = match store::resign(
+        let tx = match shared.runtime.resign(
+            w.m,
             &meter.store,
             start,
-            &mut OsRng,
+            w.again,
             &meter.key,
             meter.hid,
             timestamp,
             &mdms_key,
         ) {
-            Ok(tx) => tx,
-            Err(ResignError::NotHeld) => continue,
-            Err(e) => bail!("reading of {}: {e}", meter.id),
+            Ok(Some(tx)) => tx,
+            // Not held any more, or this meter's wasm instance failed (its error is in the
+            // report's runtime section and it signs nothing more).
+            Ok(None) => continue,
+            Err(e) => bail!("reading of {}: {e:#}", meter.id),
         };
         signed.readings.push(tx.encode());
         signed.sent.push(SentReading {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::runtime::RuntimeReport;
+
 /// Nearest-rank percentile (`p` in 0..=100) of sorted samples; `None` if there are none.
 pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     if sorted.is_empty() {
@@ -115,6 +117,9 @@ pub struct RunReport {
     pub null_rows: usize,
     /// Replay: rows that could not be parsed, skipped.
     pub bad_rows: usize,
+    /// With `--meter-runtime wasm`: the module, and each operation's fuel and linear memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meter_runtime: Option<RuntimeReport>,
 }
 
 impl RunReport {
@@ -228,6 +233,9 @@ impl RunReport {
         if let (Some(verified), Some(mismatches)) = (self.verified, self.mismatches) {
             rows.push(("MDMS verified".into(), verified.to_string()));
             rows.push(("mismatches".into(), mismatches.to_string()));
+        }
+        if let Some(runtime) = &self.meter_runtime {
+            rows.extend(runtime.rows());
         }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = self.headline() + "\n";

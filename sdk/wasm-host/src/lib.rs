@@ -1,0 +1,628 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::path::Path;
+
+use bcami_sdk::{
+    Hid, KeyRotationRequest, MdmsPublicKey, MeterPublicKey, MeterSecretKey, RegistrationRequest,
+    Timestamp, Transaction, UsageReport,
+};
+use bcami_sdk_wasm::abi::{self, IO_LEN, Status};
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, Global, Instance, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc, Val,
+};
+
+/// One wasm page.
+pub const PAGE: usize = 65_536;
+
+/// Errors of the host. A meter's errors ([`Error::MemoryCap`], [`Error::OutOfFuel`],
+/// [`Error::Trap`], [`Error::Meter`]) concern that meter only; its instance is still usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The module file could not be read.
+    #[error("cannot read the meter module {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a meter module: not wasm, or without the exports this host needs.
+    #[error("not a meter module: {0}")]
+    Module(String),
+    /// The meter needed more linear memory than its cap allows.
+    #[error("meter memory cap of {limit} bytes exceeded: it needed {needed} bytes")]
+    MemoryCap {
+        /// The cap, bytes.
+        limit: usize,
+        /// What the module asked for, bytes.
+        needed: usize,
+    },
+    /// The operation ran out of its instruction budget.
+    #[error("meter ran out of fuel: the budget is {budget} per operation")]
+    OutOfFuel {
+        /// The budget.
+        budget: u64,
+    },
+    /// The module trapped for another reason (a bug in the module).
+    #[error("meter module trapped: {0}")]
+    Trap(String),
+    /// The module refused the input.
+    #[error("meter refused the operation: {0:?}")]
+    Meter(Status),
+    /// The input does not fit the module's I/O buffer.
+    #[error("input of {len} bytes does not fit the {IO_LEN}-byte I/O buffer")]
+    Input {
+        /// Its length.
+        len: usize,
+    },
+    /// The module's output does not decode as the message it should be.
+    #[error("meter output is malformed: {0}")]
+    Output(String),
+}
+
+/// The limits every meter instance runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory cap, bytes (whole pages count: 64 KiB is one page).
+    pub memory_bytes: usize,
+    /// Fuel (about one unit per wasm instruction) each operation may use.
+    pub fuel_per_operation: u64,
+}
+
+impl Limits {
+    /// One wasm page, the meter budget BENCHMARKS.md measures the module against.
+    pub const DEFAULT_MEMORY: usize = PAGE;
+    /// Ten times what a reading takes (BENCHMARKS.md), so a slower build still fits.
+    pub const DEFAULT_FUEL: u64 = 200_000_000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: Self::DEFAULT_MEMORY,
+            fuel_per_operation: Self::DEFAULT_FUEL,
+        }
+    }
+}
+
+/// What one operation cost inside the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cost {
+    /// Fuel consumed (wasmtime's count of executed wasm instructions).
+    pub fuel: u64,
+    /// Deepest shadow stack in linear memory, bytes (measured by painting the stack region).
+    pub stack_bytes: usize,
+    /// Heap high-water mark, bytes (the module's allocator reports it).
+    pub heap_bytes: usize,
+    /// Static data (between the stack and the heap), bytes.
+    pub data_bytes: usize,
+    /// Linear memory the instance has after the operation, bytes (whole pages).
+    pub memory_bytes: usize,
+}
+
+impl Cost {
+    /// Linear memory actually used at the peak: stack + static data + heap.
+    pub fn used_bytes(&self) -> usize {
+        self.stack_bytes + self.data_bytes + self.heap_bytes
+    }
+}
+
+/// An operation's result and what it cost.
+#[derive(Debug, Clone)]
+pub struct Metered<T> {
+    /// The result.
+    pub value: T,
+    /// The cost.
+    pub cost: Cost,
+}
+
+/// A compiled meter module, shared by every meter instance.
+#[derive(Clone)]
+pub struct MeterModule {
+    engine: Engine,
+    module: Module,
+    sha256: [u8; 32],
+    size: usize,
+}
+
+impl std::fmt::Debug for MeterModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterModule")
+            .field("size", &self.size)
+            .field("sha256", &hex32(&self.sha256))
+            .finish()
+    }
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const EXPORTS: [&str; 6] = [
+    "bcami_io",
+    "bcami_heap_high_water",
+    "bcami_keygen",
+    "bcami_registration",
+    "bcami_reading",
+    "bcami_rotation",
+];
+
+impl MeterModule {
+    /// Compiles the module in `bytes` (Cranelift) and checks that it is a meter module: the
+    /// ABI's exports, a stack pointer and heap base, and no imports.
+    pub fn from_bytes(bytes: &[u8]) -> Result<MeterModule, Error> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        // A meter has at most a few pages: reserve 1 MiB of address space per instance instead
+        // of the default 4 GiB, so thousands of meters fit; bounds are then checked explicitly.
+        config.memory_reservation(1 << 20);
+        config.memory_guard_size(PAGE as u64);
+        let engine = Engine::new(&config).map_err(|e| Error::Module(format!("{e:#}")))?;
+        let module =
+            Module::from_binary(&engine, bytes).map_err(|e| Error::Module(format!("{e:#}")))?;
+        if let Some(import) = module.imports().next() {
+            return Err(Error::Module(format!(
+                "it imports {}::{}; a meter module imports nothing",
+                import.module(),
+                import.name()
+            )));
+        }
+        let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+        for name in EXPORTS
+            .iter()
+            .chain(&["memory", "__stack_pointer", "__heap_base"])
+        {
+            if !exports.contains(name) {
+                return Err(Error::Module(format!("export `{name}` is missing")));
+            }
+        }
+        Ok(MeterModule {
+            engine,
+            module,
+            sha256: Sha256::digest(bytes).into(),
+            size: bytes.len(),
+        })
+    }
+
+    /// [`MeterModule::from_bytes`] of a file.
+    pub fn from_file(path: &Path) -> Result<MeterModule, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Builds the module from this repository's source with `scripts/build-meter-wasm.sh` (which
+    /// installs the toolchain) into `target_dir`, then loads it. For the repository's tests and
+    /// tools; a deployment loads a pinned module file with [`MeterModule::from_file`].
+    pub fn build(repo: &Path, target_dir: &Path) -> Result<MeterModule, Error> {
+        let script = repo.join("scripts/build-meter-wasm.sh");
+        let output = std::process::Command::new("bash")
+            .arg(&script)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .output()
+            .map_err(|source| Error::Read {
+                path: script.display().to_string(),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Module(format!(
+                "{} failed:\n{}\n{}",
+                script.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Self::from_file(&Self::built_path(target_dir))
+    }
+
+    /// Where `scripts/build-meter-wasm.sh` writes the module for `target_dir`.
+    pub fn built_path(target_dir: &Path) -> std::path::PathBuf {
+        target_dir.join("meter-wasm/bcami_sdk_wasm.wasm")
+    }
+
+    /// SHA-256 of the module bytes, hex.
+    pub fn sha256_hex(&self) -> String {
+        hex32(&self.sha256)
+    }
+
+    /// Size of the module, bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// Caps linear memory and remembers the request it refused.
+struct Cap {
+    limit: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for Cap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // The module's one table is its function table; it never grows.
+        Ok(desired <= 64)
+    }
+}
+
+/// The decoded result of `keygen`.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    /// The new secret key (the simulator keeps it in the meter's state).
+    pub secret: MeterSecretKey,
+    /// Its public key.
+    pub public: MeterPublicKey,
+}
+
+/// The decoded result of `rotation`.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The new secret key.
+    pub new_secret: MeterSecretKey,
+    /// The request, signed by the current key, with the new key's proof of possession.
+    pub request: KeyRotationRequest,
+}
+
+/// One meter: an instance of the module in its own store, with its memory cap and fuel budget.
+pub struct WasmMeter {
+    store: Store<Cap>,
+    memory: Memory,
+    io: usize,
+    stack_pointer: Global,
+    stack_top: usize,
+    data_bytes: usize,
+    heap_high_water: TypedFunc<(), u32>,
+    keygen: TypedFunc<(), i32>,
+    registration: TypedFunc<(), i32>,
+    reading: TypedFunc<(), i32>,
+    rotation: TypedFunc<(), i32>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for WasmMeter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmMeter")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl WasmMeter {
+    /// Instantiates the module. Fails with [`Error::MemoryCap`] if the module's initial memory
+    /// is above the cap.
+    pub fn new(module: &MeterModule, limits: Limits) -> Result<WasmMeter, Error> {
+        let mut store = Store::new(
+            &module.engine,
+            Cap {
+                limit: limits.memory_bytes,
+                refused: None,
+            },
+        );
+        store.limiter(|cap| cap);
+        store
+            .set_fuel(limits.fuel_per_operation)
+            .map_err(|e| Error::Module(format!("{e:#}")))?;
+        let instance = match Instance::new(&mut store, &module.module, &[]) {
+            Ok(instance) => instance,
+            Err(e) => {
+                return Err(match store.data().refused {
+                    Some(needed) => Error::MemoryCap {
+                        limit: limits.memory_bytes,
+                        needed,
+                    },
+                    None => Error::Module(format!("{e:#}")),
+                });
+            }
+        };
+        let func = |store: &mut Store<Cap>, name: &str| {
+            instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .map_err(|e| Error::Module(format!("export `{name}`: {e:#}")))
+        };
+        let keygen = func(&mut store, "bcami_keygen")?;
+        let registration = func(&mut store, "bcami_registration")?;
+        let reading = func(&mut store, "bcami_reading")?;
+        let rotation = func(&mut store, "bcami_rotation")?;
+        let heap_high_water = instance
+            .get_typed_func::<(), u32>(&mut store, "bcami_heap_high_water")
+            .map_err(|e| Error::Module(format!("export `bcami_heap_high_water`: {e:#}")))?;
+        let io = instance
+            .get_typed_func::<(), u32>(&mut store, "bcami_io")
+            .map_err(|e| Error::Module(format!("export `bcami_io`: {e:#}")))?
+            .call(&mut store, ())
+            .map_err(|e| Error::Trap(format!("{e:#}")))?;
+        let global = |store: &mut Store<Cap>, name: &str| -> Result<usize, Error> {
+            instance
+                .get_global(&mut *store, name)
+                .and_then(|g| g.get(&mut *store).i32())
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| Error::Module(format!("`{name}` is not an i32 global")))
+        };
+        // The module is linked with the stack first: it grows down from `__stack_pointer` to 0,
+        // then static data up to `__heap_base`.
+        let stack_top = global(&mut store, "__stack_pointer")?;
+        let stack_pointer = instance
+            .get_global(&mut store, "__stack_pointer")
+            .ok_or_else(|| Error::Module("export `__stack_pointer` is missing".into()))?;
+        let heap_base = global(&mut store, "__heap_base")?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| Error::Module("export `memory` is not a memory".into()))?;
+        let io = usize::try_from(io).map_err(|e| Error::Module(e.to_string()))?;
+        if heap_base < stack_top || io + IO_LEN > memory.data_size(&store) {
+            return Err(Error::Module(
+                "the memory layout is not stack first, data, heap".into(),
+            ));
+        }
+        Ok(WasmMeter {
+            store,
+            memory,
+            io,
+            stack_pointer,
+            stack_top,
+            data_bytes: heap_base - stack_top,
+            heap_high_water,
+            keygen,
+            registration,
+            reading,
+            rotation,
+            limits,
+        })
+    }
+
+    /// Changes the fuel budget of each following operation.
+    pub fn set_fuel_per_operation(&mut self, fuel: u64) {
+        self.limits.fuel_per_operation = fuel;
+    }
+
+    /// Runs one export on raw `input` laid out as `bcami_sdk_wasm::abi` says; returns the
+    /// output bytes and the cost. The typed methods below are this plus encoding and decoding.
+    pub fn call(&mut self, operation: Operation, input: &[u8]) -> Result<Metered<Vec<u8>>, Error> {
+        if input.len() > IO_LEN {
+            return Err(Error::Input { len: input.len() });
+        }
+        let func = match operation {
+            Operation::Keygen => self.keygen.clone(),
+            Operation::Registration => self.registration.clone(),
+            Operation::Reading => self.reading.clone(),
+            Operation::Rotation => self.rotation.clone(),
+        };
+        {
+            let memory = self.memory.data_mut(&mut self.store);
+            memory[self.io..self.io + input.len()].copy_from_slice(input);
+            memory[..self.stack_top].fill(STACK_PAINT);
+        }
+        self.store.data_mut().refused = None;
+        self.store
+            .set_fuel(self.limits.fuel_per_operation)
+            .map_err(|e| Error::Trap(format!("{e:#}")))?;
+        let result = func.call(&mut self.store, ());
+        if result.is_err() {
+            // A trap leaves the shadow stack pointer where the trapping frame had moved it: put
+            // it back, so the meter's next operation has its whole stack.
+            let top = i32::try_from(self.stack_top).map_err(|e| Error::Trap(e.to_string()))?;
+            self.stack_pointer
+                .set(&mut self.store, Val::I32(top))
+                .map_err(|e| Error::Trap(format!("{e:#}")))?;
+        }
+        let fuel_left = self.store.get_fuel().unwrap_or(0);
+        let returned = match result {
+            Ok(value) => value,
+            Err(e) => {
+                if let Some(needed) = self.store.data().refused {
+                    return Err(Error::MemoryCap {
+                        limit: self.limits.memory_bytes,
+                        needed,
+                    });
+                }
+                return Err(match e.downcast_ref::<Trap>() {
+                    Some(Trap::OutOfFuel) => Error::OutOfFuel {
+                        budget: self.limits.fuel_per_operation,
+                    },
+                    _ => Error::Trap(format!("{e:#}")),
+                });
+            }
+        };
+        let fuel = self.limits.fuel_per_operation - fuel_left;
+        let memory = self.memory.data(&self.store);
+        let untouched = memory[..self.stack_top]
+            .iter()
+            .position(|&b| b != STACK_PAINT)
+            .unwrap_or(self.stack_top);
+        let stack_bytes = self.stack_top - untouched;
+        let memory_bytes = memory.len();
+        let output = match usize::try_from(returned) {
+            Ok(len) if len <= IO_LEN => memory[self.io..self.io + len].to_vec(),
+            Ok(len) => return Err(Error::Output(format!("output length {len} > {IO_LEN}"))),
+            Err(_) => {
+                return Err(match Status::from_return(returned) {
+                    Some(status) => Error::Meter(status),
+                    None => Error::Output(format!("unknown status {returned}")),
+                });
+            }
+        };
+        let heap = self
+            .heap_high_water
+            .call(&mut self.store, ())
+            .map_err(|e| Error::Trap(format!("{e:#}")))?;
+        Ok(Metered {
+            value: output,
+            cost: Cost {
+                fuel,
+                stack_bytes,
+                heap_bytes: heap as usize,
+                data_bytes: self.data_bytes,
+                memory_bytes,
+            },
+        })
+    }
+
+    /// A new meter key from 32 bytes of caller entropy (`MeterSecretKey::from_entropy`).
+    pub fn keygen(&mut self, entropy: &[u8; 32]) -> Result<Metered<KeyPair>, Error> {
+        let out = self.call(Operation::Keygen, entropy)?;
+        expect_len(&out.value, abi::KEYGEN_OUTPUT_LEN)?;
+        let (secret, public) = out.value.split_at(abi::SECRET_KEY_LEN);
+        let value = KeyPair {
+            secret: secret_key(secret)?,
+            public: MeterPublicKey::from_sec1_bytes(public)
+                .map_err(|e| Error::Output(e.to_string()))?,
+        };
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// The registration request of `key`.
+    pub fn registration(
+        &mut self,
+        key: &MeterSecretKey,
+        hid: Hid,
+        timestamp: Timestamp,
+    ) -> Result<Metered<RegistrationRequest>, Error> {
+        let input = [&key.to_bytes()[..], hid.as_bytes(), &timestamp.to_bytes()].concat();
+        let out = self.call(Operation::Registration, &input)?;
+        let value =
+            RegistrationRequest::decode(&out.value).map_err(|e| Error::Output(e.to_string()))?;
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// One reading (`Transaction::build_from_entropy`).
+    pub fn reading(
+        &mut self,
+        entropy: &[u8; 32],
+        key: &MeterSecretKey,
+        hid: Hid,
+        timestamp: Timestamp,
+        report: &UsageReport,
+        mdms: &MdmsPublicKey,
+    ) -> Result<Metered<Transaction>, Error> {
+        let input = [
+            &key.to_bytes()[..],
+            hid.as_bytes(),
+            &timestamp.to_bytes(),
+            &report.encode(),
+            &mdms.to_bytes(),
+            entropy,
+        ]
+        .concat();
+        let out = self.call(Operation::Reading, &input)?;
+        let value = Transaction::decode(&out.value).map_err(|e| Error::Output(e.to_string()))?;
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// A key rotation to a new key made from `entropy`, authorised by `current`.
+    pub fn rotation(
+        &mut self,
+        current: &MeterSecretKey,
+        entropy: &[u8; 32],
+        hid: Hid,
+        timestamp: Timestamp,
+    ) -> Result<Metered<Rotation>, Error> {
+        let input = [
+            &current.to_bytes()[..],
+            entropy,
+            hid.as_bytes(),
+            &timestamp.to_bytes(),
+        ]
+        .concat();
+        let out = self.call(Operation::Rotation, &input)?;
+        let (secret, request) = out
+            .value
+            .split_at_checked(abi::SECRET_KEY_LEN)
+            .ok_or_else(|| Error::Output("rotation output too short".into()))?;
+        let value = Rotation {
+            new_secret: secret_key(secret)?,
+            request: KeyRotationRequest::decode(request)
+                .map_err(|e| Error::Output(e.to_string()))?,
+        };
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+}
+
+/// Written over the stack region before each call; the lowest byte that no longer holds it is
+/// the deepest the stack went.
+const STACK_PAINT: u8 = 0xA5;
+
+/// The module's operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `bcami_keygen`.
+    Keygen,
+    /// `bcami_registration`.
+    Registration,
+    /// `bcami_reading`.
+    Reading,
+    /// `bcami_rotation`.
+    Rotation,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [
+        Operation::Keygen,
+        Operation::Registration,
+        Operation::Reading,
+        Operation::Rotation,
+    ];
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Keygen => "keygen",
+            Operation::Registration => "registration",
+            Operation::Reading => "reading",
+            Operation::Rotation => "rotation",
+        }
+    }
+}
+
+fn expect_len(bytes: &[u8], len: usize) -> Result<(), Error> {
+    if bytes.len() == len {
+        Ok(())
+    } else {
+        Err(Error::Output(format!(
+            "{} bytes, expected {len}",
+            bytes.len()
+        )))
+    }
+}
+
+fn secret_key(bytes: &[u8]) -> Result<MeterSecretKey, Error> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Output("secret key is not 32 bytes".into()))?;
+    MeterSecretKey::from_bytes(&bytes).map_err(|e| Error::Output(e.to_string()))
+}

@@ -1,0 +1,86 @@
+//! The wasm32 exports: one static I/O buffer, one function per operation of `crate::abi`.
+//!
+//! A host writes an operation's input into the buffer at `bcami_io()`, calls the operation, and
+//! reads `n` output bytes from the buffer if it returned `n >= 0`; a negative value is
+//! `-(abi::Status)`. `bcami_heap_high_water()` is the heap the last operation used. No imports,
+//! no WASI: entropy and time come from the host as input bytes.
+#![allow(unsafe_code)]
+
+use core::cell::UnsafeCell;
+
+use crate::abi::{self, IO_LEN, Status};
+use crate::heap::Heap;
+
+#[global_allocator]
+static HEAP: Heap = Heap::new();
+
+struct Io(UnsafeCell<[u8; IO_LEN]>);
+
+// SAFETY: wasm32-unknown-unknown runs one thread; see `with_io` for the aliasing argument.
+unsafe impl Sync for Io {}
+
+static IO: Io = Io(UnsafeCell::new([0; IO_LEN]));
+
+/// Runs one operation on the I/O buffer with a fresh heap.
+fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
+    HEAP.reset();
+    // SAFETY: the only references to the buffer are made here, one at a time: exports do not
+    // call each other, the module has one thread and no imports through which the host could
+    // re-enter it, and the reference ends when the operation returns. The host writes the buffer
+    // only between calls.
+    let io = unsafe { &mut *IO.0.get() };
+    match operation(io) {
+        // The output is at most IO_LEN (256) bytes, so it fits an i32.
+        Ok(len) => len as i32,
+        Err(status) => status.to_return(),
+    }
+}
+
+/// Address of the I/O buffer in linear memory.
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_io() -> *mut u8 {
+    IO.0.get().cast()
+}
+
+/// Length of the I/O buffer.
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_io_len() -> usize {
+    IO_LEN
+}
+
+/// Heap bytes used at the highest point of the last operation.
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_heap_high_water() -> usize {
+    HEAP.high_water()
+}
+
+/// [`abi::keygen`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_keygen() -> i32 {
+    with_io(abi::keygen)
+}
+
+/// [`abi::registration`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_registration() -> i32 {
+    with_io(abi::registration)
+}
+
+/// [`abi::reading`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_reading() -> i32 {
+    with_io(abi::reading)
+}
+
+/// [`abi::rotation`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_rotation() -> i32 {
+    with_io(abi::rotation)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // A trap: the host sees it as an error of this call (after a refused `memory.grow`, the
+    // allocation failure lands here).
+    core::arch::wasm32::unreachable()
+}
