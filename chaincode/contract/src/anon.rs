@@ -20,10 +20,10 @@ use bcami_api::{
     AnonSubmitResponse, AnonTraceRecord, ConcentratorAggregate, Config, MeterRecord, MeterStatus,
     Placement, anon_join_nonce, anon_reading_hash, to_hex,
 };
-use bcami_sdk::{AnonCredentialRequest, Hid};
+use bcami_sdk::{AnonCredentialRequest, Hid, Timestamp};
 use fabric_shim::{KeyRange, Stub, composite_key};
 
-use crate::error::Error;
+use crate::error::{Error, Subject};
 use crate::state;
 
 /// Simple key of the current issuer record.
@@ -115,7 +115,7 @@ fn current(stub: &dyn Stub) -> Result<Option<AnonIssuerRecord>, Error> {
 /// `SetAnonIssuerKey`: the administrator rolls the credential epoch forward.
 pub(crate) fn set_issuer_key(
     stub: &mut dyn Stub,
-    tx_millis: i64,
+    now: Timestamp,
     issuer_key: &[u8],
     period_secs: u32,
 ) -> Result<Vec<u8>, Error> {
@@ -145,7 +145,7 @@ pub(crate) fn set_issuer_key(
         issuer_key: encoded,
         period_secs,
         tx_id: stub.tx().tx_id().to_owned(),
-        since: tx_millis,
+        since: crate::rules::unix_millis_i64(now),
     };
     state::store(stub, &issuer_record_key(epoch)?, &record)?;
     state::store(stub, ANON_EPOCH_KEY, &record)?;
@@ -172,7 +172,7 @@ pub(crate) fn get_issuer_key(stub: &dyn Stub, epoch: Option<u32>) -> Result<Vec<
 pub(crate) fn request_credential(
     stub: &mut dyn Stub,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     request: &AnonCredentialRequest,
 ) -> Result<Vec<u8>, Error> {
     let hid = request.hid();
@@ -183,8 +183,7 @@ pub(crate) fn request_credential(
         (MeterStatus::Active, Some(k)) => k,
         _ => return Err(Error::NotRegistered(hid)),
     };
-    let timestamp = request.timestamp().unix_millis();
-    crate::contract::check_window(config, timestamp, tx_millis)?;
+    crate::rules::check_window(config.window, request.timestamp(), now)?;
     request.verify(&public_key).map_err(Error::Signature)?;
     let join = JoinRequest::<Blst>::decode(request.join_request())
         .map_err(|e| Error::AnonMessage(format!("join request: malformed: {e}")))?;
@@ -219,9 +218,7 @@ pub(crate) fn request_credential(
     let commitment = to_hex(&join.commitment());
     match stub.state(&secret_key)? {
         Some(bytes) if bytes != commitment.as_bytes() => {
-            return Err(Error::KeyNotProvisioned(format!(
-                "meter {hid} committed to another anonymous secret in an earlier epoch; every request must commit to the same one"
-            )));
+            return Err(Error::OtherAnonSecret(hid));
         }
         Some(_) => {}
         None => stub.put_state(&secret_key, commitment.as_bytes())?,
@@ -232,10 +229,10 @@ pub(crate) fn request_credential(
         if existing.join_request == encoded {
             return state::to_json(&existing);
         }
-        return Err(Error::AlreadyRegistered(format!(
-            "the credential request of meter {hid} for epoch {}",
-            cur.epoch
-        )));
+        return Err(Error::AlreadyRegistered(Subject::CredentialRequest {
+            hid,
+            epoch: cur.epoch,
+        }));
     }
     let record = AnonJoinRecord {
         hid,
@@ -268,9 +265,7 @@ pub(crate) fn post_credential(
     match &record.credential {
         Some(have) if *have == encoded => return state::to_json(&record),
         Some(_) => {
-            return Err(Error::AlreadyRegistered(format!(
-                "the credential of meter {hid} for epoch {epoch}"
-            )));
+            return Err(Error::AlreadyRegistered(Subject::Credential { hid, epoch }));
         }
         None => {}
     }
@@ -399,7 +394,7 @@ impl Epochs {
 pub(crate) fn submit(
     stub: &mut dyn Stub,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     inputs: Vec<AnonInput>,
 ) -> Result<Vec<u8>, Error> {
     let total = inputs.len();
@@ -437,7 +432,7 @@ pub(crate) fn submit(
                 continue;
             }
         };
-        match check_reading(stub, &mut epochs, config, tx_millis, &presentation)? {
+        match check_reading(stub, &mut epochs, config, now, &presentation)? {
             Ok(()) => {}
             Err((reason, message)) => {
                 reject(&mut rejections, index, reason, message);
@@ -585,9 +580,10 @@ fn check_reading(
     stub: &dyn Stub,
     epochs: &mut Epochs,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     p: &Presentation<Blst>,
 ) -> Result<Result<(), Refusal>, Error> {
+    let tx_millis = now.unix_millis();
     let Some(cur) = epochs.current.clone() else {
         return Ok(Err((
             AnonRejectReason::UnknownEpoch,
@@ -630,8 +626,12 @@ fn check_reading(
     // The period must overlap the window around the transaction time.
     let end = start.saturating_add(length_ms);
     match (
-        config.window.place(end, tx_millis),
-        config.window.place(start, tx_millis),
+        config
+            .window
+            .place_at(Timestamp::from_unix_millis(end), now),
+        config
+            .window
+            .place_at(Timestamp::from_unix_millis(start), now),
     ) {
         (Placement::Stale, _) => {
             return Ok(Err((
@@ -712,7 +712,7 @@ pub(crate) fn double_reports(stub: &dyn Stub, period_start: u64) -> Result<Vec<u
 /// culprit is revoked in the same transaction.
 pub(crate) fn record_trace(
     stub: &mut dyn Stub,
-    tx_millis: i64,
+    now: Timestamp,
     period_start: u64,
     pseudonym: &[u8; 48],
     hid: Hid,
@@ -726,16 +726,17 @@ pub(crate) fn record_trace(
         )));
     }
     let meter_key = state::meter_key(&hid)?;
-    let mut meter: MeterRecord = state::load(stub, &meter_key)?.ok_or(Error::UnknownMeter(hid))?;
+    let meter: MeterRecord = state::load(stub, &meter_key)?.ok_or(Error::UnknownMeter(hid))?;
     let key = composite_key(ANON_TRACE, &[&period_part(period_start), &k])?;
     if let Some(existing) = state::load::<AnonTraceRecord>(stub, &key)? {
         if existing.hid == hid {
             return state::to_json(&existing);
         }
-        return Err(Error::AlreadyRegistered(format!(
-            "the trace of pseudonym {k} in period {period_start} (it named meter {})",
-            existing.hid
-        )));
+        return Err(Error::TraceRecorded {
+            pseudonym: k,
+            period_start,
+            hid: existing.hid,
+        });
     }
     let record = AnonTraceRecord {
         period_start,
@@ -745,10 +746,8 @@ pub(crate) fn record_trace(
         tx_id: stub.tx().tx_id().to_owned(),
     };
     state::store(stub, &key, &record)?;
-    if meter.status != MeterStatus::Revoked {
-        meter.status = MeterStatus::Revoked;
-        meter.revoked_at = Some(tx_millis);
-        state::store(stub, &meter_key, &meter)?;
+    if let Some(revoked) = crate::rules::revoke_meter(meter, now) {
+        state::store(stub, &meter_key, &revoked)?;
     }
     state::to_json(&record)
 }

@@ -10,11 +10,12 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod readings;
+mod rules;
 mod service;
 pub mod state;
 mod verify;
 
 pub use contract::{BcAmi, contract};
-pub use error::Error;
+pub use error::{Conflict, Error, Subject};
 pub use readings::{Accepted, BatchOutcome, validate_batch};
 pub use verify::{PreparedKey, Verifier, VerifierKind};
