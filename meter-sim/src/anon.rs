@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use bcami_api::{AnonAggregate, AnonIssuerRecord, AnonRejectReason, AnonTraceArg, ErrorCode};
+use bcami_api::{
+    AnonAggregate, AnonIssuerRecord, AnonRejectReason, AnonTraceArg, ErrorCode, Function,
+};
 use bcami_client::{AnonIssuer, AnonMeter, Caller, Client, Ledger, issuer_public_key};
 use bcami_sdk::{Hid, MeterSecretKey, RegistrationRequest, Timestamp};
 use rand_core::{OsRng, RngCore};
@@ -88,7 +90,7 @@ pub async fn issue<L: Ledger + ?Sized>(
     client
         .set_anon_issuer_key(Caller::Administrator, issuer.public_key(), period_secs)
         .await
-        .context("SetAnonIssuerKey")
+        .context(Function::SetAnonIssuerKey.name())
 }
 
 fn load_issuer(state: &StateDir, epoch: u32) -> Result<AnonIssuer> {
@@ -265,7 +267,7 @@ pub async fn recent_periods<L: Ledger + ?Sized>(ledger: &L, count: u64) -> Resul
     let record = Client::new(ledger)
         .anon_issuer_key(Caller::Mdms, None)
         .await
-        .context("GetAnonIssuerKey")?;
+        .context(Function::GetAnonIssuerKey.name())?;
     let length = u64::from(record.period_secs) * 1000;
     let current = now_ms()? / length * length;
     Ok((0..count)
@@ -280,7 +282,8 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-/// `anon run`.
+/// `anon run`: enrol fresh meters, have them report (some twice, some replayed), then trace
+/// the double reports.
 pub async fn run<L: Ledger + ?Sized>(
     ledger: &L,
     state: &StateDir,
@@ -293,7 +296,12 @@ pub async fn run<L: Ledger + ?Sized>(
     let record = client
         .anon_issuer_key(Caller::Administrator, None)
         .await
-        .context("GetAnonIssuerKey (run `meter-sim anon issue` first)")?;
+        .with_context(|| {
+            format!(
+                "{} (run `meter-sim anon issue` first)",
+                Function::GetAnonIssuerKey.name()
+            )
+        })?;
     let issuer = load_issuer(state, record.epoch)?;
     let ipk = issuer_public_key(&record)?;
     if ipk != *issuer.public_key() {
@@ -302,10 +310,57 @@ pub async fn run<L: Ledger + ?Sized>(
             record.epoch
         );
     }
-    let dc = |i: usize| Caller::Concentrator(i % config.concentrators);
-
-    // Enrol: provision with bound keys, register, request, issue, post, accept.
     let started = Instant::now();
+    let mut meters = enrol(&client, &issuer, &record, config).await?;
+    let enrol_secs = started.elapsed().as_secs_f64();
+
+    let period_ms = u64::from(record.period_secs) * 1000;
+    let period_start = now_ms()? / period_ms * period_ms;
+    let before = client.anon_aggregate(Caller::Mdms, period_start).await?;
+    let reported = report(&client, &mut meters, &record, period_start, config).await?;
+    let aggregate = client.anon_aggregate(Caller::Mdms, period_start).await?;
+
+    let started = Instant::now();
+    let (traced, traced_correctly) =
+        trace(&client, &issuer, &meters, &record, period_start, &reported).await?;
+    let trace_secs = started.elapsed().as_secs_f64();
+    let outcome = &reported.outcome;
+    Ok(AnonRunReport {
+        epoch: record.epoch,
+        period_start,
+        meters: config.meters,
+        double_reporting_meters: reported.doubles,
+        sent: reported.sent,
+        accepted: outcome.accepted,
+        double_reports_caught: outcome.double_reports,
+        replays_caught: outcome.replays,
+        other_rejections: outcome.other,
+        true_sum_wh: reported.true_sum_wh,
+        ledger_sum_wh: aggregate.sum_wh - before.sum_wh,
+        ledger_count: aggregate.count - before.count,
+        enrol_secs,
+        report_secs: reported.secs,
+        traced,
+        traced_correctly,
+        trace_secs,
+        aggregate,
+    })
+}
+
+fn concentrator(config: &AnonRunConfig, i: usize) -> Caller {
+    Caller::Concentrator(i % config.concentrators)
+}
+
+/// Enrol `config.meters` fresh meters: provision with bound keys, register, request, issue,
+/// post, accept.
+async fn enrol<L: Ledger + ?Sized>(
+    client: &Client<'_, L>,
+    issuer: &AnonIssuer,
+    record: &AnonIssuerRecord,
+    config: &AnonRunConfig,
+) -> Result<Vec<AnonMeter>> {
+    let ipk = issuer.public_key();
+    let dc = |i: usize| concentrator(config, i);
     let run_id = now_ms()?;
     let mut keys = Vec::with_capacity(config.meters);
     for i in 0..config.meters {
@@ -320,7 +375,7 @@ pub async fn run<L: Ledger + ?Sized>(
     client
         .provision_bound_meters(&bound)
         .await
-        .context("ProvisionMeters")?;
+        .context(Function::ProvisionMeters.name())?;
     let mut meters = Vec::with_capacity(config.meters);
     for (i, (hid, key)) in keys.iter().enumerate() {
         let now = Timestamp::from_unix_millis(now_ms()?);
@@ -328,27 +383,52 @@ pub async fn run<L: Ledger + ?Sized>(
         client
             .register_meter(dc(i), &registration)
             .await
-            .with_context(|| format!("RegisterMeter {hid}"))?;
+            .with_context(|| format!("{} {hid}", Function::RegisterMeter.name()))?;
         let mut meter = AnonMeter::new(*hid, &random::<32>())?;
-        let request = meter.credential_request(&ipk, &record.tx_id, key, now, &random())?;
+        let request = meter.credential_request(ipk, &record.tx_id, key, now, &random())?;
         let requested = client
             .request_anon_credential(dc(i), &request)
             .await
-            .with_context(|| format!("RequestAnonCredential {hid}"))?;
+            .with_context(|| format!("{} {hid}", Function::RequestAnonCredential.name()))?;
         let credential = issuer.issue(&requested, &record.tx_id)?;
         let posted = client
             .post_anon_credential(Caller::Administrator, *hid, &credential)
             .await
-            .with_context(|| format!("PostAnonCredential {hid}"))?;
-        meter.accept(&ipk, &posted)?;
+            .with_context(|| format!("{} {hid}", Function::PostAnonCredential.name()))?;
+        meter.accept(ipk, &posted)?;
         meters.push(meter);
     }
-    let enrol_secs = started.elapsed().as_secs_f64();
+    Ok(meters)
+}
 
-    // Report: one reading per meter; the first ⌈share·n⌉ meters (in a random order) again.
-    let period_ms = u64::from(record.period_secs) * 1000;
-    let period_start = now_ms()? / period_ms * period_ms;
-    let before = client.anon_aggregate(Caller::Mdms, period_start).await?;
+/// What the report phase sent.
+struct Reported {
+    /// Meters that reported twice.
+    doubles: usize,
+    /// The random order the double reporters were taken from (the first `doubles`).
+    order: Vec<usize>,
+    /// The sum of the first readings, Wh.
+    true_sum_wh: u64,
+    /// The second round (double reports and replays), as sent.
+    second_readings: Vec<Vec<u8>>,
+    /// Readings sent.
+    sent: usize,
+    /// How the ledger answered.
+    outcome: BatchTally,
+    /// Time spent sending, s.
+    secs: f64,
+}
+
+/// One reading per meter; the first ⌈share·n⌉ meters (in a random order) again, and
+/// `config.replays` first readings replayed.
+async fn report<L: Ledger + ?Sized>(
+    client: &Client<'_, L>,
+    meters: &mut [AnonMeter],
+    record: &AnonIssuerRecord,
+    period_start: u64,
+    config: &AnonRunConfig,
+) -> Result<Reported> {
+    let dc = |i: usize| concentrator(config, i);
     let doubles = ((config.double_share.clamp(0.0, 1.0) * config.meters as f64).ceil() as usize)
         .min(config.meters);
     let mut order: Vec<usize> = (0..config.meters).collect();
@@ -396,17 +476,35 @@ pub async fn run<L: Ledger + ?Sized>(
                 let reasons = client
                     .submit_anon_readings(dc(c), chunk)
                     .await
-                    .context("SubmitAnonReadings")?;
+                    .context(Function::SubmitAnonReadings.name())?;
                 outcome.add(&reasons);
             }
         }
     }
-    let report_secs = started.elapsed().as_secs_f64();
-    let aggregate = client.anon_aggregate(Caller::Mdms, period_start).await?;
+    Ok(Reported {
+        secs: started.elapsed().as_secs_f64(),
+        doubles,
+        order,
+        true_sum_wh,
+        second_readings,
+        sent,
+        outcome,
+    })
+}
 
-    // Trace: for each pseudonym this run double-reported, every meter proves it is not its
-    // own; the one that cannot is named and revoked.
-    let started = Instant::now();
+/// For each pseudonym this run double-reported, every meter proves it is not its own; the one
+/// that cannot is named and revoked. Returns the pseudonyms traced and how many named a meter
+/// that did report twice.
+async fn trace<L: Ledger + ?Sized>(
+    client: &Client<'_, L>,
+    issuer: &AnonIssuer,
+    meters: &[AnonMeter],
+    record: &AnonIssuerRecord,
+    period_start: u64,
+    reported: &Reported,
+) -> Result<(usize, usize)> {
+    let (second_readings, order, doubles) =
+        (&reported.second_readings, &reported.order, reported.doubles);
     let ours: std::collections::BTreeSet<String> = second_readings
         .iter()
         .map(|b| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b))
@@ -455,33 +553,13 @@ pub async fn run<L: Ledger + ?Sized>(
                     },
                 )
                 .await
-                .context("RecordAnonTrace")?;
+                .context(Function::RecordAnonTrace.name())?;
             if double_reporters.contains(&culprit) {
                 traced_correctly += 1;
             }
         }
     }
-    let trace_secs = started.elapsed().as_secs_f64();
-    Ok(AnonRunReport {
-        epoch: record.epoch,
-        period_start,
-        meters: config.meters,
-        double_reporting_meters: doubles,
-        sent,
-        accepted: outcome.accepted,
-        double_reports_caught: outcome.double_reports,
-        replays_caught: outcome.replays,
-        other_rejections: outcome.other,
-        true_sum_wh,
-        ledger_sum_wh: aggregate.sum_wh - before.sum_wh,
-        ledger_count: aggregate.count - before.count,
-        enrol_secs,
-        report_secs,
-        traced: suspects.len(),
-        traced_correctly,
-        trace_secs,
-        aggregate,
-    })
+    Ok((suspects.len(), traced_correctly))
 }
 
 #[derive(Debug, Default)]

@@ -558,9 +558,21 @@ fn anon(command: AnonCli, state: &std::path::Path) -> Result<ExitCode> {
             AnonCommand::Aggregates { periods, last },
         ),
     };
+    execute_anon(&network, embedded, json, &command, state)
+}
+
+/// Runs an `anon` command on the network (or, for `anon run --embedded`, in process) and prints
+/// what it says.
+fn execute_anon(
+    network: &NetworkCli,
+    embedded: bool,
+    json: bool,
+    command: &crate::anon::AnonCommand,
+    state: &std::path::Path,
+) -> Result<ExitCode> {
     let runtime = runtime()?;
     let (text, consistent) = runtime.block_on(async {
-        match network_choice(&network, embedded)? {
+        match network_choice(network, embedded)? {
             Network::Embedded { reason } => {
                 if !embedded {
                     return Err(usage(format!(
@@ -570,12 +582,12 @@ fn anon(command: AnonCli, state: &std::path::Path) -> Result<ExitCode> {
                 }
                 let state = StateDir::open(&state.join("embedded"))?;
                 let ledger = crate::embedded::Embedded::new();
-                crate::anon::execute(&ledger, &state, &command, true, json).await
+                crate::anon::execute(&ledger, &state, command, true, json).await
             }
             Network::Fabric(settings) => {
                 let state = StateDir::open(state)?;
                 let fabric = bcami_client::Fabric::connect(&settings).await?;
-                crate::anon::execute(&fabric, &state, &command, false, json).await
+                crate::anon::execute(&fabric, &state, command, false, json).await
             }
         }
     })?;
@@ -714,8 +726,71 @@ fn repo_root() -> PathBuf {
     }
 }
 
+/// `--replay PATH`: the file's households; bad rows are named (the first 20) and skipped.
+fn replay_source(path: &std::path::Path) -> Result<crate::run::Source> {
+    use crate::run::Source;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read --replay {}: {e}", path.display())))?;
+    let replay = crate::replay::parse(&text)
+        .map_err(|e| usage(format!("--replay {}: {e}", path.display())))?;
+    for bad in replay.bad_rows.iter().take(20) {
+        eprintln!("{}: skipped {bad}", path.display());
+    }
+    if replay.bad_rows.len() > 20 {
+        eprintln!(
+            "{}: … and {} more bad rows",
+            path.display(),
+            replay.bad_rows.len() - 20
+        );
+    }
+    if replay.intervals() == 0 {
+        return Err(usage(format!(
+            "--replay {}: no usable rows ({} Null, {} bad)",
+            path.display(),
+            replay.null_rows,
+            replay.bad_rows.len()
+        )));
+    }
+    Ok(Source::Replay {
+        label: path.display().to_string(),
+        replay,
+    })
+}
+
+/// `--meters`, `--days`, `--start`: synthetic meters.
+fn synthetic_source(
+    args: &RunCli,
+    interval: bcami_sdk::IntervalLength,
+) -> Result<crate::run::Source> {
+    use crate::run::Source;
+    if args.meters == 0 {
+        return Err(usage("--meters must be at least 1"));
+    }
+    if !(args.days.is_finite() && args.days > 0.0) {
+        return Err(usage("--days must be a positive number"));
+    }
+    let intervals = (args.days * 86_400.0 / f64::from(interval.seconds())).round();
+    if !(1.0..=1e7).contains(&intervals) {
+        return Err(usage(format!(
+            "--days {} with --interval {} gives {intervals} intervals; need 1 to 10^7",
+            args.days, args.interval
+        )));
+    }
+    let start_ms = crate::civil::parse_datetime_ms(&format!("{} 00:00:00", args.start))
+        .map_err(|e| usage(format!("--start: {e}")))?;
+    Ok(Source::Synthetic {
+        prefix: args.meter_prefix.clone(),
+        meters: args.meters,
+        // Checked to be in 1..=10^7 above.
+        intervals: intervals as usize,
+        interval,
+        seed: args.seed,
+        start_ms,
+    })
+}
+
 fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
-    use crate::run::{RunConfig, Source};
+    use crate::run::RunConfig;
     if args.concentrators == 0 {
         return Err(usage("--concentrators must be at least 1"));
     }
@@ -737,60 +812,8 @@ fn run_config(args: &RunCli) -> Result<crate::run::RunConfig> {
     }
     let interval = parse_interval(&args.interval)?;
     let source = match &args.replay {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("cannot read --replay {}: {e}", path.display())))?;
-            let replay = crate::replay::parse(&text)
-                .map_err(|e| usage(format!("--replay {}: {e}", path.display())))?;
-            for bad in replay.bad_rows.iter().take(20) {
-                eprintln!("{}: skipped {bad}", path.display());
-            }
-            if replay.bad_rows.len() > 20 {
-                eprintln!(
-                    "{}: … and {} more bad rows",
-                    path.display(),
-                    replay.bad_rows.len() - 20
-                );
-            }
-            if replay.intervals() == 0 {
-                return Err(usage(format!(
-                    "--replay {}: no usable rows ({} Null, {} bad)",
-                    path.display(),
-                    replay.null_rows,
-                    replay.bad_rows.len()
-                )));
-            }
-            Source::Replay {
-                label: path.display().to_string(),
-                replay,
-            }
-        }
-        None => {
-            if args.meters == 0 {
-                return Err(usage("--meters must be at least 1"));
-            }
-            if !(args.days.is_finite() && args.days > 0.0) {
-                return Err(usage("--days must be a positive number"));
-            }
-            let intervals = (args.days * 86_400.0 / f64::from(interval.seconds())).round();
-            if !(1.0..=1e7).contains(&intervals) {
-                return Err(usage(format!(
-                    "--days {} with --interval {} gives {intervals} intervals; need 1 to 10^7",
-                    args.days, args.interval
-                )));
-            }
-            let start_ms = crate::civil::parse_datetime_ms(&format!("{} 00:00:00", args.start))
-                .map_err(|e| usage(format!("--start: {e}")))?;
-            Source::Synthetic {
-                prefix: args.meter_prefix.clone(),
-                meters: args.meters,
-                // Checked to be in 1..=10^7 above.
-                intervals: intervals as usize,
-                interval,
-                seed: args.seed,
-                start_ms,
-            }
-        }
+        Some(path) => replay_source(path)?,
+        None => synthetic_source(args, interval)?,
     };
     Ok(RunConfig {
         source,

@@ -165,6 +165,29 @@ struct ExportSummary {
     sent_log: Option<Comparison>,
 }
 
+impl ExportSummary {
+    /// Readings that failed, conflicts, and disagreements with the sent log: each one fails the
+    /// export.
+    fn problems(&self) -> usize {
+        self.failed.len()
+            + self.conflicts.len()
+            + self
+                .sent_log
+                .as_ref()
+                .map_or(0, |c| c.mismatched.len() + c.missing.len())
+    }
+}
+
+/// A bar of `len` steps on stderr, or a hidden one.
+fn progress_bar(visible: bool, len: usize) -> ProgressBar {
+    let target = if visible {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    ProgressBar::with_draw_target(Some(len as u64), target)
+}
+
 /// `meter-sim mdms export`.
 pub async fn export(
     config: ExportConfig,
@@ -194,12 +217,7 @@ pub async fn export(
         format_datetime_ms(config.from),
         format_datetime_ms(config.to)
     );
-    let target = if config.progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let progress = ProgressBar::with_draw_target(Some(hids.len() as u64), target);
+    let progress = progress_bar(config.progress, hids.len());
     let export = mdms::export(
         &fabric,
         &hids,
@@ -230,12 +248,7 @@ pub async fn export(
         failed: export.failures,
         sent_log: comparison,
     };
-    let bad = summary.failed.len()
-        + summary.conflicts.len()
-        + summary
-            .sent_log
-            .as_ref()
-            .map_or(0, |c| c.mismatched.len() + c.missing.len());
+    let bad = summary.problems();
     if config.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

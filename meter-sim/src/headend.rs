@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use bcami_api::ErrorCode;
 use bcami_client::{Caller, Client, Ledger, LedgerDirectory};
 use bcami_headend::ConnectionError;
-use bcami_headend::net::{Clock, MeterClient, ServerEvent, SystemClock, serve};
+use bcami_headend::net::{Clock, Commands, MeterClient, ServerEvent, SystemClock, serve};
 use bcami_sdk::session::{HeadEnd, HeadEndIdentity, HeadEndPolicy};
 use bcami_sdk::{
     HandshakeError, HeadEndRegistrationRequest, HeadEndSecretKey, Hid, MeterSecretKey,
@@ -399,80 +399,36 @@ async fn meter_session(
     Ok((handshake, commands))
 }
 
-/// Runs the head-end and the meters; returns the report.
-pub async fn run<L: Ledger>(
-    ledger: Arc<L>,
-    state: &StateDir,
-    service_state: &StateDir,
-    cfg: &HeadEndConfig,
-) -> Result<HeadEndReport> {
-    let client = Client::new(&*ledger);
-    let mut keys = HeadEndKeys::load_or_create(service_state, &cfg.head_end_id)?;
-    if cfg.fresh_ledger {
-        keys.pending = None;
-    }
-    let key_version = prepare_head_end(&client, &mut keys, cfg.rotate_key).await?;
-    let meters = prepare_meters(&client, state, cfg).await?;
-    let revoked: Vec<Hid> = meters.iter().take(cfg.revoke).map(|m| m.hid).collect();
+/// The administrator revokes the first `count` meters (their sessions must be refused).
+async fn revoke_first<L: Ledger>(
+    client: &Client<'_, L>,
+    meters: &[Meter],
+    count: usize,
+) -> Result<Vec<Hid>> {
+    let revoked: Vec<Hid> = meters.iter().take(count).map(|m| m.hid).collect();
     if !revoked.is_empty() {
         eprintln!("revoking {} meters as the administrator", revoked.len());
         for hid in &revoked {
             client.revoke_meter(Caller::Administrator, *hid).await?;
         }
     }
+    Ok(revoked)
+}
 
-    // The head-end: its copy of the ledger's registry, then the socket.
-    let directory = Arc::new(LedgerDirectory::new());
-    let listed = directory.sync(&client, Caller::Mdms).await?;
-    let head_end = HeadEnd::new(
-        keys.id.hid(),
-        keys.current.clone(),
-        HeadEndPolicy::default(),
-    );
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let address = listener.local_addr()?;
-    let (commands, mut events, server) =
-        serve(listener, head_end, directory.clone(), Arc::new(SystemClock));
-    // The head-end's application: answers every reading with a sealed command; counts refusals.
-    let router = tokio::spawn(async move {
-        let mut refused: BTreeMap<String, usize> = BTreeMap::new();
-        while let Some(event) = events.recv().await {
-            match event {
-                ServerEvent::Message { meter, payload } => {
-                    let command = [b"ack:".as_slice(), &payload].concat();
-                    if let Err(e) = commands.send(meter, command).await {
-                        eprintln!("head-end: {e}");
-                    }
-                }
-                // A refused handshake never authenticated its meter: the head-end knows why,
-                // not (for sure) who.
-                ServerEvent::Refused { reason, .. } => {
-                    *refused
-                        .entry(refusal_reason(&reason).to_owned())
-                        .or_default() += 1;
-                }
-                _ => {}
-            }
-        }
-        refused
-    });
+/// A meter's session: its HID, and its handshake time and commands received (or why it failed).
+type SessionOutcome = (Hid, Result<(Duration, usize)>);
 
-    // Every meter reads the head-end's key from the ledger through its concentrator.
-    let (identity, _) = client
-        .head_end_identity(Caller::Concentrator(0))
-        .await?
-        .ok_or_else(|| anyhow!("the ledger holds no head-end key"))?;
-    eprintln!(
-        "head-end {} (key version {key_version}) on {address}; {} meters open sessions",
-        identity.id,
-        meters.len() + cfg.unknown
-    );
-    let started = Instant::now();
+/// Every meter opens a session, and so do `cfg.unknown` meters the ledger does not know
+/// (impostors, whose HIDs are returned).
+fn spawn_sessions(
+    address: SocketAddr,
+    identity: HeadEndIdentity,
+    meters: &[Meter],
+    cfg: &HeadEndConfig,
+) -> Result<(JoinSet<SessionOutcome>, Vec<Hid>)> {
     let messages = cfg.messages;
     let mut sessions = JoinSet::new();
-    for m in &meters {
+    for m in meters {
         let (key, hid) = (m.key.clone(), m.hid);
         sessions.spawn(async move {
             (
@@ -481,7 +437,6 @@ pub async fn run<L: Ledger>(
             )
         });
     }
-    // Meters the ledger does not know.
     let mut impostors = Vec::new();
     for i in 0..cfg.unknown {
         let hid = Hid::from_meter_id(format!("{}-impostor-{i}", cfg.meter_prefix));
@@ -494,16 +449,18 @@ pub async fn run<L: Ledger>(
             )
         });
     }
+    Ok((sessions, impostors))
+}
+
+/// Waits for every session and counts them into `report`; returns the meters whose session
+/// failed.
+async fn collect_sessions(
+    mut sessions: JoinSet<SessionOutcome>,
+    report: &mut HeadEndReport,
+    messages: usize,
+    started: Instant,
+) -> Result<Vec<(Hid, anyhow::Error)>> {
     let mut handshakes = Vec::new();
-    let mut report = HeadEndReport {
-        mode: ledger.mode().to_owned(),
-        head_end: identity.id.to_string(),
-        head_end_key_version: key_version,
-        listen: address.to_string(),
-        meters: meters.len() + cfg.unknown,
-        directory: listed,
-        ..HeadEndReport::default()
-    };
     let mut failed_meters = Vec::new();
     while let Some(joined) = sessions.join_next().await {
         let (hid, outcome) = joined.context("a meter task failed")?;
@@ -524,6 +481,91 @@ pub async fn run<L: Ledger>(
         0.0
     };
     report.handshake = Latency::from_samples(handshakes);
+    Ok(failed_meters)
+}
+
+/// The head-end's application: answers every reading with a sealed command; counts refusals by
+/// reason until the server stops.
+async fn route(
+    commands: Commands,
+    mut events: tokio::sync::mpsc::Receiver<ServerEvent>,
+) -> BTreeMap<String, usize> {
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            ServerEvent::Message { meter, payload } => {
+                let command = [b"ack:".as_slice(), &payload].concat();
+                if let Err(e) = commands.send(meter, command).await {
+                    eprintln!("head-end: {e}");
+                }
+            }
+            // A refused handshake never authenticated its meter: the head-end knows why, not
+            // (for sure) who.
+            ServerEvent::Refused { reason, .. } => {
+                *refused
+                    .entry(refusal_reason(&reason).to_owned())
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    refused
+}
+
+/// Runs the head-end and the meters; returns the report.
+pub async fn run<L: Ledger>(
+    ledger: Arc<L>,
+    state: &StateDir,
+    service_state: &StateDir,
+    cfg: &HeadEndConfig,
+) -> Result<HeadEndReport> {
+    let client = Client::new(&*ledger);
+    let mut keys = HeadEndKeys::load_or_create(service_state, &cfg.head_end_id)?;
+    if cfg.fresh_ledger {
+        keys.pending = None;
+    }
+    let key_version = prepare_head_end(&client, &mut keys, cfg.rotate_key).await?;
+    let meters = prepare_meters(&client, state, cfg).await?;
+    let revoked = revoke_first(&client, &meters, cfg.revoke).await?;
+
+    // The head-end: its copy of the ledger's registry, then the socket.
+    let directory = Arc::new(LedgerDirectory::new());
+    let listed = directory.sync(&client, Caller::Mdms).await?;
+    let head_end = HeadEnd::new(
+        keys.id.hid(),
+        keys.current.clone(),
+        HeadEndPolicy::default(),
+    );
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let address = listener.local_addr()?;
+    let (commands, events, server) =
+        serve(listener, head_end, directory.clone(), Arc::new(SystemClock));
+    let router = tokio::spawn(route(commands, events));
+
+    // Every meter reads the head-end's key from the ledger through its concentrator.
+    let (identity, _) = client
+        .head_end_identity(Caller::Concentrator(0))
+        .await?
+        .ok_or_else(|| anyhow!("the ledger holds no head-end key"))?;
+    eprintln!(
+        "head-end {} (key version {key_version}) on {address}; {} meters open sessions",
+        identity.id,
+        meters.len() + cfg.unknown
+    );
+    let started = Instant::now();
+    let (sessions, impostors) = spawn_sessions(address, identity, &meters, cfg)?;
+    let mut report = HeadEndReport {
+        mode: ledger.mode().to_owned(),
+        head_end: identity.id.to_string(),
+        head_end_key_version: key_version,
+        listen: address.to_string(),
+        meters: meters.len() + cfg.unknown,
+        directory: listed,
+        ..HeadEndReport::default()
+    };
+    let failed_meters = collect_sessions(sessions, &mut report, cfg.messages, started).await?;
     // Every connection has ended, so the head-end has reported every refusal; stop it.
     server.abort();
     report.refused = router.await.context("the head-end's router failed")?;

@@ -102,19 +102,7 @@ pub fn parse(text: &str) -> Result<Replay, HeaderError> {
             });
             continue;
         }
-        let row = (|| {
-            let id: DeviceId = fields[id_col]
-                .trim()
-                .parse()
-                .map_err(|e: anyhow::Error| format!("LCLid: {e}"))?;
-            let start_ms = parse_datetime_ms(fields[time_col])?;
-            let energy = fields[energy_col].trim();
-            if energy.eq_ignore_ascii_case("null") {
-                return Ok((id, start_ms, None));
-            }
-            Ok::<_, String>((id, start_ms, Some(parse_kwh_as_wh(energy)?)))
-        })();
-        match row {
+        match parse_row(&fields, id_col, time_col, energy_col) {
             Err(reason) => replay.bad_rows.push(BadRow {
                 line: number,
                 reason,
@@ -144,6 +132,25 @@ pub fn parse(text: &str) -> Result<Replay, HeaderError> {
         series.sort_by_key(|i| i.start_ms);
     }
     Ok(replay)
+}
+
+/// One row's household, interval start and energy (`None`: the file says `Null`).
+fn parse_row(
+    fields: &[&str],
+    id_col: usize,
+    time_col: usize,
+    energy_col: usize,
+) -> Result<(DeviceId, u64, Option<u64>), String> {
+    let id: DeviceId = fields[id_col]
+        .trim()
+        .parse()
+        .map_err(|e: anyhow::Error| format!("LCLid: {e}"))?;
+    let start_ms = parse_datetime_ms(fields[time_col])?;
+    let energy = fields[energy_col].trim();
+    if energy.eq_ignore_ascii_case("null") {
+        return Ok((id, start_ms, None));
+    }
+    Ok((id, start_ms, Some(parse_kwh_as_wh(energy)?)))
 }
 
 /// `0.263` kWh → 263 Wh, exactly (decimal digits, no float). More than three decimals are

@@ -482,76 +482,7 @@ fn hex32(text: &str, field: &str) -> Result<[u8; 32]> {
         .map_err(|b: Vec<u8>| anyhow!("{field} is {} bytes, expected 32", b.len()))
 }
 
-/// One line of `sent.csv`: a reading a meter built and handed to a concentrator.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SentReading {
-    /// The meter's HID.
-    pub hid: Hid,
-    /// The meter's ID.
-    pub meter_id: String,
-    /// The transaction timestamp (header), Unix ms.
-    pub timestamp_ms: u64,
-    /// What the meter encrypted.
-    pub report: UsageReport,
-}
-
-/// Header line of `sent.csv` (also of the MDMS export, which has the same columns).
-pub const READING_CSV_HEADER: &str =
-    "hid,meter_id,timestamp_ms,interval_start_ms,interval_s,energy_wh,cumulative_wh,quality";
-
-impl SentReading {
-    /// One CSV line, without the newline.
-    pub fn to_csv(&self) -> String {
-        reading_csv(&self.hid, &self.meter_id, self.timestamp_ms, &self.report)
-    }
-
-    /// Parses a line written by [`SentReading::to_csv`].
-    pub fn from_csv(line: &str) -> Result<SentReading> {
-        let fields: Vec<&str> = line.split(',').collect();
-        let [hid, meter_id, ts, start, len, energy, cumulative, quality] = fields[..] else {
-            bail!("expected 8 fields, found {}", fields.len());
-        };
-        let num = |name: &str, v: &str| -> Result<u64> {
-            v.parse::<u64>()
-                .with_context(|| format!("{name} {v:?} is not a whole number"))
-        };
-        let interval = u32::try_from(num("interval_s", len)?)
-            .ok()
-            .and_then(bcami_sdk::IntervalLength::from_seconds)
-            .ok_or_else(|| anyhow!("interval_s {len:?} is out of range"))?;
-        let quality = u16::try_from(num("quality", quality)?)
-            .map_err(|_| anyhow!("quality {quality:?} is out of range"))
-            .and_then(|q| {
-                bcami_sdk::QualityFlags::from_bits(q).map_err(|e| anyhow!("quality: {e}"))
-            })?;
-        Ok(SentReading {
-            hid: hid
-                .parse()
-                .map_err(|_| anyhow!("hid {hid:?} is not 64 hex digits"))?,
-            meter_id: meter_id.to_owned(),
-            timestamp_ms: num("timestamp_ms", ts)?,
-            report: UsageReport {
-                interval_start: Timestamp::from_unix_millis(num("interval_start_ms", start)?),
-                interval_length: interval,
-                energy: bcami_sdk::WattHours(num("energy_wh", energy)?),
-                cumulative_register: bcami_sdk::WattHours(num("cumulative_wh", cumulative)?),
-                quality,
-            },
-        })
-    }
-}
-
-/// A reading as one CSV line (columns of [`READING_CSV_HEADER`]).
-pub fn reading_csv(hid: &Hid, meter_id: &str, timestamp_ms: u64, report: &UsageReport) -> String {
-    format!(
-        "{hid},{meter_id},{timestamp_ms},{},{},{},{},{}",
-        report.interval_start.unix_millis(),
-        report.interval_length.seconds(),
-        report.energy.0,
-        report.cumulative_register.0,
-        report.quality.bits()
-    )
-}
+pub use bcami_client::mdms::{READING_CSV_HEADER, SentReading, reading_csv};
 
 /// The state folder on disk.
 #[derive(Clone, Debug)]
@@ -838,26 +769,6 @@ mod tests {
                 .unix_millis(),
             500
         );
-    }
-
-    #[test]
-    fn sent_csv_round_trips_and_rejects_garbage() {
-        let sent = SentReading {
-            hid: Hid::from_meter_id("SM-1"),
-            meter_id: "SM-1".into(),
-            timestamp_ms: 1_700_000_000_123,
-            report: UsageReport {
-                interval_start: Timestamp::from_unix_millis(1_349_999_999_000),
-                interval_length: IntervalLength::HALF_HOUR,
-                energy: WattHours(412),
-                cumulative_register: WattHours(9_999),
-                quality: QualityFlags::ESTIMATED,
-            },
-        };
-        assert_eq!(SentReading::from_csv(&sent.to_csv()).unwrap(), sent);
-        assert!(SentReading::from_csv("a,b").is_err());
-        let bad_quality = sent.to_csv().rsplit_once(',').unwrap().0.to_owned() + ",64";
-        assert!(SentReading::from_csv(&bad_quality).is_err());
     }
 
     #[test]

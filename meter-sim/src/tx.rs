@@ -69,137 +69,173 @@ pub struct ReadingArgs {
 pub fn execute(state: &StateDir, command: TxCommand, now: Timestamp) -> Result<String> {
     match command {
         TxCommand::Hid { id } => Ok(id.hid().to_string()),
-        TxCommand::Keygen { meter } => {
-            let meter = match state.meter(&meter)? {
-                Some(existing) => {
-                    eprintln!(
-                        "meter {} already has a key in {}; keeping it",
-                        existing.id,
-                        state.root().display()
-                    );
-                    existing
-                }
-                None => {
-                    let key = MeterSecretKey::generate(&mut OsRng)
-                        .map_err(|e| anyhow!("key generation failed: {e}"))?;
-                    let meter = Meter::new(meter, key);
-                    state.save_meter(&meter)?;
-                    meter
-                }
-            };
-            Ok(hex::encode(meter.key.public_key().to_bytes()))
-        }
-        TxCommand::Register { meter, timestamp } => {
-            let mut meter = load_meter(state, &meter)?;
-            let timestamp = stamp(&mut meter.last_timestamp_ms, timestamp, now);
-            let request = RegistrationRequest::build(&meter.key, meter.hid, timestamp)
-                .map_err(|e| anyhow!("cannot build registration: {e}"))?;
-            state.save_meter(&meter)?;
-            Ok(BASE64.encode(request.encode()))
-        }
-        TxCommand::Rotate { meter, timestamp } => {
-            let mut meter = load_meter(state, &meter)?;
-            let timestamp = stamp(&mut meter.last_timestamp_ms, timestamp, now);
-            let new_key = MeterSecretKey::generate(&mut OsRng)
-                .map_err(|e| anyhow!("key generation failed: {e}"))?;
-            let request = KeyRotationRequest::build(&meter.key, &new_key, meter.hid, timestamp)
-                .map_err(|e| anyhow!("cannot build key rotation: {e}"))?;
-            meter.key = new_key;
-            state.save_meter(&meter)?;
-            Ok(BASE64.encode(request.encode()))
-        }
-        TxCommand::MdmsKeygen { mdms } => {
-            let mdms = match state.mdms()? {
-                Some(existing) if existing.id == mdms => {
-                    eprintln!(
-                        "MDMS {} already has a key in {}; keeping it",
-                        existing.id,
-                        state.root().display()
-                    );
-                    existing
-                }
-                Some(existing) => {
-                    return Err(usage(format!(
-                        "{} already holds MDMS {}; use another --state for MDMS {mdms}",
-                        state.root().display(),
-                        existing.id
-                    )));
-                }
-                None => {
-                    let key = MdmsSecretKey::generate(&mut OsRng)
-                        .map_err(|e| anyhow!("key generation failed: {e}"))?;
-                    let mdms = Mdms::new(mdms, key);
-                    state.save_mdms(&mdms)?;
-                    mdms
-                }
-            };
-            Ok(hex::encode(mdms.public_key().to_bytes()))
-        }
-        TxCommand::MdmsRegister { mdms, timestamp } => {
-            let mut stored = load_mdms(state)?;
-            if stored.id != mdms {
-                return Err(usage(format!(
-                    "{} holds MDMS {}, not {mdms}",
-                    state.root().display(),
-                    stored.id
-                )));
-            }
-            let timestamp = stamp(&mut stored.last_timestamp_ms, timestamp, now);
-            let request = MdmsRegistrationRequest::build(&stored.key, stored.hid, timestamp)
-                .map_err(|e| anyhow!("cannot build MDMS registration: {e}"))?;
-            state.save_mdms(&stored)?;
-            Ok(BASE64.encode(request.encode()))
-        }
-        TxCommand::Reading(args) => {
-            let mut meter = load_meter(state, &args.meter)?;
-            let mdms_key = match args.mdms_public_key {
-                Some(key) => key,
-                None => load_mdms(state)
-                    .context("no --mdms-public-key given")?
-                    .public_key(),
-            };
-            let timestamp = stamp(&mut meter.last_timestamp_ms, args.timestamp, now);
-            let interval_ms = u64::from(args.interval.seconds()) * 1000;
-            let interval_start = args.interval_start.unwrap_or_else(|| {
-                let end = timestamp.unix_millis() - timestamp.unix_millis() % interval_ms;
-                Timestamp::from_unix_millis(end.saturating_sub(interval_ms))
-            });
-            let cumulative = args
-                .cumulative
-                .unwrap_or(WattHours(meter.cumulative_wh.saturating_add(args.energy.0)));
-            let report = UsageReport {
-                interval_start,
-                interval_length: args.interval,
-                energy: args.energy,
-                cumulative_register: cumulative,
-                quality: args.quality,
-            };
-            let reading = Transaction::build(
-                &mut OsRng, &meter.key, meter.hid, timestamp, &report, &mdms_key,
-            )
-            .map_err(|e| anyhow!("cannot build reading: {e}"))?;
-            meter.cumulative_wh = cumulative.0;
-            state.save_meter(&meter)?;
-            Ok(BASE64.encode(reading.encode()))
-        }
-        TxCommand::Decrypt { reading } => {
-            let mdms = load_mdms(state)?;
-            let tx = Transaction::decode(&reading)
-                .map_err(|e| usage(format!("not a reading transaction: {e}")))?;
-            let report = crate::mdms::decrypt_any(&tx, &mdms.keyring())
-                .map_err(|e| anyhow!("cannot decrypt: {e}"))?;
-            Ok(serde_json::json!({
-                "hid": tx.hid().to_string(),
-                "timestamp_ms": tx.timestamp().unix_millis(),
-                "interval_start_ms": report.interval_start.unix_millis(),
-                "interval_s": report.interval_length.seconds(),
-                "energy_wh": report.energy.0,
-                "cumulative_wh": report.cumulative_register.0,
-                "quality": report.quality.bits(),
-            })
-            .to_string())
-        }
+        TxCommand::Keygen { meter } => keygen(state, meter),
+        TxCommand::Register { meter, timestamp } => register(state, &meter, timestamp, now),
+        TxCommand::Rotate { meter, timestamp } => rotate(state, &meter, timestamp, now),
+        TxCommand::MdmsKeygen { mdms } => mdms_keygen(state, mdms),
+        TxCommand::MdmsRegister { mdms, timestamp } => mdms_register(state, &mdms, timestamp, now),
+        TxCommand::Reading(args) => reading(state, args, now),
+        TxCommand::Decrypt { reading } => decrypt(state, &reading),
     }
+}
+
+/// `tx keygen`: the meter's public key (made if the folder has none).
+fn keygen(state: &StateDir, meter: DeviceId) -> Result<String> {
+    let meter = match state.meter(&meter)? {
+        Some(existing) => {
+            eprintln!(
+                "meter {} already has a key in {}; keeping it",
+                existing.id,
+                state.root().display()
+            );
+            existing
+        }
+        None => {
+            let key = MeterSecretKey::generate(&mut OsRng)
+                .map_err(|e| anyhow!("key generation failed: {e}"))?;
+            let meter = Meter::new(meter, key);
+            state.save_meter(&meter)?;
+            meter
+        }
+    };
+    Ok(hex::encode(meter.key.public_key().to_bytes()))
+}
+
+/// `tx register`: the meter's registration request, base64.
+fn register(
+    state: &StateDir,
+    meter: &DeviceId,
+    timestamp: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<String> {
+    let mut meter = load_meter(state, meter)?;
+    let timestamp = stamp(&mut meter.last_timestamp_ms, timestamp, now);
+    let request = RegistrationRequest::build(&meter.key, meter.hid, timestamp)
+        .map_err(|e| anyhow!("cannot build registration: {e}"))?;
+    state.save_meter(&meter)?;
+    Ok(BASE64.encode(request.encode()))
+}
+
+/// `tx rotate`: a key rotation request to a new key (kept as the meter's), base64.
+fn rotate(
+    state: &StateDir,
+    meter: &DeviceId,
+    timestamp: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<String> {
+    let mut meter = load_meter(state, meter)?;
+    let timestamp = stamp(&mut meter.last_timestamp_ms, timestamp, now);
+    let new_key =
+        MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("key generation failed: {e}"))?;
+    let request = KeyRotationRequest::build(&meter.key, &new_key, meter.hid, timestamp)
+        .map_err(|e| anyhow!("cannot build key rotation: {e}"))?;
+    meter.key = new_key;
+    state.save_meter(&meter)?;
+    Ok(BASE64.encode(request.encode()))
+}
+
+/// `tx mdms-keygen`: the MDMS's public key (made if the folder has none).
+fn mdms_keygen(state: &StateDir, mdms: DeviceId) -> Result<String> {
+    let mdms = match state.mdms()? {
+        Some(existing) if existing.id == mdms => {
+            eprintln!(
+                "MDMS {} already has a key in {}; keeping it",
+                existing.id,
+                state.root().display()
+            );
+            existing
+        }
+        Some(existing) => {
+            return Err(usage(format!(
+                "{} already holds MDMS {}; use another --state for MDMS {mdms}",
+                state.root().display(),
+                existing.id
+            )));
+        }
+        None => {
+            let key = MdmsSecretKey::generate(&mut OsRng)
+                .map_err(|e| anyhow!("key generation failed: {e}"))?;
+            let mdms = Mdms::new(mdms, key);
+            state.save_mdms(&mdms)?;
+            mdms
+        }
+    };
+    Ok(hex::encode(mdms.public_key().to_bytes()))
+}
+
+/// `tx mdms-register`: the MDMS's key registration request, base64.
+fn mdms_register(
+    state: &StateDir,
+    mdms: &DeviceId,
+    timestamp: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<String> {
+    let mut stored = load_mdms(state)?;
+    if stored.id != *mdms {
+        return Err(usage(format!(
+            "{} holds MDMS {}, not {mdms}",
+            state.root().display(),
+            stored.id
+        )));
+    }
+    let timestamp = stamp(&mut stored.last_timestamp_ms, timestamp, now);
+    let request = MdmsRegistrationRequest::build(&stored.key, stored.hid, timestamp)
+        .map_err(|e| anyhow!("cannot build MDMS registration: {e}"))?;
+    state.save_mdms(&stored)?;
+    Ok(BASE64.encode(request.encode()))
+}
+
+/// `tx reading`: a signed, encrypted reading, base64.
+fn reading(state: &StateDir, args: ReadingArgs, now: Timestamp) -> Result<String> {
+    let mut meter = load_meter(state, &args.meter)?;
+    let mdms_key = match args.mdms_public_key {
+        Some(key) => key,
+        None => load_mdms(state)
+            .context("no --mdms-public-key given")?
+            .public_key(),
+    };
+    let timestamp = stamp(&mut meter.last_timestamp_ms, args.timestamp, now);
+    let interval_ms = u64::from(args.interval.seconds()) * 1000;
+    let interval_start = args.interval_start.unwrap_or_else(|| {
+        let end = timestamp.unix_millis() - timestamp.unix_millis() % interval_ms;
+        Timestamp::from_unix_millis(end.saturating_sub(interval_ms))
+    });
+    let cumulative = args
+        .cumulative
+        .unwrap_or(WattHours(meter.cumulative_wh.saturating_add(args.energy.0)));
+    let report = UsageReport {
+        interval_start,
+        interval_length: args.interval,
+        energy: args.energy,
+        cumulative_register: cumulative,
+        quality: args.quality,
+    };
+    let reading = Transaction::build(
+        &mut OsRng, &meter.key, meter.hid, timestamp, &report, &mdms_key,
+    )
+    .map_err(|e| anyhow!("cannot build reading: {e}"))?;
+    meter.cumulative_wh = cumulative.0;
+    state.save_meter(&meter)?;
+    Ok(BASE64.encode(reading.encode()))
+}
+
+/// `tx decrypt`: the reading's header and report as JSON, decrypted with the MDMS keyring.
+fn decrypt(state: &StateDir, reading: &[u8]) -> Result<String> {
+    let mdms = load_mdms(state)?;
+    let tx = Transaction::decode(reading)
+        .map_err(|e| usage(format!("not a reading transaction: {e}")))?;
+    let report = crate::mdms::decrypt_any(&tx, &mdms.keyring())
+        .map_err(|e| anyhow!("cannot decrypt: {e}"))?;
+    Ok(serde_json::json!({
+        "hid": tx.hid().to_string(),
+        "timestamp_ms": tx.timestamp().unix_millis(),
+        "interval_start_ms": report.interval_start.unix_millis(),
+        "interval_s": report.interval_length.seconds(),
+        "energy_wh": report.energy.0,
+        "cumulative_wh": report.cumulative_register.0,
+        "quality": report.quality.bits(),
+    })
+    .to_string())
 }
 
 /// The given timestamp, or the next one after the last the device used (never earlier than now).

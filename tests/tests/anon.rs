@@ -25,7 +25,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bcami_api::{AnonRejectReason, ErrorCode};
+use bcami_api::{AnonRejectReason, ErrorCode, Function};
 use bcami_client::{
     AnonIssuer, AnonMeter, Caller, Client, Fabric, Settings, User, issuer_public_key,
 };
@@ -210,7 +210,7 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
     let c1 = contract(User::Client2).await;
     let arg = |r: &[u8]| serde_json::to_string(&[b64(r)]).unwrap();
     let t0 = c0
-        .proposal("SubmitAnonReadings")
+        .proposal(Function::SubmitAnonReadings.name())
         .arg(arg(&race0))
         .build()
         .unwrap()
@@ -218,7 +218,7 @@ async fn double_reports_replays_races_and_aggregates_on_the_live_network() {
         .await
         .unwrap();
     let t1 = c1
-        .proposal("SubmitAnonReadings")
+        .proposal(Function::SubmitAnonReadings.name())
         .arg(arg(&race1))
         .build()
         .unwrap()

@@ -13,17 +13,19 @@
 
 use std::collections::BTreeMap;
 
-use bcami_anon::{Blst, Credential, IssuerPublicKey, JoinRequest, Presentation, verify_batch};
+use bcami_anon::{
+    AnonReport, Blst, Credential, IssuerPublicKey, JoinRequest, Presentation, verify_batch,
+};
 use bcami_api::{
     ANON_ROLLOVER_MS, AnonAggregate, AnonBatchAggregate, AnonCredentialQuery, AnonDoubleReport,
     AnonInput, AnonIssuerRecord, AnonJoinRecord, AnonNymRecord, AnonRejectReason, AnonRejected,
     AnonSubmitResponse, AnonTraceRecord, ConcentratorAggregate, Config, MeterRecord, MeterStatus,
     Placement, anon_join_nonce, anon_reading_hash, to_hex,
 };
-use bcami_sdk::{AnonCredentialRequest, Hid};
+use bcami_sdk::{AnonCredentialRequest, Hid, Timestamp};
 use fabric_shim::{KeyRange, Stub, composite_key};
 
-use crate::error::Error;
+use crate::error::{Error, Subject};
 use crate::state;
 
 /// Simple key of the current issuer record.
@@ -115,7 +117,7 @@ fn current(stub: &dyn Stub) -> Result<Option<AnonIssuerRecord>, Error> {
 /// `SetAnonIssuerKey`: the administrator rolls the credential epoch forward.
 pub(crate) fn set_issuer_key(
     stub: &mut dyn Stub,
-    tx_millis: i64,
+    now: Timestamp,
     issuer_key: &[u8],
     period_secs: u32,
 ) -> Result<Vec<u8>, Error> {
@@ -145,7 +147,7 @@ pub(crate) fn set_issuer_key(
         issuer_key: encoded,
         period_secs,
         tx_id: stub.tx().tx_id().to_owned(),
-        since: tx_millis,
+        since: crate::rules::unix_millis_i64(now),
     };
     state::store(stub, &issuer_record_key(epoch)?, &record)?;
     state::store(stub, ANON_EPOCH_KEY, &record)?;
@@ -172,7 +174,7 @@ pub(crate) fn get_issuer_key(stub: &dyn Stub, epoch: Option<u32>) -> Result<Vec<
 pub(crate) fn request_credential(
     stub: &mut dyn Stub,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     request: &AnonCredentialRequest,
 ) -> Result<Vec<u8>, Error> {
     let hid = request.hid();
@@ -183,8 +185,7 @@ pub(crate) fn request_credential(
         (MeterStatus::Active, Some(k)) => k,
         _ => return Err(Error::NotRegistered(hid)),
     };
-    let timestamp = request.timestamp().unix_millis();
-    crate::contract::check_window(config, timestamp, tx_millis)?;
+    crate::rules::check_window(config.window, request.timestamp(), now)?;
     request.verify(&public_key).map_err(Error::Signature)?;
     let join = JoinRequest::<Blst>::decode(request.join_request())
         .map_err(|e| Error::AnonMessage(format!("join request: malformed: {e}")))?;
@@ -219,9 +220,7 @@ pub(crate) fn request_credential(
     let commitment = to_hex(&join.commitment());
     match stub.state(&secret_key)? {
         Some(bytes) if bytes != commitment.as_bytes() => {
-            return Err(Error::KeyNotProvisioned(format!(
-                "meter {hid} committed to another anonymous secret in an earlier epoch; every request must commit to the same one"
-            )));
+            return Err(Error::OtherAnonSecret(hid));
         }
         Some(_) => {}
         None => stub.put_state(&secret_key, commitment.as_bytes())?,
@@ -232,10 +231,10 @@ pub(crate) fn request_credential(
         if existing.join_request == encoded {
             return state::to_json(&existing);
         }
-        return Err(Error::AlreadyRegistered(format!(
-            "the credential request of meter {hid} for epoch {}",
-            cur.epoch
-        )));
+        return Err(Error::AlreadyRegistered(Subject::CredentialRequest {
+            hid,
+            epoch: cur.epoch,
+        }));
     }
     let record = AnonJoinRecord {
         hid,
@@ -268,9 +267,7 @@ pub(crate) fn post_credential(
     match &record.credential {
         Some(have) if *have == encoded => return state::to_json(&record),
         Some(_) => {
-            return Err(Error::AlreadyRegistered(format!(
-                "the credential of meter {hid} for epoch {epoch}"
-            )));
+            return Err(Error::AlreadyRegistered(Subject::Credential { hid, epoch }));
         }
         None => {}
     }
@@ -395,32 +392,70 @@ impl Epochs {
     }
 }
 
-/// `SubmitAnonReadings`.
+/// `SubmitAnonReadings`: each reading is judged alone, in four steps: decode and check what
+/// needs no pairing, verify each epoch's readings as one batch, classify the pseudonyms in batch
+/// order, then write.
 pub(crate) fn submit(
     stub: &mut dyn Stub,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     inputs: Vec<AnonInput>,
 ) -> Result<Vec<u8>, Error> {
     let total = inputs.len();
     let mut rejections: Vec<AnonRejected> = Vec::new();
-    let reject = |rejections: &mut Vec<AnonRejected>, index, reason, message: String| {
-        rejections.push(AnonRejected {
-            index,
-            reason,
-            message,
-        });
-    };
     let mut epochs = Epochs {
         current: current(stub)?,
         keys: BTreeMap::new(),
     };
-    // 1. Decode and check what needs no pairing, per reading.
+    let by_epoch = decode_and_check(stub, &mut epochs, config, now, inputs, &mut rejections)?;
+    let verified = verify_epochs(stub, &mut epochs, by_epoch, &mut rejections)?;
+    let (keys, book) = read_pseudonyms(stub, &verified)?;
+    let tx_id = stub.tx().tx_id().to_owned();
+    let concentrator = concentrator_name(stub);
+    let outcome = classify(
+        &verified,
+        &keys,
+        book,
+        &tx_id,
+        &concentrator,
+        &mut rejections,
+    )?;
+    write_outcome(stub, &outcome, &tx_id, &concentrator)?;
+    rejections.sort_by_key(|r| r.index);
+    state::to_json(&AnonSubmitResponse {
+        accepted: total - rejections.len(),
+        rejected: rejections.len(),
+        rejections,
+    })
+}
+
+fn reject(
+    rejections: &mut Vec<AnonRejected>,
+    index: usize,
+    reason: AnonRejectReason,
+    message: String,
+) {
+    rejections.push(AnonRejected {
+        index,
+        reason,
+        message,
+    });
+}
+
+/// Step 1: decode each reading and check what needs no pairing; the survivors by epoch.
+fn decode_and_check(
+    stub: &dyn Stub,
+    epochs: &mut Epochs,
+    config: &Config,
+    now: Timestamp,
+    inputs: Vec<AnonInput>,
+    rejections: &mut Vec<AnonRejected>,
+) -> Result<BTreeMap<u32, Vec<Candidate>>, Error> {
     let mut by_epoch: BTreeMap<u32, Vec<Candidate>> = BTreeMap::new();
     for (index, input) in inputs.into_iter().enumerate() {
         let bytes = match input {
             AnonInput::Rejected(reason, message) => {
-                reject(&mut rejections, index, reason, message);
+                reject(rejections, index, reason, message);
                 continue;
             }
             AnonInput::Bytes(bytes) => bytes,
@@ -429,7 +464,7 @@ pub(crate) fn submit(
             Ok(p) => p,
             Err(e) => {
                 reject(
-                    &mut rejections,
+                    rejections,
                     index,
                     AnonRejectReason::Malformed,
                     e.to_string(),
@@ -437,12 +472,9 @@ pub(crate) fn submit(
                 continue;
             }
         };
-        match check_reading(stub, &mut epochs, config, tx_millis, &presentation)? {
-            Ok(()) => {}
-            Err((reason, message)) => {
-                reject(&mut rejections, index, reason, message);
-                continue;
-            }
+        if let Err((reason, message)) = check_reading(stub, epochs, config, now, &presentation)? {
+            reject(rejections, index, reason, message);
+            continue;
         }
         by_epoch
             .entry(presentation.epoch())
@@ -454,7 +486,16 @@ pub(crate) fn submit(
                 bytes,
             });
     }
-    // 2. Verify each epoch's readings as one batch.
+    Ok(by_epoch)
+}
+
+/// Step 2: verify each epoch's readings as one batch; the verified ones in batch order.
+fn verify_epochs(
+    stub: &dyn Stub,
+    epochs: &mut Epochs,
+    by_epoch: BTreeMap<u32, Vec<Candidate>>,
+    rejections: &mut Vec<AnonRejected>,
+) -> Result<Vec<Candidate>, Error> {
     let mut verified: Vec<Candidate> = Vec::new();
     for (epoch, candidates) in by_epoch {
         let Some((_, ipk)) = epochs.key(stub, epoch)? else {
@@ -467,7 +508,7 @@ pub(crate) fn submit(
             match result {
                 Ok(()) => verified.push(candidate),
                 Err(e) => reject(
-                    &mut rejections,
+                    rejections,
                     candidate.index,
                     AnonRejectReason::BadProof,
                     e.to_string(),
@@ -476,8 +517,16 @@ pub(crate) fn submit(
         }
     }
     verified.sort_by_key(|c| c.index);
-    // 3. Pseudonyms: read every key once (these reads are what make two concurrent
-    // submissions of one pseudonym conflict), then classify in batch order.
+    Ok(verified)
+}
+
+/// Step 3a: each verified reading's pseudonym key, and the book of what the ledger holds at
+/// them. Every key is read once: these reads are what make two concurrent submissions of one
+/// pseudonym conflict.
+fn read_pseudonyms(
+    stub: &dyn Stub,
+    verified: &[Candidate],
+) -> Result<(Vec<String>, NymBook), Error> {
     let keys: Vec<String> = verified
         .iter()
         .map(|c| {
@@ -496,39 +545,47 @@ pub(crate) fn submit(
         let record = value.map(|v| state::parse(key, &v)).transpose()?;
         ledger.insert((*key).to_owned(), record);
     }
-    let mut book = NymBook::new(ledger);
-    let tx_id = stub.tx().tx_id().to_owned();
-    let concentrator = concentrator_name(stub);
+    Ok((keys, NymBook::new(ledger)))
+}
+
+/// What a batch writes: the first pseudonyms, the per-period sums, the double reports.
+struct Classified {
+    book: NymBook,
+    /// Period start → (count, sum Wh).
+    sums: BTreeMap<u64, (u64, u64)>,
+    evidence: Vec<(String, AnonDoubleReport)>,
+}
+
+/// Step 3b: classify the verified readings in batch order: counted, replayed, or a double
+/// report kept as evidence.
+fn classify(
+    verified: &[Candidate],
+    keys: &[String],
+    mut book: NymBook,
+    tx_id: &str,
+    concentrator: &str,
+    rejections: &mut Vec<AnonRejected>,
+) -> Result<Classified, Error> {
     let mut sums: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let mut evidence: Vec<(String, AnonDoubleReport)> = Vec::new();
-    for (candidate, key) in verified.iter().zip(&keys) {
+    for (candidate, key) in verified.iter().zip(keys) {
         let report = candidate.presentation.report();
         let start = report.period.start_unix_millis();
-        match book.admit(key, &candidate.hash, &tx_id) {
+        match book.admit(key, &candidate.hash, tx_id) {
             NymOutcome::First => {
                 let entry = sums.entry(start).or_insert((0, 0));
                 entry.0 += 1;
                 entry.1 = entry.1.saturating_add(report.energy_wh);
             }
             NymOutcome::Replayed => reject(
-                &mut rejections,
+                rejections,
                 candidate.index,
                 AnonRejectReason::Replayed,
                 "this reading was accepted before (same bytes)".into(),
             ),
             NymOutcome::DoubleReport(first) => {
-                let pseudonym = to_hex(&candidate.presentation.pseudonym());
-                let dup_key = composite_key(
-                    ANON_DOUBLE,
-                    &[
-                        &period_part(start),
-                        &pseudonym,
-                        &tx_id,
-                        &format!("{:06}", candidate.index),
-                    ],
-                )?;
                 reject(
-                    &mut rejections,
+                    rejections,
                     candidate.index,
                     AnonRejectReason::DoubleReport,
                     format!(
@@ -536,58 +593,137 @@ pub(crate) fn submit(
                         first.tx_id
                     ),
                 );
-                evidence.push((
-                    dup_key,
-                    AnonDoubleReport {
-                        period_start: start,
-                        pseudonym,
-                        reading: b64(&candidate.bytes),
-                        first_reading_hash: first.reading_hash,
-                        first_tx: first.tx_id,
-                        tx_id: tx_id.clone(),
-                        concentrator: concentrator.clone(),
-                    },
-                ));
+                evidence.push(double_report(candidate, start, first, tx_id, concentrator)?);
             }
         }
     }
-    // 4. Write, in key order.
-    for (key, record) in book.accepted() {
+    Ok(Classified {
+        book,
+        sums,
+        evidence,
+    })
+}
+
+/// The evidence of a double report, under `anondouble~PERIOD~PSEUDONYM~TX~INDEX`.
+fn double_report(
+    candidate: &Candidate,
+    start: u64,
+    first: AnonNymRecord,
+    tx_id: &str,
+    concentrator: &str,
+) -> Result<(String, AnonDoubleReport), Error> {
+    let pseudonym = to_hex(&candidate.presentation.pseudonym());
+    let key = composite_key(
+        ANON_DOUBLE,
+        &[
+            &period_part(start),
+            &pseudonym,
+            tx_id,
+            &format!("{:06}", candidate.index),
+        ],
+    )?;
+    Ok((
+        key,
+        AnonDoubleReport {
+            period_start: start,
+            pseudonym,
+            reading: b64(&candidate.bytes),
+            first_reading_hash: first.reading_hash,
+            first_tx: first.tx_id,
+            tx_id: tx_id.to_owned(),
+            concentrator: concentrator.to_owned(),
+        },
+    ))
+}
+
+/// Step 4: write, in key order.
+fn write_outcome(
+    stub: &mut dyn Stub,
+    outcome: &Classified,
+    tx_id: &str,
+    concentrator: &str,
+) -> Result<(), Error> {
+    for (key, record) in outcome.book.accepted() {
         state::store(stub, key, record)?;
     }
-    for (start, (count, sum_wh)) in &sums {
-        let key = composite_key(ANON_AGGREGATE, &[&period_part(*start), &tx_id])?;
+    for (start, (count, sum_wh)) in &outcome.sums {
+        let key = composite_key(ANON_AGGREGATE, &[&period_part(*start), tx_id])?;
         state::store(
             stub,
             &key,
             &AnonBatchAggregate {
-                concentrator: concentrator.clone(),
+                concentrator: concentrator.to_owned(),
                 count: *count,
                 sum_wh: *sum_wh,
             },
         )?;
     }
-    for (key, record) in &evidence {
+    for (key, record) in &outcome.evidence {
         state::store(stub, key, record)?;
     }
-    rejections.sort_by_key(|r| r.index);
-    state::to_json(&AnonSubmitResponse {
-        accepted: total - rejections.len(),
-        rejected: rejections.len(),
-        rejections,
-    })
+    Ok(())
 }
 
 type Refusal = (AnonRejectReason, String);
+
+/// The period of an anonymous reading: the epoch's length, aligned, overlapping the window
+/// around the transaction time.
+fn check_period(
+    cur: &AnonIssuerRecord,
+    config: &Config,
+    now: Timestamp,
+    report: &AnonReport,
+) -> Result<(), Refusal> {
+    let tx_millis = now.unix_millis();
+    let period = report.period;
+    let start = period.start_unix_millis();
+    let length_ms = u64::from(period.length_secs()) * 1000;
+    if period.length_secs() != cur.period_secs || start % length_ms != 0 {
+        return Err((
+            AnonRejectReason::BadPeriod,
+            format!(
+                "the period must be {} s long and start at a multiple of it; got {start} + {} s",
+                cur.period_secs,
+                period.length_secs()
+            ),
+        ));
+    }
+    // The period must overlap the window around the transaction time.
+    let end = start.saturating_add(length_ms);
+    match (
+        config
+            .window
+            .place_at(Timestamp::from_unix_millis(end), now),
+        config
+            .window
+            .place_at(Timestamp::from_unix_millis(start), now),
+    ) {
+        (Placement::Stale, _) => {
+            return Err((
+                AnonRejectReason::Stale,
+                format!("period {start} ended at {end}, before the window around {tx_millis}"),
+            ));
+        }
+        (_, Placement::Future) => {
+            return Err((
+                AnonRejectReason::Future,
+                format!("period {start} starts after the window around {tx_millis}"),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
 
 /// Epoch, period and energy of one decoded reading.
 fn check_reading(
     stub: &dyn Stub,
     epochs: &mut Epochs,
     config: &Config,
-    tx_millis: i64,
+    now: Timestamp,
     p: &Presentation<Blst>,
 ) -> Result<Result<(), Refusal>, Error> {
+    let tx_millis = now.unix_millis();
     let Some(cur) = epochs.current.clone() else {
         return Ok(Err((
             AnonRejectReason::UnknownEpoch,
@@ -614,38 +750,8 @@ fn check_reading(
         }
     }
     let report = p.report();
-    let period = report.period;
-    let start = period.start_unix_millis();
-    let length_ms = u64::from(period.length_secs()) * 1000;
-    if period.length_secs() != cur.period_secs || start % length_ms != 0 {
-        return Ok(Err((
-            AnonRejectReason::BadPeriod,
-            format!(
-                "the period must be {} s long and start at a multiple of it; got {start} + {} s",
-                cur.period_secs,
-                period.length_secs()
-            ),
-        )));
-    }
-    // The period must overlap the window around the transaction time.
-    let end = start.saturating_add(length_ms);
-    match (
-        config.window.place(end, tx_millis),
-        config.window.place(start, tx_millis),
-    ) {
-        (Placement::Stale, _) => {
-            return Ok(Err((
-                AnonRejectReason::Stale,
-                format!("period {start} ended at {end}, before the window around {tx_millis}"),
-            )));
-        }
-        (_, Placement::Future) => {
-            return Ok(Err((
-                AnonRejectReason::Future,
-                format!("period {start} starts after the window around {tx_millis}"),
-            )));
-        }
-        _ => {}
+    if let Err(refusal) = check_period(&cur, config, now, report) {
+        return Ok(Err(refusal));
     }
     if report.energy_wh > MAX_ANON_ENERGY_WH {
         return Ok(Err((
@@ -712,7 +818,7 @@ pub(crate) fn double_reports(stub: &dyn Stub, period_start: u64) -> Result<Vec<u
 /// culprit is revoked in the same transaction.
 pub(crate) fn record_trace(
     stub: &mut dyn Stub,
-    tx_millis: i64,
+    now: Timestamp,
     period_start: u64,
     pseudonym: &[u8; 48],
     hid: Hid,
@@ -726,16 +832,17 @@ pub(crate) fn record_trace(
         )));
     }
     let meter_key = state::meter_key(&hid)?;
-    let mut meter: MeterRecord = state::load(stub, &meter_key)?.ok_or(Error::UnknownMeter(hid))?;
+    let meter: MeterRecord = state::load(stub, &meter_key)?.ok_or(Error::UnknownMeter(hid))?;
     let key = composite_key(ANON_TRACE, &[&period_part(period_start), &k])?;
     if let Some(existing) = state::load::<AnonTraceRecord>(stub, &key)? {
         if existing.hid == hid {
             return state::to_json(&existing);
         }
-        return Err(Error::AlreadyRegistered(format!(
-            "the trace of pseudonym {k} in period {period_start} (it named meter {})",
-            existing.hid
-        )));
+        return Err(Error::TraceRecorded {
+            pseudonym: k,
+            period_start,
+            hid: existing.hid,
+        });
     }
     let record = AnonTraceRecord {
         period_start,
@@ -745,10 +852,8 @@ pub(crate) fn record_trace(
         tx_id: stub.tx().tx_id().to_owned(),
     };
     state::store(stub, &key, &record)?;
-    if meter.status != MeterStatus::Revoked {
-        meter.status = MeterStatus::Revoked;
-        meter.revoked_at = Some(tx_millis);
-        state::store(stub, &meter_key, &meter)?;
+    if let Some(revoked) = crate::rules::revoke_meter(meter, now) {
+        state::store(stub, &meter_key, &revoked)?;
     }
     state::to_json(&record)
 }

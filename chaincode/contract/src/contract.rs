@@ -6,17 +6,18 @@ use std::collections::BTreeMap;
 use bcami_api::{
     Call, Config, ConfigUpdate, Counts, Function, KeyHash, KeyVersionRecord, MdmsPresence,
     MdmsRecord, MdmsStatus, MeterCounts, MeterRecord, MeterStatus, MeterView, MetersPage,
-    MetersQuery, Placement, ProvisionResponse, READINGS_EVENT, ReadingInput, ReadingsPage,
-    ReadingsQuery, StoredReading,
+    MetersQuery, ProvisionResponse, READINGS_EVENT, ReadingInput, ReadingsPage, ReadingsQuery,
+    StoredReading,
 };
-use bcami_sdk::{Hid, KeyRotationRequest, RegistrationRequest};
+use bcami_sdk::{Hid, KeyRotationRequest, RegistrationRequest, Timestamp};
 use fabric_shim::{Contract, ContractError, Creator, KeyRange, Stub};
 use serde::Serialize;
 
 use crate::anon;
 use crate::config::{describe_creator, holds};
-use crate::error::Error;
+use crate::error::{Conflict, Error, Subject};
 use crate::readings::validate_batch;
+use crate::rules::{self, MeterProvision};
 use crate::service::{self, HeadEnd, Mdms};
 use crate::state::{self, MDMS_KEY};
 use crate::verify::{Verifier, VerifierKind};
@@ -61,28 +62,15 @@ fn authorize(function: Function, config: &Config, creator: &Creator) -> Result<(
     }
 }
 
-/// The transaction timestamp in Unix milliseconds (saturating; Fabric timestamps are far from
-/// the limits).
-pub(crate) fn tx_millis(stub: &dyn Stub) -> i64 {
+/// The transaction time. A time before 1970 (which Fabric does not make) reads as 1970.
+pub(crate) fn tx_time(stub: &dyn Stub) -> Timestamp {
     let ts = stub.tx().timestamp();
     let millis = i128::from(ts.seconds) * 1000 + i128::from(ts.nanos / 1_000_000);
-    i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+    Timestamp::from_unix_millis(u64::try_from(millis.max(0)).unwrap_or(u64::MAX))
 }
 
 pub(crate) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     state::to_json(value)
-}
-
-pub(crate) fn check_window(config: &Config, timestamp: u64, tx_millis: i64) -> Result<(), Error> {
-    match config.window.place(timestamp, tx_millis) {
-        Placement::Inside => Ok(()),
-        Placement::Stale | Placement::Future => Err(Error::OutsideWindow {
-            timestamp,
-            tx_millis,
-            earliest: i128::from(tx_millis) - i128::from(config.window.past_ms),
-            latest: i128::from(tx_millis) + i128::from(config.window.future_ms),
-        }),
-    }
 }
 
 impl BcAmi {
@@ -125,18 +113,18 @@ impl BcAmi {
                 issuer_key,
                 period_secs,
             } => {
-                let now = tx_millis(stub);
+                let now = tx_time(stub);
                 anon::set_issuer_key(stub, now, &issuer_key, period_secs)
             }
             Call::RequestAnonCredential(req) => {
-                let now = tx_millis(stub);
+                let now = tx_time(stub);
                 anon::request_credential(stub, &config, now, &req)
             }
             Call::PostAnonCredential { hid, credential } => {
                 anon::post_credential(stub, hid, &credential)
             }
             Call::SubmitAnonReadings(inputs) => {
-                let now = tx_millis(stub);
+                let now = tx_time(stub);
                 anon::submit(stub, &config, now, inputs)
             }
             Call::GetAnonIssuerKey(epoch) => anon::get_issuer_key(stub, epoch),
@@ -149,7 +137,7 @@ impl BcAmi {
                 hid,
                 cleared,
             } => {
-                let now = tx_millis(stub);
+                let now = tx_time(stub);
                 anon::record_trace(stub, now, period_start, &pseudonym, hid, cleared)
             }
         }
@@ -185,7 +173,7 @@ impl BcAmi {
         let outcome = validate_batch(
             inputs,
             &meters,
-            tx_millis(stub),
+            tx_time(stub),
             config.window,
             &self.verifier,
         );
@@ -214,10 +202,13 @@ fn provision_meters(
     meters: &BTreeMap<Hid, Option<KeyHash>>,
 ) -> Result<Vec<u8>, Error> {
     for hid in meters.keys() {
-        if let Some(service) = service::service_holding(stub, hid)? {
-            return Err(Error::ProvisionConflict(format!(
-                "HID {hid} is {service}'s, not a meter's"
-            )));
+        if let Some(holder) = service::service_holding(stub, hid)? {
+            return Err(Conflict::HidTaken {
+                hid: *hid,
+                holder,
+                wanted: "a meter",
+            }
+            .into());
         }
     }
     let keys = meters
@@ -226,96 +217,47 @@ fn provision_meters(
         .collect::<Result<Vec<_>, _>>()?;
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let existing = stub.states(&key_refs)?;
+    let tx_id = stub.tx().tx_id().to_owned();
     let mut fresh = Vec::new();
     let mut bound = Vec::new();
     let mut unchanged = 0;
     for (((hid, wanted), key), value) in meters.iter().zip(&keys).zip(existing) {
-        let Some(bytes) = value else {
-            fresh.push((hid, key, *wanted));
-            continue;
-        };
-        let mut record: MeterRecord = state::parse(key, &bytes)?;
-        if record.status == MeterStatus::Revoked {
-            return Err(Error::ProvisionConflict(format!(
-                "meter {hid} is revoked; a revoked HID cannot be provisioned again (nothing was provisioned)"
-            )));
-        }
-        match (record.key_hash, *wanted) {
-            // A plain HID never removes a binding; the same binding again is a no-op.
-            (_, None) => unchanged += 1,
-            (Some(have), Some(want)) if have == want => unchanged += 1,
-            (Some(have), Some(_)) => {
-                return Err(Error::ProvisionConflict(format!(
-                    "meter {hid} is already bound to the key with hash {have}; a binding cannot be changed (nothing was provisioned)"
-                )));
-            }
-            (None, Some(want)) => {
-                if record.status == MeterStatus::Active {
-                    check_registered_key(stub, hid, want)?;
+        let record: Option<MeterRecord> = value.map(|v| state::parse(key, &v)).transpose()?;
+        match rules::provision_meter(*hid, record.as_ref(), *wanted)? {
+            MeterProvision::Fresh => fresh.push((key, rules::new_meter(*hid, *wanted, &tx_id))),
+            MeterProvision::Unchanged => unchanged += 1,
+            MeterProvision::Bind { registered } => {
+                let (Some(mut record), Some(want)) = (record, *wanted) else {
+                    return Err(Error::Internal("a binding without a record or hash".into()));
+                };
+                if registered {
+                    let have = registered_key_hash(stub, hid)?;
+                    rules::check_late_binding(Subject::Meter(*hid), have, want)?;
                 }
                 record.key_hash = Some(want);
                 bound.push((key, record));
             }
         }
     }
-    let tx_id = stub.tx().tx_id().to_owned();
-    for (hid, key, key_hash) in &fresh {
-        let record = MeterRecord {
-            hid: **hid,
-            status: MeterStatus::Provisioned,
-            public_key: None,
-            key_hash: *key_hash,
-            key_version: 0,
-            last_timestamp: None,
-            readings: 0,
-            provisioned_tx: tx_id.clone(),
-            revoked_at: None,
-        };
-        state::store(stub, key, &record)?;
-    }
-    for (key, record) in &bound {
+    for (key, record) in fresh.iter().chain(&bound) {
         state::store(stub, key, record)?;
     }
     json(&ProvisionResponse {
-        provisioned: fresh.iter().map(|(h, _, _)| h.to_string()).collect(),
+        provisioned: fresh.iter().map(|(_, r)| r.hid.to_string()).collect(),
         bound: bound.iter().map(|(_, r)| r.hid.to_string()).collect(),
         unchanged,
     })
 }
 
-/// Binding a key hash to a meter that registered without one (trust on first use): allowed only
-/// if the key it registered (version 1; later rotations do not matter) has that hash. A mismatch
-/// is the trace of a hijacked registration, or of a wrong hash; either way the administrator
-/// must look, so it is refused.
-fn check_registered_key(stub: &dyn Stub, hid: &Hid, want: KeyHash) -> Result<(), Error> {
+/// The hash of the key an active meter registered (version 1; later rotations do not matter).
+fn registered_key_hash(stub: &dyn Stub, hid: &Hid) -> Result<KeyHash, Error> {
     let key = state::meter_key_version_key(hid, 1)?;
     let registered: KeyVersionRecord =
         state::load(stub, &key)?.ok_or_else(|| Error::CorruptState {
             key: key.escape_debug().to_string(),
             detail: format!("active meter {hid} has no key version 1"),
         })?;
-    let have = KeyHash::of_meter_key(&registered.public_key);
-    if have == want {
-        Ok(())
-    } else {
-        Err(Error::ProvisionConflict(format!(
-            "meter {hid} registered without a bound key, and the key it registered has hash {have}, not {want}; if that registration was not the meter's, revoke it (nothing was provisioned)"
-        )))
-    }
-}
-
-/// A registration for a HID with a bound key must carry that key.
-pub(crate) fn check_bound_key(
-    who: &str,
-    bound: Option<KeyHash>,
-    offered: KeyHash,
-) -> Result<(), Error> {
-    match bound {
-        Some(bound) if bound != offered => Err(Error::KeyNotProvisioned(format!(
-            "{who} was provisioned for the key with hash {bound}; this registration carries a key with hash {offered}"
-        ))),
-        _ => Ok(()),
-    }
+    Ok(KeyHash::of_meter_key(&registered.public_key))
 }
 
 fn load_meter(stub: &dyn Stub, hid: &Hid) -> Result<(String, MeterRecord), Error> {
@@ -329,38 +271,21 @@ fn register_meter(
     config: &Config,
     req: &RegistrationRequest,
 ) -> Result<Vec<u8>, Error> {
-    let hid = req.hid();
-    let (key, mut record) = load_meter(stub, &hid)?;
-    match record.status {
-        MeterStatus::Revoked => return Err(Error::Revoked(hid)),
-        MeterStatus::Active => return Err(Error::AlreadyRegistered(format!("meter {hid}"))),
-        MeterStatus::Provisioned => {}
-    }
-    check_bound_key(
-        &format!("meter {hid}"),
-        record.key_hash,
-        KeyHash::of_meter_key(req.public_key()),
-    )?;
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    req.verify().map_err(Error::Signature)?;
-    record.status = MeterStatus::Active;
-    record.public_key = Some(*req.public_key());
-    record.key_version = 1;
-    record.last_timestamp = Some(timestamp);
-    bind_key(stub, &record, timestamp)?;
+    let (key, record) = load_meter(stub, &req.hid())?;
+    let record = rules::register_meter(record, req, config.window, tx_time(stub))?;
+    bind_key(stub, &record, req.timestamp())?;
     state::store(stub, &key, &record)?;
     json(&record)
 }
 
-fn bind_key(stub: &mut dyn Stub, record: &MeterRecord, since: u64) -> Result<(), Error> {
+fn bind_key(stub: &mut dyn Stub, record: &MeterRecord, since: Timestamp) -> Result<(), Error> {
     let public_key = record
         .public_key
         .ok_or_else(|| Error::Internal("binding a meter without a key".into()))?;
     let version = KeyVersionRecord {
         version: record.key_version,
         public_key,
-        since,
+        since: since.unix_millis(),
         tx_id: stub.tx().tx_id().to_owned(),
     };
     state::store(
@@ -375,51 +300,22 @@ fn rotate(
     config: &Config,
     req: &KeyRotationRequest,
 ) -> Result<Vec<u8>, Error> {
-    let hid = req.hid();
-    let (key, mut record) = load_meter(stub, &hid)?;
-    match record.status {
-        MeterStatus::Revoked => return Err(Error::Revoked(hid)),
-        MeterStatus::Provisioned => return Err(Error::NotRegistered(hid)),
-        MeterStatus::Active => {}
-    }
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    if let Some(last) = record.last_timestamp {
-        if timestamp <= last {
-            return Err(Error::Replayed {
-                hid,
-                timestamp,
-                last,
-            });
-        }
-    }
-    let current = record.public_key.ok_or_else(|| Error::CorruptState {
-        key: key.escape_debug().to_string(),
-        detail: "active meter without a key".into(),
-    })?;
-    req.verify(&current).map_err(Error::Signature)?;
-    if *req.new_public_key() == current {
-        return Err(Error::SameKey(hid));
-    }
-    record.public_key = Some(*req.new_public_key());
-    record.key_version = record
-        .key_version
-        .checked_add(1)
-        .ok_or_else(|| Error::Internal("key version overflow".into()))?;
-    record.last_timestamp = Some(timestamp);
-    bind_key(stub, &record, timestamp)?;
+    let (key, record) = load_meter(stub, &req.hid())?;
+    let record = rules::rotate_meter(record, &key, req, config.window, tx_time(stub))?;
+    bind_key(stub, &record, req.timestamp())?;
     state::store(stub, &key, &record)?;
     json(&record)
 }
 
 fn revoke(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {
-    let (key, mut record) = load_meter(stub, &hid)?;
-    if record.status != MeterStatus::Revoked {
-        record.status = MeterStatus::Revoked;
-        record.revoked_at = Some(tx_millis(stub));
-        state::store(stub, &key, &record)?;
+    let (key, record) = load_meter(stub, &hid)?;
+    match rules::revoke_meter(record.clone(), tx_time(stub)) {
+        Some(revoked) => {
+            state::store(stub, &key, &revoked)?;
+            json(&revoked)
+        }
+        None => json(&record),
     }
-    json(&record)
 }
 
 fn get_meter(stub: &mut dyn Stub, hid: Hid) -> Result<Vec<u8>, Error> {

@@ -1,8 +1,10 @@
 //! The contract's errors. Each has a stable machine-readable code (the first word of the message
 //! the client sees) and a status.
 
-use bcami_api::{ArgError, Config, ErrorCode, Role};
-use bcami_sdk::{Hid, VerifyError};
+use std::fmt;
+
+use bcami_api::{ArgError, Config, ErrorCode, KeyHash, Role};
+use bcami_sdk::{Hid, Timestamp, VerifyError};
 use fabric_shim::{ContractError, ErrorStatus, StubError};
 
 /// Why a call failed.
@@ -39,15 +41,29 @@ pub enum Error {
     /// The MDMS has not registered its key yet.
     #[error("the MDMS has not registered its encryption key")]
     MdmsNotRegistered,
-    /// Provisioning conflicts with what the ledger holds.
-    #[error("{0}")]
-    ProvisionConflict(String),
-    /// The meter (or MDMS) already has a key.
+    /// Provisioning conflicts with what the ledger holds; nothing was provisioned.
+    #[error(transparent)]
+    ProvisionConflict(#[from] Conflict),
+    /// The meter (or service) already has a key.
     #[error("{0} is already registered")]
-    AlreadyRegistered(String),
+    AlreadyRegistered(Subject),
     /// The key offered for registration is not the one bound at provisioning.
-    #[error("{0}")]
-    KeyNotProvisioned(String),
+    #[error(
+        "{subject} was provisioned for the key with hash {bound}; this registration carries a key with hash {offered}"
+    )]
+    KeyNotProvisioned {
+        /// Who registers.
+        subject: Subject,
+        /// The hash bound at provisioning.
+        bound: KeyHash,
+        /// The hash of the key offered.
+        offered: KeyHash,
+    },
+    /// A meter's credential request commits to another anonymous secret than its first one.
+    #[error(
+        "meter {0} committed to another anonymous secret in an earlier epoch; every request must commit to the same one"
+    )]
+    OtherAnonSecret(Hid),
     /// The meter is revoked.
     #[error("meter {0} is revoked")]
     Revoked(Hid),
@@ -59,13 +75,15 @@ pub enum Error {
     Signature(VerifyError),
     /// A message's timestamp is outside the window around the transaction timestamp.
     #[error(
-        "timestamp {timestamp} is outside the window [{earliest}, {latest}] around the transaction timestamp {tx_millis} (Unix ms)"
+        "timestamp {} is outside the window [{earliest}, {latest}] around the transaction timestamp {} (Unix ms)",
+        timestamp.unix_millis(),
+        now.unix_millis()
     )]
     OutsideWindow {
         /// The message's timestamp.
-        timestamp: u64,
+        timestamp: Timestamp,
         /// The transaction timestamp.
-        tx_millis: i64,
+        now: Timestamp,
         /// Earliest accepted.
         earliest: i128,
         /// Latest accepted.
@@ -73,15 +91,17 @@ pub enum Error {
     },
     /// A message's timestamp is not after the meter's last accepted one.
     #[error(
-        "timestamp {timestamp} is not after the last accepted timestamp {last} of meter {hid} (replay?)"
+        "timestamp {} is not after the last accepted timestamp {} of meter {hid} (replay?)",
+        timestamp.unix_millis(),
+        last.unix_millis()
     )]
     Replayed {
         /// The meter.
         hid: Hid,
         /// The message's timestamp.
-        timestamp: u64,
+        timestamp: Timestamp,
         /// The last accepted timestamp.
-        last: u64,
+        last: Timestamp,
     },
     /// A key rotation to the key already in use.
     #[error("the new key of meter {0} is its current key")]
@@ -95,15 +115,17 @@ pub enum Error {
     /// A service's (MDMS, head-end) key request is not newer than the request that bound its
     /// current key.
     #[error(
-        "timestamp {timestamp} is not after {last}, the timestamp of the request that bound the current key of {holder} (replay?)"
+        "timestamp {} is not after {}, the timestamp of the request that bound the current key of {holder} (replay?)",
+        timestamp.unix_millis(),
+        last.unix_millis()
     )]
     ServiceReplayed {
         /// `the MDMS` or `the head-end`.
         holder: &'static str,
         /// The request's timestamp.
-        timestamp: u64,
+        timestamp: Timestamp,
         /// Timestamp of the request that bound the current key.
-        last: u64,
+        last: Timestamp,
     },
     /// A service key rotation to a key the service holds or held: a replaced key never returns.
     #[error(
@@ -130,6 +152,18 @@ pub enum Error {
     /// The meter has not requested a credential for the epoch.
     #[error("{0}")]
     NotRequested(String),
+    /// Another trace of the pseudonym in the period is recorded already (it named another meter).
+    #[error(
+        "the trace of pseudonym {pseudonym} in period {period_start} is already registered (it named meter {hid})"
+    )]
+    TraceRecorded {
+        /// The pseudonym (hex).
+        pseudonym: String,
+        /// The period.
+        period_start: u64,
+        /// The meter the recorded trace named.
+        hid: Hid,
+    },
     /// No double report of the pseudonym in the period.
     #[error("{0}")]
     NoEvidence(String),
@@ -164,8 +198,12 @@ impl Error {
             Error::UnknownMdms(_) => ErrorCode::UnknownMdms,
             Error::MdmsNotRegistered => ErrorCode::MdmsNotRegistered,
             Error::ProvisionConflict(_) => ErrorCode::ProvisionConflict,
-            Error::AlreadyRegistered(_) => ErrorCode::AlreadyRegistered,
-            Error::KeyNotProvisioned(_) => ErrorCode::KeyNotProvisioned,
+            Error::AlreadyRegistered(_) | Error::TraceRecorded { .. } => {
+                ErrorCode::AlreadyRegistered
+            }
+            Error::KeyNotProvisioned { .. } | Error::OtherAnonSecret(_) => {
+                ErrorCode::KeyNotProvisioned
+            }
             Error::Revoked(_) => ErrorCode::Revoked,
             Error::NotRegistered(_) => ErrorCode::NotRegistered,
             Error::Signature(_) => ErrorCode::BadSignature,
@@ -209,6 +247,134 @@ impl Error {
         }
     }
 }
+
+/// Who a registration or provisioning is about: a meter, or one of the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A meter.
+    Meter(Hid),
+    /// A service (the MDMS, the head-end).
+    Service {
+        /// `the MDMS` or `the head-end`.
+        holder: &'static str,
+        /// Its HID.
+        hid: Hid,
+    },
+    /// A meter's anonymous-credential request for an epoch.
+    CredentialRequest {
+        /// The meter.
+        hid: Hid,
+        /// The credential epoch.
+        epoch: u32,
+    },
+    /// A meter's anonymous credential for an epoch.
+    Credential {
+        /// The meter.
+        hid: Hid,
+        /// The credential epoch.
+        epoch: u32,
+    },
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Meter(hid) => write!(f, "meter {hid}"),
+            Subject::Service { holder, hid } => write!(f, "{holder} {hid}"),
+            Subject::CredentialRequest { hid, epoch } => {
+                write!(f, "the credential request of meter {hid} for epoch {epoch}")
+            }
+            Subject::Credential { hid, epoch } => {
+                write!(f, "the credential of meter {hid} for epoch {epoch}")
+            }
+        }
+    }
+}
+
+/// Why provisioning was refused. In every case nothing was provisioned (a batch is all or
+/// nothing), which the message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// The HID already names another party: a HID is a meter's or one service's, never two.
+    HidTaken {
+        /// The HID.
+        hid: Hid,
+        /// Whose it is: `a meter`, `the MDMS`, `the head-end`.
+        holder: &'static str,
+        /// Whose it was to be.
+        wanted: &'static str,
+    },
+    /// A revoked meter's HID is never provisioned again.
+    Revoked(Hid),
+    /// The subject is bound to another key hash; a binding is never changed.
+    BindingFixed {
+        /// The meter or service.
+        subject: Subject,
+        /// The hash it is bound to.
+        have: KeyHash,
+    },
+    /// A binding was to be added to a subject that registered without one, and the key it
+    /// registered has another hash: the trace of a hijacked registration, or a wrong hash.
+    RegisteredOtherKey {
+        /// The meter or service.
+        subject: Subject,
+        /// The hash of the key it registered.
+        have: KeyHash,
+        /// The hash the administrator named.
+        want: KeyHash,
+    },
+    /// The service is already provisioned under another HID; there is one of each.
+    OneService {
+        /// `the MDMS` or `the head-end`.
+        holder: &'static str,
+        /// The HID it has.
+        existing: Hid,
+    },
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::HidTaken {
+                hid,
+                holder,
+                wanted,
+            } => write!(f, "HID {hid} is {holder}'s, not {wanted}'s")?,
+            Conflict::Revoked(hid) => write!(
+                f,
+                "meter {hid} is revoked; a revoked HID cannot be provisioned again"
+            )?,
+            Conflict::BindingFixed { subject, have } => write!(
+                f,
+                "{subject} is already bound to the key with hash {have}; a binding cannot be changed"
+            )?,
+            Conflict::RegisteredOtherKey {
+                subject,
+                have,
+                want,
+            } => {
+                write!(
+                    f,
+                    "{subject} registered without a bound key, and the key it registered has hash {have}, not {want}; "
+                )?;
+                match subject {
+                    Subject::Service { holder, .. } => {
+                        write!(f, "if that registration was not {holder}'s, rotate its key")?
+                    }
+                    _ => write!(f, "if that registration was not the meter's, revoke it")?,
+                }
+            }
+            Conflict::OneService { holder, existing } => write!(
+                f,
+                "{holder} is already provisioned as {existing}; only one is supported"
+            )?,
+        }
+        f.write_str(" (nothing was provisioned)")
+    }
+}
+
+impl std::error::Error for Conflict {}
 
 impl From<Error> for ContractError {
     fn from(e: Error) -> Self {

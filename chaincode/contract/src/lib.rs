@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 #![warn(missing_docs)]
 
 pub mod anon;
@@ -10,11 +11,12 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod readings;
+mod rules;
 mod service;
 pub mod state;
 mod verify;
 
 pub use contract::{BcAmi, contract};
-pub use error::Error;
+pub use error::{Conflict, Error, Subject};
 pub use readings::{Accepted, BatchOutcome, validate_batch};
 pub use verify::{PreparedKey, Verifier, VerifierKind};

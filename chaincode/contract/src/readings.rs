@@ -7,7 +7,7 @@ use bcami_api::{
     EventReading, MeterRecord, MeterStatus, Placement, ReadingInput, ReadingsEvent, RejectReason,
     RejectedReading, Rejection, SubmitResponse, Window,
 };
-use bcami_sdk::{Hid, Transaction};
+use bcami_sdk::{Hid, Timestamp, Transaction};
 
 use crate::verify::{PreparedKey, Verifier};
 
@@ -72,7 +72,7 @@ struct Working {
 pub fn validate_batch(
     inputs: Vec<ReadingInput>,
     meters: &BTreeMap<Hid, Option<MeterRecord>>,
-    tx_millis: i64,
+    now: Timestamp,
     window: Window,
     verifier: &Verifier,
 ) -> BatchOutcome {
@@ -99,7 +99,7 @@ pub fn validate_batch(
                 _ => None,
             },
         };
-        match check(&tx, entry, tx_millis, window, verifier) {
+        match check(&tx, entry, now, window, verifier) {
             Ok(()) => {
                 accepted.push(Accepted {
                     hid,
@@ -137,7 +137,7 @@ fn rejected(index: usize, tx: Option<&Transaction>, r: Rejection) -> RejectedRea
 fn check(
     tx: &Transaction,
     meter: Option<&mut Working>,
-    tx_millis: i64,
+    now: Timestamp,
     window: Window,
     verifier: &Verifier,
 ) -> Result<(), Rejection> {
@@ -164,7 +164,8 @@ fn check(
         MeterStatus::Active => {}
     }
     let timestamp = tx.timestamp().unix_millis();
-    match window.place(timestamp, tx_millis) {
+    let tx_millis = now.unix_millis();
+    match window.place_at(tx.timestamp(), now) {
         Placement::Stale => {
             return Err(Rejection::new(
                 RejectReason::Stale,

@@ -14,8 +14,9 @@ use bcami_sdk::{
 };
 use fabric_shim::{KeyRange, Stub};
 
-use crate::contract::{check_bound_key, check_window, json, tx_millis};
-use crate::error::Error;
+use crate::contract::{json, tx_time};
+use crate::error::{Conflict, Error};
+use crate::rules::{self, ServiceProvision};
 use crate::state;
 
 /// A registration request of a service's key: the SDK's `…RegistrationRequest` types.
@@ -119,64 +120,33 @@ pub(crate) fn service_holding(stub: &dyn Stub, hid: &Hid) -> Result<Option<&'sta
     Ok(None)
 }
 
-/// `ProvisionMdms`, `ProvisionHeadEnd`. Provisioning the same HID again is a no-op; a binding can
-/// be added to a service provisioned without one (if the key it registered has that hash), never
-/// changed.
+/// `ProvisionMdms`, `ProvisionHeadEnd`: the rules are [`rules::provision_service`]; a new
+/// service's HID must not be a meter's or the other service's.
 pub(crate) fn provision<S: Service>(
     stub: &mut dyn Stub,
     hid: Hid,
     wanted: Option<KeyHash>,
 ) -> Result<Vec<u8>, Error> {
-    let who = holder::<S>();
-    if let Some(mut existing) = state::load::<ServiceRecord<S::Key>>(stub, S::RECORD)? {
-        if existing.hid != hid {
-            return Err(Error::ProvisionConflict(format!(
-                "{who} is already provisioned as {}; only one is supported",
-                existing.hid
-            )));
-        }
-        // The same rules as for meters: a plain HID or the same binding is a no-op.
-        match (existing.key_hash, wanted) {
-            (_, None) => return json(&existing),
-            (Some(have), Some(want)) if have == want => return json(&existing),
-            (Some(have), Some(_)) => {
-                return Err(Error::ProvisionConflict(format!(
-                    "{who} {hid} is already bound to the key with hash {have}; a binding cannot be changed"
-                )));
-            }
-            (None, Some(want)) => {
-                if let Some(registered) = &existing.public_key {
-                    let have = KeyHash::of_service_key(registered);
-                    if have != want {
-                        return Err(Error::ProvisionConflict(format!(
-                            "{who} {hid} registered without a bound key, and the key it registered has hash {have}, not {want}"
-                        )));
-                    }
+    let existing = state::load::<ServiceRecord<S::Key>>(stub, S::RECORD)?;
+    let record = match rules::provision_service(existing, hid, wanted)? {
+        ServiceProvision::Unchanged(record) => return json(&record),
+        ServiceProvision::Bound(record) => record,
+        ServiceProvision::Fresh(record) => {
+            let taken_by = if stub.state(&state::meter_key(&hid)?)?.is_some() {
+                Some("a meter")
+            } else {
+                service_holding(stub, &hid)?
+            };
+            if let Some(taker) = taken_by {
+                return Err(Conflict::HidTaken {
+                    hid,
+                    holder: taker,
+                    wanted: holder::<S>(),
                 }
-                existing.key_hash = Some(want);
-                state::store(stub, S::RECORD, &existing)?;
-                return json(&existing);
+                .into());
             }
+            record
         }
-    }
-    if stub.state(&state::meter_key(&hid)?)?.is_some() {
-        return Err(Error::ProvisionConflict(format!(
-            "HID {hid} is a meter's, not {who}'s"
-        )));
-    }
-    if let Some(other) = service_holding(stub, &hid)? {
-        return Err(Error::ProvisionConflict(format!(
-            "HID {hid} is {other}'s, not {who}'s"
-        )));
-    }
-    let record = ServiceRecord::<S::Key> {
-        hid,
-        status: ServiceStatus::Provisioned,
-        public_key: None,
-        key_hash: wanted,
-        registered_at: None,
-        key_version: 0,
-        key_since: None,
     };
     state::store(stub, S::RECORD, &record)?;
     json(&record)
@@ -200,30 +170,14 @@ fn load_as<S: Service>(stub: &dyn Stub, hid: Hid) -> Result<ServiceRecord<S::Key
     Ok(record)
 }
 
-/// `RegisterMdmsKey`, `RegisterHeadEndKey`.
+/// `RegisterMdmsKey`, `RegisterHeadEndKey`: the rules are [`rules::register_service`].
 pub(crate) fn register<S: Service>(
     stub: &mut dyn Stub,
     config: &Config,
     req: &S::Request,
 ) -> Result<Vec<u8>, Error> {
-    let who = holder::<S>();
-    let mut record = load_as::<S>(stub, req.hid())?;
-    if record.status == ServiceStatus::Registered {
-        return Err(Error::AlreadyRegistered(format!("{who} {}", record.hid)));
-    }
-    check_bound_key(
-        &format!("{who} {}", record.hid),
-        record.key_hash,
-        KeyHash::of_service_key(req.public_key()),
-    )?;
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    req.verify().map_err(Error::Signature)?;
-    record.status = ServiceStatus::Registered;
-    record.public_key = Some(*req.public_key());
-    record.registered_at = Some(timestamp);
-    record.key_version = 1;
-    record.key_since = Some(timestamp);
+    let record = load_as::<S>(stub, req.hid())?;
+    let record = rules::register_service(record, req, config.window, tx_time(stub))?;
     bind_key::<S>(stub, &record)?;
     state::store(stub, S::RECORD, &record)?;
     json(&record)
@@ -285,55 +239,26 @@ pub(crate) fn rotate<S: Service>(
     config: &Config,
     req: &S::Request,
 ) -> Result<Vec<u8>, Error> {
-    let who = holder::<S>();
-    let mut record = load_as::<S>(stub, req.hid())?;
-    if record.status != ServiceStatus::Registered {
-        return Err(S::not_registered());
+    let record = load_as::<S>(stub, req.hid())?;
+    let held = if record.status == ServiceStatus::Registered {
+        keys::<S>(stub, &record)?
+    } else {
+        Vec::new()
+    };
+    let rotation = rules::rotate_service(
+        record,
+        &held,
+        req,
+        config.window,
+        tx_time(stub),
+        S::not_registered,
+    )?;
+    if let Some(version_1) = &rotation.backfill {
+        bind_key::<S>(stub, version_1)?;
     }
-    let timestamp = req.timestamp().unix_millis();
-    check_window(config, timestamp, tx_millis(stub))?;
-    if let Some(last) = record.current_key_since() {
-        if timestamp <= last {
-            return Err(Error::ServiceReplayed {
-                holder: who,
-                timestamp,
-                last,
-            });
-        }
-    }
-    req.verify().map_err(Error::Signature)?;
-    let current_version = record.current_key_version();
-    for held in keys::<S>(stub, &record)? {
-        if held.public_key == *req.public_key() {
-            return Err(Error::KeyReused {
-                holder: who,
-                version: held.version,
-                status: if held.version == current_version {
-                    "holds now"
-                } else {
-                    "held before"
-                },
-            });
-        }
-    }
-    if record.key_version == 0 {
-        // Registered before key versions existed: keep version 1 in the history.
-        record.key_version = current_version;
-        record.key_since = record.current_key_since();
-        bind_key::<S>(stub, &record)?;
-    }
-    record.key_version = current_version
-        .checked_add(1)
-        .ok_or_else(|| Error::Internal(format!("key version overflow of {who}")))?;
-    record.public_key = Some(*req.public_key());
-    record.key_since = Some(timestamp);
-    // A binding made at provisioning named the old key; the administrator has now named this one.
-    if record.key_hash.is_some() {
-        record.key_hash = Some(KeyHash::of_service_key(req.public_key()));
-    }
-    bind_key::<S>(stub, &record)?;
-    state::store(stub, S::RECORD, &record)?;
-    json(&record)
+    bind_key::<S>(stub, &rotation.record)?;
+    state::store(stub, S::RECORD, &rotation.record)?;
+    json(&rotation.record)
 }
 
 /// `GetMdmsKey`, `GetHeadEnd`: the record and every key the service has held.

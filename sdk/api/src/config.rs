@@ -3,6 +3,7 @@
 //! Stored under the simple key `config` (JSON). Until an administrator runs `Configure`, the
 //! defaults for the BC-AMI test network apply.
 
+use bcami_sdk::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::function::Role;
@@ -68,6 +69,24 @@ impl Window {
     pub const MAX_PAST_MS: u64 = 7 * 24 * 3_600_000;
     /// Largest accepted `futureMs`: 1 hour.
     pub const MAX_FUTURE_MS: u64 = 3_600_000;
+
+    /// Where `timestamp` lies relative to the window around `now` (the transaction time).
+    pub fn place_at(&self, timestamp: Timestamp, now: Timestamp) -> Placement {
+        let now = i128::from(now.unix_millis());
+        let t = i128::from(timestamp.unix_millis());
+        if t < now - i128::from(self.past_ms) {
+            Placement::Stale
+        } else if t > now + i128::from(self.future_ms) {
+            Placement::Future
+        } else {
+            Placement::Inside
+        }
+    }
+
+    /// Whether `timestamp` lies inside the window around `now` (the transaction time).
+    pub fn admits(&self, timestamp: Timestamp, now: Timestamp) -> bool {
+        self.place_at(timestamp, now) == Placement::Inside
+    }
 
     /// Where `timestamp` (Unix ms) lies relative to the window around `tx_millis`.
     pub fn place(&self, timestamp: u64, tx_millis: i64) -> Placement {
@@ -202,6 +221,11 @@ mod tests {
         assert_eq!(w.place(u64::MAX, i64::MAX), Placement::Future);
         assert_eq!(w.place(0, i64::MIN), Placement::Future);
         assert_eq!(w.place(u64::MAX, i64::MIN), Placement::Future);
+        let at = Timestamp::from_unix_millis;
+        assert_eq!(w.place_at(at(89), at(100)), Placement::Stale);
+        assert!(w.admits(at(90), at(100)) && w.admits(at(105), at(100)));
+        assert!(!w.admits(at(106), at(100)));
+        assert_eq!(w.place_at(at(u64::MAX), at(u64::MAX)), Placement::Inside);
     }
 
     #[test]

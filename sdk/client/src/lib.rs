@@ -7,6 +7,7 @@ mod client;
 mod directory;
 mod fabric;
 mod ledger;
+pub mod mdms;
 mod network;
 
 pub use anon::{AnonError, AnonIssuer, AnonMeter, issuer_public_key, trace_context};
