@@ -6,6 +6,7 @@ pub mod anon;
 mod config;
 mod contract;
 mod error;
+pub mod group;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -71,6 +71,12 @@ impl GroupAuthority {
             .map_err(|_| GroupError::InvalidCredential)?;
         Ok(HidCredential { hid, signature })
     }
+
+    /// Issues the credential binding the 32-byte Ed25519 `member_key` to `hid` (the key as the
+    /// ledger records it from the meter's request).
+    pub fn issue_for_key(&self, hid: Hid, member_key: &[u8]) -> Result<HidCredential, GroupError> {
+        self.issue(hid, &SignaturePublicKey::new(member_key.to_vec()))
+    }
 }
 
 /// The group authority's public key (32 bytes, Ed25519).
@@ -107,6 +113,11 @@ impl MemberKeys {
             .map_err(|_| GroupError::CipherSuite)?;
         Ok(Self { secret, public })
     }
+
+    /// The public key's 32 bytes (what the meter's `GroupCredentialRequest` carries).
+    pub fn public_bytes(&self) -> &[u8] {
+        self.public.as_bytes()
+    }
 }
 
 /// The HID and the authority's signature over (HID, member signature key). The key itself is the
@@ -138,6 +149,29 @@ impl HidCredential {
             hid: Hid::from_bytes(hid),
             signature: bytes[Hid::LEN..].to_vec(),
         })
+    }
+
+    /// Decodes `bytes` and checks that they are the authority's credential binding
+    /// `member_key` (32 bytes, Ed25519) to `hid`: what the ledger checks before it records an
+    /// issued credential.
+    pub fn verify_bytes(
+        bytes: &[u8],
+        hid: &Hid,
+        member_key: &[u8],
+        authority: &AuthorityPublicKey,
+    ) -> Result<Self, GroupError> {
+        let cred = Self::from_bytes(bytes)?;
+        if cred.hid != *hid || member_key.len() != 32 {
+            return Err(GroupError::InvalidCredential);
+        }
+        suite()?
+            .verify(
+                &authority.0,
+                &cred.signature,
+                &tbs(hid, &SignaturePublicKey::new(member_key.to_vec())),
+            )
+            .map_err(|_| GroupError::InvalidCredential)?;
+        Ok(cred)
     }
 
     /// As an MLS credential.
