@@ -55,6 +55,21 @@ impl GroupAuthority {
         Ok(Self { secret, public })
     }
 
+    /// The authority from its stored secret (the 64 bytes of [`Self::to_secret_bytes`]).
+    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, GroupError> {
+        let secret = SignatureSecretKey::new(bytes.to_vec());
+        let public = suite()?
+            .signature_key_derive_public(&secret)
+            .map_err(|_| GroupError::InvalidCredential)?;
+        Ok(Self { secret, public })
+    }
+
+    /// The secret to store (Ed25519 seed ‖ public key, 64 bytes): whoever holds it issues
+    /// credentials, so it belongs in the Utility's key store.
+    pub fn to_secret_bytes(&self) -> Vec<u8> {
+        self.secret.as_bytes().to_vec()
+    }
+
     /// The public key that members and the ledger are configured with.
     pub fn public_key(&self) -> AuthorityPublicKey {
         AuthorityPublicKey(self.public.clone())
