@@ -131,6 +131,31 @@ pub async fn headend(
     }))
 }
 
+/// `meter-sim group`: a script of group steps on the embedded ledger or a network.
+pub async fn group(
+    network: Network,
+    authority: &Path,
+    group_id: &[u8],
+    meters: usize,
+    steps: &[crate::group::Step],
+) -> Result<ExitCode> {
+    let authority = crate::group::load_or_make_authority(authority)?;
+    let ok = match network {
+        Network::Embedded { reason } => {
+            if let Some(reason) = reason {
+                eprintln!("{reason}: running embedded (the contract on an in-process ledger)");
+            }
+            let ledger = Embedded::new();
+            crate::group::script(&ledger, authority, group_id, meters, steps).await?
+        }
+        Network::Fabric(settings) => {
+            let fabric = Fabric::connect(&settings).await?;
+            crate::group::script(&fabric, authority, group_id, meters, steps).await?
+        }
+    };
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_VERIFICATION }))
+}
+
 /// A validated `mdms export`.
 #[derive(Debug)]
 pub struct ExportConfig {

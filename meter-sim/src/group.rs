@@ -397,3 +397,185 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
         Ok((ciphertext, delivery))
     }
 }
+
+/// One step of a `meter-sim group` script. Meters are numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `create`: the head-end creates the group.
+    Create,
+    /// `add` (every meter not in the group) or `add:1,2`.
+    Add(Option<Vec<usize>>),
+    /// `remove:1,2`: the administrator approves, the head-end removes.
+    Remove(Vec<usize>),
+    /// `revoke:1`: the meter is revoked in BC-AMI; the head-end's next commit removes it.
+    Revoke(Vec<usize>),
+    /// `update` (the head-end) or `update:1` (a meter).
+    Update(Option<usize>),
+    /// `send:TEXT`: the head-end multicasts a demand-response command.
+    Send(String),
+}
+
+fn indices(list: &str) -> Result<Vec<usize>> {
+    list.split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i >= 1)
+                .ok_or_else(|| anyhow!("{t:?} is not a meter number (1, 2, ...)"))
+        })
+        .collect()
+}
+
+impl std::str::FromStr for Step {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (verb, arg) = match s.split_once(':') {
+            Some((v, a)) => (v, Some(a)),
+            None => (s, None),
+        };
+        Ok(match (verb, arg) {
+            ("create", None) => Step::Create,
+            ("add", None) => Step::Add(None),
+            ("add", Some(a)) => Step::Add(Some(indices(a)?)),
+            ("remove", Some(a)) => Step::Remove(indices(a)?),
+            ("revoke", Some(a)) => Step::Revoke(indices(a)?),
+            ("update", None) => Step::Update(None),
+            ("update", Some(a)) => Step::Update(Some(
+                *indices(a)?
+                    .first()
+                    .ok_or_else(|| anyhow!("update: one meter"))?,
+            )),
+            ("send", Some(text)) if !text.is_empty() => Step::Send(text.to_owned()),
+            _ => bail!(
+                "{s:?} is not a step: create, add, add:1,2, remove:1, revoke:1, update, update:1, send:TEXT"
+            ),
+        })
+    }
+}
+
+/// Runs a script of steps on `ledger` with `meters` fresh meters; prints what each step did.
+/// Returns whether every multicast reached exactly the group's current members.
+pub async fn script<L: Ledger + ?Sized>(
+    ledger: &L,
+    authority: GroupAuthority,
+    group_id: &[u8],
+    meters: usize,
+    steps: &[Step],
+) -> Result<bool> {
+    let mut sim = GroupSim::new(ledger, authority, group_id).await?;
+    let hids = sim.enroll_meters("SM-GRP", meters).await?;
+    println!(
+        "group {}: head-end {}, {} meters enrolled (credential requested, issued, key package published)",
+        sim.group_id,
+        sim.head_end_hid,
+        hids.len()
+    );
+    let pick = |list: &[usize]| -> Result<Vec<Hid>> {
+        list.iter()
+            .map(|i| {
+                hids.get(i - 1)
+                    .copied()
+                    .ok_or_else(|| anyhow!("there are {} meters, no meter {i}", hids.len()))
+            })
+            .collect()
+    };
+    let mut ok = true;
+    for step in steps {
+        match step {
+            Step::Create => {
+                sim.create().await?;
+                println!("create: group {} at epoch 0", sim.group_id);
+            }
+            Step::Add(list) => {
+                let members = sim.ledger_members().await?;
+                let chosen = match list {
+                    Some(l) => pick(l)?,
+                    None => hids
+                        .iter()
+                        .copied()
+                        .filter(|h| !members.contains(h) && sim.meters[h].member.epoch().is_err())
+                        .collect(),
+                };
+                let epoch = sim.add(&chosen).await?;
+                println!("add: {} meter(s), epoch {epoch}", chosen.len());
+            }
+            Step::Remove(list) => {
+                let chosen = pick(list)?;
+                for h in &chosen {
+                    sim.approve_removal(*h).await?;
+                }
+                let epoch = sim.remove(&chosen).await?;
+                println!("remove: {} meter(s), epoch {epoch}", chosen.len());
+            }
+            Step::Revoke(list) => {
+                let chosen = pick(list)?;
+                for h in &chosen {
+                    sim.client()
+                        .revoke_meter(Caller::Administrator, *h)
+                        .await?;
+                }
+                let epoch = sim.remove(&chosen).await?;
+                println!(
+                    "revoke: {} meter(s) revoked in BC-AMI and removed by the next commit, epoch {epoch}",
+                    chosen.len()
+                );
+            }
+            Step::Update(who) => {
+                let who = match who {
+                    Some(i) => Some(pick(&[*i])?[0]),
+                    None => None,
+                };
+                let epoch = sim.update(who).await?;
+                println!("update: epoch {epoch}");
+            }
+            Step::Send(text) => {
+                let (ciphertext, delivery) = sim.multicast(text.as_bytes())?;
+                let mut members = sim.ledger_members().await?;
+                members.retain(|h| *h != sim.head_end_hid);
+                members.sort();
+                let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
+                got.sort();
+                let right = got == members
+                    && delivery
+                        .decrypted
+                        .iter()
+                        .all(|(_, s)| *s == sim.head_end_hid);
+                ok &= right;
+                println!(
+                    "send: {:?} ({} bytes) decrypted by {} of {} meters, refused by {}: {}",
+                    text,
+                    ciphertext.len(),
+                    got.len(),
+                    hids.len(),
+                    delivery.refused.len(),
+                    if right {
+                        "exactly the current members"
+                    } else {
+                        "NOT exactly the current members"
+                    }
+                );
+                for (i, h) in hids.iter().enumerate() {
+                    let status = if got.contains(h) {
+                        "decrypted"
+                    } else {
+                        "cannot decrypt"
+                    };
+                    println!("  meter {:>3} {h}: {status}", i + 1);
+                }
+            }
+        }
+    }
+    if !sim.commit_latencies.is_empty() {
+        let mut l = sim.commit_latencies.clone();
+        l.sort_by(f64::total_cmp);
+        println!(
+            "commits: {}, latency on the ledger (make, submit, committed) median {:.3} s, max {:.3} s",
+            l.len(),
+            l[l.len() / 2],
+            l[l.len() - 1]
+        );
+    }
+    Ok(ok)
+}
