@@ -428,7 +428,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .authority
                 .clone()
                 .unwrap_or_else(|| cli.state.join("group-authority.key"));
-            let group_id = args.group_id.clone().unwrap_or_else(|| format!("nan-{}", now_ms_text()));
+            let group_id = args
+                .group_id
+                .clone()
+                .unwrap_or_else(|| format!("nan-{}", now_ms_text()));
             let runtime = runtime()?;
             runtime.block_on(crate::commands::group(
                 network,

@@ -128,7 +128,9 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
                     hid,
                     bcami_sdk::Timestamp::from_unix_millis(now_ms()),
                 )?;
-                client.register_head_end_key(HEAD_END, &req.encode()).await?;
+                client
+                    .register_head_end_key(HEAD_END, &req.encode())
+                    .await?;
                 hid
             }
             Err(e) => return Err(e.into()),
@@ -231,7 +233,10 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
 
     /// Publishes one fresh key package of the meter.
     pub async fn publish_key_package(&self, hid: Hid) -> Result<Vec<u8>> {
-        let meter = self.meters.get(&hid).ok_or_else(|| anyhow!("no meter {hid}"))?;
+        let meter = self
+            .meters
+            .get(&hid)
+            .ok_or_else(|| anyhow!("no meter {hid}"))?;
         let kp = meter.member.key_package(now_secs())?;
         self.client
             .publish_key_packages(METERS, std::slice::from_ref(&kp))
@@ -512,9 +517,7 @@ pub async fn script<L: Ledger + ?Sized>(
             Step::Revoke(list) => {
                 let chosen = pick(list)?;
                 for h in &chosen {
-                    sim.client()
-                        .revoke_meter(Caller::Administrator, *h)
-                        .await?;
+                    sim.client().revoke_meter(Caller::Administrator, *h).await?;
                 }
                 let epoch = sim.remove(&chosen).await?;
                 println!(

@@ -50,7 +50,12 @@ async fn multicast_reaches_exactly_the_members(sim: &mut GroupSim<'_, Embedded>,
     let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
     got.sort();
     assert_eq!(got, members, "decrypted by exactly the current members");
-    assert!(delivery.decrypted.iter().all(|(_, s)| *s == sim.head_end_hid));
+    assert!(
+        delivery
+            .decrypted
+            .iter()
+            .all(|(_, s)| *s == sim.head_end_hid)
+    );
     assert_eq!(delivery.refused.len(), sim.meters.len() - members.len());
 }
 
@@ -298,7 +303,10 @@ fn the_ledger_refuses_what_the_policy_forbids() {
             .group_credential(Caller::Administrator, hids[0])
             .await
             .unwrap();
-        assert!(view.groups.is_empty(), "the membership index follows removals");
+        assert!(
+            view.groups.is_empty(),
+            "the membership index follows removals"
+        );
         let view = client
             .group_credential(Caller::Administrator, hids[1])
             .await

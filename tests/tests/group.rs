@@ -31,7 +31,10 @@ fn now() -> u64 {
 async fn members_decrypting(sim: &mut GroupSim<'_, Fabric>, command: &str) -> Vec<Hid> {
     let (_, delivery) = sim.multicast(command.as_bytes()).unwrap();
     assert!(
-        delivery.decrypted.iter().all(|(_, s)| *s == sim.head_end_hid),
+        delivery
+            .decrypted
+            .iter()
+            .all(|(_, s)| *s == sim.head_end_hid),
         "every member sees the head-end as the sender"
     );
     let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();

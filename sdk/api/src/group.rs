@@ -400,9 +400,9 @@ impl Args<'_> {
 
     fn fixed<const N: usize>(&self, text: &str, what: &str) -> Result<[u8; N], ArgError> {
         let bytes = self.base64(text, what, N)?;
-        bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| self.invalid(format!("{what} must be {N} bytes, got {}", b.len())))
+        bytes.try_into().map_err(|b: Vec<u8>| {
+            self.invalid(format!("{what} must be {N} bytes, got {}", b.len()))
+        })
     }
 
     fn hid(&self, text: &str) -> Result<Hid, ArgError> {
@@ -505,9 +505,7 @@ pub(crate) fn parse(function: Function, args: &[Vec<u8>]) -> Option<Result<Group
                 }
             })
         })(),
-        Function::GetGroupAuthority => input
-            .exactly(0, "0")
-            .map(|()| GroupCall::GetGroupAuthority),
+        Function::GetGroupAuthority => input.exactly(0, "0").map(|()| GroupCall::GetGroupAuthority),
         Function::GetGroupCredential | Function::GetKeyPackage => (|| {
             input.exactly(1, "1")?;
             let hid = input.hid(input.text(0)?)?;
@@ -821,7 +819,10 @@ mod tests {
                     hid,
                 },
             ),
-            (GroupRequest::GetGroupAuthority, GroupCall::GetGroupAuthority),
+            (
+                GroupRequest::GetGroupAuthority,
+                GroupCall::GetGroupAuthority,
+            ),
             (
                 GroupRequest::GetGroupCredential(hid),
                 GroupCall::GetGroupCredential(hid),
@@ -884,7 +885,10 @@ mod tests {
             },
             GroupRequest::RequestGroupCredential(&[0x0B, 1, 2]),
         ] {
-            assert!(parse(&Request::Group(request.clone())).is_err(), "{request:?}");
+            assert!(
+                parse(&Request::Group(request.clone())).is_err(),
+                "{request:?}"
+            );
         }
         let big = vec![0; MAX_GROUP_MESSAGE_BYTES + 1];
         assert!(parse(&Request::Group(GroupRequest::CreateGroup(&big))).is_err());
@@ -905,8 +909,12 @@ mod tests {
         .unwrap();
         let bytes = req.encode();
         assert_eq!(
-            parse(&Request::Group(GroupRequest::RequestGroupCredential(&bytes))),
-            Ok(Call::Group(GroupCall::RequestGroupCredential(Box::new(req))))
+            parse(&Request::Group(GroupRequest::RequestGroupCredential(
+                &bytes
+            ))),
+            Ok(Call::Group(GroupCall::RequestGroupCredential(Box::new(
+                req
+            ))))
         );
     }
 }

@@ -34,7 +34,8 @@ pub use group::{
     GroupCall, GroupCommitRecord, GroupCommitResponse, GroupCommitsPage, GroupCredentialRecord,
     GroupId, GroupMemberView, GroupRecord, GroupRemovalRecord, GroupRequest, GroupWelcomeRecord,
     KeyPackageRecord, MAX_GROUP_COMMITS_PAGE, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS,
-    MAX_GROUP_MESSAGE_BYTES, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES, PublishedKeyPackages, hid_list,
+    MAX_GROUP_MESSAGE_BYTES, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES, PublishedKeyPackages,
+    hid_list,
 };
 pub use key_hash::{KeyHash, from_hex, to_hex};
 pub use limits::*;

@@ -6,10 +6,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bcami_api::{
-    ErrorCode, GroupAuthorityRecord, GroupCommitResponse, GroupCommitsPage,
-    GroupCredentialRecord, GroupId, GroupMemberView, GroupRecord, GroupRemovalRecord,
-    GroupRequest, GroupWelcomeRecord, KeyPackageRecord, MAX_GROUP_COMMITS_PAGE,
-    PublishedKeyPackages, Request,
+    ErrorCode, GroupAuthorityRecord, GroupCommitResponse, GroupCommitsPage, GroupCredentialRecord,
+    GroupId, GroupMemberView, GroupRecord, GroupRemovalRecord, GroupRequest, GroupWelcomeRecord,
+    KeyPackageRecord, MAX_GROUP_COMMITS_PAGE, PublishedKeyPackages, Request,
 };
 use bcami_group::{CommitOut, GroupError, GroupMember, Processed, Timestamp};
 use bcami_sdk::Hid;
