@@ -119,7 +119,7 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
             ),
             Err(e) if e.code() == Some(ErrorCode::UnknownHeadEnd) => {
                 let key = HeadEndSecretKey::generate(&mut rand_core::OsRng)?;
-                let hid = Hid::from_meter_id(&format!("AHE-group-{}", now_ms()));
+                let hid = Hid::from_meter_id(format!("AHE-group-{}", now_ms()));
                 client
                     .provision_head_end(Caller::Administrator, ProvisionEntry::Unbound(hid))
                     .await?;
@@ -170,7 +170,7 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
         let stamp = now_ms();
         let mut fresh = Vec::with_capacity(n);
         for i in 0..n {
-            let hid = Hid::from_meter_id(&format!("{prefix}-{stamp}-{i}"));
+            let hid = Hid::from_meter_id(format!("{prefix}-{stamp}-{i}"));
             fresh.push((hid, MeterSecretKey::generate(&mut rand_core::OsRng)?));
         }
         let entries: Vec<ProvisionEntry> = fresh
