@@ -435,6 +435,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = runtime()?;
             runtime.block_on(crate::commands::group(
                 network,
+                &cli.state,
                 &authority,
                 group_id.as_bytes(),
                 args.meters,

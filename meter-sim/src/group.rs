@@ -18,10 +18,7 @@ use bcami_client::{Caller, Client, Ledger};
 use bcami_group::{
     CommitOut, GroupAuthority, GroupMember, HidCredential, MemberKeys, Processed, Timestamp,
 };
-use bcami_sdk::{
-    GroupCredentialRequest, HeadEndRegistrationRequest, HeadEndSecretKey, Hid, MeterSecretKey,
-    RegistrationRequest,
-};
+use bcami_sdk::{GroupCredentialRequest, Hid, MeterSecretKey, RegistrationRequest};
 
 /// Who relays the meters' calls.
 const METERS: Caller = Caller::Concentrator(0);
@@ -89,9 +86,15 @@ pub struct GroupSim<'a, L: ?Sized> {
 }
 
 impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
-    /// Sets the group authority on the ledger (or checks it is ours), makes sure a head-end is
-    /// registered (provisioning a fresh one if none is), and gives it a group credential.
-    pub async fn new(ledger: &'a L, authority: GroupAuthority, group_id: &[u8]) -> Result<Self> {
+    /// Sets the group authority on the ledger (or checks it is ours), makes sure the head-end of
+    /// `head_end_keys` is registered (as `meter-sim headend` does), and gives it a group
+    /// credential.
+    pub async fn new(
+        ledger: &'a L,
+        authority: GroupAuthority,
+        group_id: &[u8],
+        head_end_keys: &mut crate::headend::HeadEndKeys,
+    ) -> Result<Self> {
         let client = Client::new(ledger);
         let ours = authority.public_key();
         match client.group_authority(Caller::Administrator).await {
@@ -111,30 +114,10 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
             }
             Err(e) => return Err(e.into()),
         }
-        let head_end_hid = match client.head_end(Caller::Administrator).await {
-            Ok(view) if view.record.public_key.is_some() => view.record.hid,
-            Ok(view) => bail!(
-                "head-end {} is provisioned but has not registered its key",
-                view.record.hid
-            ),
-            Err(e) if e.code() == Some(ErrorCode::UnknownHeadEnd) => {
-                let key = HeadEndSecretKey::generate(&mut rand_core::OsRng)?;
-                let hid = Hid::from_meter_id(format!("AHE-group-{}", now_ms()));
-                client
-                    .provision_head_end(Caller::Administrator, ProvisionEntry::Unbound(hid))
-                    .await?;
-                let req = HeadEndRegistrationRequest::build(
-                    &key,
-                    hid,
-                    bcami_sdk::Timestamp::from_unix_millis(now_ms()),
-                )?;
-                client
-                    .register_head_end_key(HEAD_END, &req.encode())
-                    .await?;
-                hid
-            }
-            Err(e) => return Err(e.into()),
-        };
+        // The network's one head-end (`meter-sim headend`'s keys, provisioned and registered
+        // here on a fresh ledger).
+        crate::headend::prepare_head_end(&client, head_end_keys, false).await?;
+        let head_end_hid = client.head_end(Caller::Administrator).await?.record.hid;
         let keys = MemberKeys::generate()?;
         let credential = authority.issue_for_key(head_end_hid, keys.public_bytes())?;
         client
@@ -466,10 +449,11 @@ pub async fn script<L: Ledger + ?Sized>(
     ledger: &L,
     authority: GroupAuthority,
     group_id: &[u8],
+    head_end_keys: &mut crate::headend::HeadEndKeys,
     meters: usize,
     steps: &[Step],
 ) -> Result<bool> {
-    let mut sim = GroupSim::new(ledger, authority, group_id).await?;
+    let mut sim = GroupSim::new(ledger, authority, group_id, head_end_keys).await?;
     let hids = sim.enroll_meters("SM-GRP", meters).await?;
     println!(
         "group {}: head-end {}, {} meters enrolled (credential requested, issued, key package published)",

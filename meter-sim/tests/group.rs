@@ -11,6 +11,8 @@ use bcami_group::{GroupAuthority, GroupMember, Processed};
 use bcami_sdk::Hid;
 use meter_sim::embedded::Embedded;
 use meter_sim::group::GroupSim;
+use meter_sim::headend::HeadEndKeys;
+use meter_sim::state::StateDir;
 use proptest::prelude::*;
 
 const HEAD_END: Caller = Caller::Mdms;
@@ -31,9 +33,17 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn world(ledger: &Embedded, meters: usize) -> (GroupSim<'_, Embedded>, Vec<Hid>) {
-    let mut sim = GroupSim::new(ledger, GroupAuthority::generate().unwrap(), b"nan-1")
-        .await
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(dir.path()).unwrap();
+    let mut keys = HeadEndKeys::load_or_create(&state, &"AHE-1".parse().unwrap()).unwrap();
+    let mut sim = GroupSim::new(
+        ledger,
+        GroupAuthority::generate().unwrap(),
+        b"nan-1",
+        &mut keys,
+    )
+    .await
+    .unwrap();
     let hids = sim.enroll_meters("SM-G", meters).await.unwrap();
     sim.create().await.unwrap();
     (sim, hids)

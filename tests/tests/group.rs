@@ -17,6 +17,8 @@ use bcami_client::{Caller, Fabric, Settings, lost_epoch};
 use bcami_e2e::NetworkEnv;
 use bcami_sdk::Hid;
 use meter_sim::group::{GroupSim, load_or_make_authority};
+use meter_sim::headend::HeadEndKeys;
+use meter_sim::state::StateDir;
 
 const HEAD_END: Caller = Caller::Mdms;
 const METERS: Caller = Caller::Concentrator(0);
@@ -64,7 +66,10 @@ async fn groups_are_created_grown_shrunk_and_used_for_multicast_on_the_live_netw
         .unwrap()
         .as_nanos();
     let gid = format!("e2e-{nanos}");
-    let mut sim = GroupSim::new(&fabric, authority, gid.as_bytes())
+    // The network's one head-end, as `meter-sim headend` and head_end.rs keep it.
+    let service_state = StateDir::open(&settings.mdms_state).unwrap();
+    let mut keys = HeadEndKeys::load_or_create(&service_state, &"AHE-1".parse().unwrap()).unwrap();
+    let mut sim = GroupSim::new(&fabric, authority, gid.as_bytes(), &mut keys)
         .await
         .unwrap();
     let client = sim.client();
