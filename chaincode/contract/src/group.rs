@@ -97,7 +97,10 @@ fn credential_key(hid: &Hid) -> Result<String, Error> {
 
 /// `groupkp~HID~REF`.
 pub fn key_package_key(hid: &Hid, key_package_ref: &[u8]) -> Result<String, Error> {
-    key(GROUP_KEY_PACKAGE, &[&hid.to_string(), &to_hex(key_package_ref)])
+    key(
+        GROUP_KEY_PACKAGE,
+        &[&hid.to_string(), &to_hex(key_package_ref)],
+    )
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -252,8 +255,7 @@ fn observer(stub: &dyn Stub) -> Result<Observer, Error> {
 }
 
 fn load_group(stub: &dyn Stub, id: &GroupId) -> Result<GroupRecord, Error> {
-    state::load(stub, &group_key(id)?)?
-        .ok_or_else(|| Error::UnknownGroup(format!("no group {id}")))
+    state::load(stub, &group_key(id)?)?.ok_or_else(|| Error::UnknownGroup(format!("no group {id}")))
 }
 
 /// Runs one group call.
@@ -413,7 +415,10 @@ fn publish(stub: &mut dyn Stub, packages: &[Vec<u8>]) -> Result<Vec<u8>, Error> 
     for package in packages {
         let (hid, r) = observer.check_key_package(package).map_err(refusal)?;
         let meter: Option<MeterRecord> = state::load(stub, &state::meter_key(&hid)?)?;
-        if meter.as_ref().is_some_and(|m| m.status == MeterStatus::Revoked) {
+        if meter
+            .as_ref()
+            .is_some_and(|m| m.status == MeterStatus::Revoked)
+        {
             return Err(Error::Revoked(hid));
         }
         if !may_join(&hid, meter.as_ref(), head_end.as_ref()) {

@@ -6,10 +6,10 @@ pub mod anon;
 mod config;
 mod contract;
 mod error;
-pub mod group;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group;
 mod readings;
 mod service;
 pub mod state;
