@@ -47,6 +47,32 @@ enum Command {
     /// per-period aggregates.
     #[command(subcommand)]
     Anon(AnonCli),
+    /// Group keys (MLS, RFC 9420) with the ledger as Delivery Service: the head-end and fresh
+    /// meters run a script of steps (create, add, remove, revoke, update, send) in one group;
+    /// every multicast must be decrypted by exactly the current members (else exit code 3).
+    Group(GroupCli),
+}
+
+#[derive(Debug, Args)]
+struct GroupCli {
+    /// Run the contract on an in-process ledger, no Fabric.
+    #[arg(long)]
+    embedded: bool,
+    #[command(flatten)]
+    network: NetworkCli,
+    /// Fresh meters to enroll (provisioned, registered, credential, key package).
+    #[arg(long, default_value_t = 5)]
+    meters: usize,
+    /// The group's id (1 to 32 bytes; default: made from the time).
+    #[arg(long)]
+    group_id: Option<String>,
+    /// The group authority's secret (made if missing). Default: group-authority.key in the
+    /// state folder.
+    #[arg(long, value_name = "FILE")]
+    authority: Option<PathBuf>,
+    /// Steps: create, add, add:1,2, remove:1, revoke:1, update, update:1, send:TEXT.
+    #[arg(required = true, value_name = "STEP")]
+    steps: Vec<crate::group::Step>,
 }
 
 #[derive(Debug, Args)]
@@ -473,6 +499,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             ))
         }
         Command::Anon(command) => anon(command, &cli.state),
+        Command::Group(args) => {
+            let network = network_choice(&args.network, args.embedded)?;
+            let authority = args
+                .authority
+                .clone()
+                .unwrap_or_else(|| cli.state.join("group-authority.key"));
+            let group_id = args
+                .group_id
+                .clone()
+                .unwrap_or_else(|| format!("nan-{}", now_ms_text()));
+            let runtime = runtime()?;
+            runtime.block_on(crate::commands::group(
+                network,
+                &cli.state,
+                &authority,
+                group_id.as_bytes(),
+                args.meters,
+                &args.steps,
+            ))
+        }
         Command::Tx(command) => {
             let command = tx_command(command)?;
             let state = StateDir::open(&cli.state)?;
@@ -655,6 +701,13 @@ fn tx_command(command: TxCli) -> Result<TxCommand> {
                 .map_err(|e| usage(format!("--reading is not base64: {e}")))?,
         },
     })
+}
+
+fn now_ms_text() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+        .to_string()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -131,6 +131,39 @@ pub async fn headend(
     }))
 }
 
+/// `meter-sim group`: a script of group steps on the embedded ledger or a network.
+pub async fn group(
+    network: Network,
+    state_root: &Path,
+    authority: &Path,
+    group_id: &[u8],
+    meters: usize,
+    steps: &[crate::group::Step],
+) -> Result<ExitCode> {
+    let authority = crate::group::load_or_make_authority(authority)?;
+    let head_end_id: crate::state::DeviceId = "AHE-1".parse()?;
+    let ok = match network {
+        Network::Embedded { reason } => {
+            if let Some(reason) = reason {
+                eprintln!("{reason}: running embedded (the contract on an in-process ledger)");
+            }
+            let state = StateDir::open(&state_root.join("embedded"))?;
+            let mut keys = crate::headend::HeadEndKeys::load_or_create(&state, &head_end_id)?;
+            let ledger = Embedded::new();
+            crate::group::script(&ledger, authority, group_id, &mut keys, meters, steps).await?
+        }
+        Network::Fabric(settings) => {
+            // The network's head-end keys live beside the MDMS's, as for `meter-sim headend`.
+            let service_state = StateDir::open(&settings.mdms_state)?;
+            let mut keys =
+                crate::headend::HeadEndKeys::load_or_create(&service_state, &head_end_id)?;
+            let fabric = Fabric::connect(&settings).await?;
+            crate::group::script(&fabric, authority, group_id, &mut keys, meters, steps).await?
+        }
+    };
+    Ok(ExitCode::from(if ok { EXIT_OK } else { EXIT_VERIFICATION }))
+}
+
 /// A validated `mdms export`.
 #[derive(Debug)]
 pub struct ExportConfig {

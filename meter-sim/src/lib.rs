@@ -13,6 +13,7 @@ mod civil;
 mod cli;
 mod commands;
 pub mod embedded;
+pub mod group;
 pub mod headend;
 pub mod mdms;
 mod profile;

@@ -55,6 +55,20 @@ fn documented_roles(function: Function) -> &'static [Role] {
         Function::GetAnonAggregate => &[A, M],
         Function::GetAnonDoubleReports => &[A],
         Function::RecordAnonTrace => &[A],
+        // Group keys (issue 13).
+        Function::SetGroupAuthority => &[A],
+        Function::RequestGroupCredential => &[C],
+        Function::IssueGroupCredential => &[A],
+        Function::PublishKeyPackages => &[C, M],
+        Function::CreateGroup => &[C, M],
+        Function::SubmitGroupCommit => &[C, M],
+        Function::ProposeGroupRemoval => &[A],
+        Function::GetGroupAuthority => &[A, C, M],
+        Function::GetGroupCredential => &[A, C, M],
+        Function::GetKeyPackage => &[A, C, M],
+        Function::GetGroup => &[A, C, M],
+        Function::GetGroupCommits => &[A, C, M],
+        Function::GetGroupWelcome => &[A, C, M],
     }
 }
 

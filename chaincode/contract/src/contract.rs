@@ -140,6 +140,8 @@ impl BcAmi {
                 let now = tx_time(stub);
                 anon::record_trace(stub, now, period_start, &pseudonym, hid, cleared)
             }
+            // Group keys (issue 13).
+            Call::Group(call) => crate::group::run(stub, &config, call),
         }
     }
 

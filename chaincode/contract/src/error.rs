@@ -171,6 +171,29 @@ pub enum Error {
     /// request for an epoch that is not current.
     #[error("{0}")]
     EpochConflict(String),
+    // Group keys (issue 13).
+    /// The group does not exist.
+    #[error("{0}")]
+    UnknownGroup(String),
+    /// No group authority is set.
+    #[error("no group authority is set (SetGroupAuthority)")]
+    NoGroupAuthority,
+    /// A commit for an epoch that is not the group's current one.
+    #[error(
+        "commit for epoch {got}, the group is at epoch {current}: another commit landed first; fetch the commits, catch up and commit again"
+    )]
+    StaleEpoch {
+        /// The group's epoch on the ledger.
+        current: u64,
+        /// The commit's epoch.
+        got: u64,
+    },
+    /// The group's membership policy refuses the commit or key package.
+    #[error("{0}")]
+    GroupPolicy(String),
+    /// An MLS message does not parse or verify against the group.
+    #[error("{0}")]
+    GroupMessage(String),
     /// Ledger data that should have been written by this contract does not parse.
     #[error("ledger value at {key} is corrupt: {detail}")]
     CorruptState {
@@ -220,6 +243,12 @@ impl Error {
             Error::NotRequested(_) => ErrorCode::NotRequested,
             Error::EpochConflict(_) => ErrorCode::EpochConflict,
             Error::NoEvidence(_) => ErrorCode::NoEvidence,
+            // Group keys (issue 13).
+            Error::UnknownGroup(_) => ErrorCode::UnknownGroup,
+            Error::NoGroupAuthority => ErrorCode::NoGroupAuthority,
+            Error::StaleEpoch { .. } => ErrorCode::StaleEpoch,
+            Error::GroupPolicy(_) => ErrorCode::GroupPolicy,
+            Error::GroupMessage(_) => ErrorCode::BadGroupMessage,
             Error::CorruptState { .. } => ErrorCode::CorruptState,
             Error::Stub(_) => ErrorCode::Stub,
             Error::Internal(_) => ErrorCode::Internal,

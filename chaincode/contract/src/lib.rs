@@ -10,6 +10,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group;
 mod readings;
 mod rules;
 mod service;

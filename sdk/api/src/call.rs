@@ -228,6 +228,8 @@ pub enum Call {
         /// Meters cleared.
         cleared: u64,
     },
+    /// A group-keys call (issue 13).
+    Group(crate::group::GroupCall),
 }
 
 struct Input<'a> {
@@ -749,6 +751,23 @@ impl Call {
                     cleared: wire.cleared,
                 })
             }
+            // Group keys (issue 13).
+            Function::SetGroupAuthority
+            | Function::RequestGroupCredential
+            | Function::IssueGroupCredential
+            | Function::PublishKeyPackages
+            | Function::CreateGroup
+            | Function::SubmitGroupCommit
+            | Function::ProposeGroupRemoval
+            | Function::GetGroupAuthority
+            | Function::GetGroupCredential
+            | Function::GetKeyPackage
+            | Function::GetGroup
+            | Function::GetGroupCommits
+            | Function::GetGroupWelcome => match crate::group::parse(function, args) {
+                Some(call) => call.map(Call::Group),
+                None => Err(input.invalid("not a group function".into())),
+            },
         }
     }
 }

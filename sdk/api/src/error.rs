@@ -52,6 +52,19 @@ pub enum ErrorCode {
     EpochConflict,
     /// 404: no double report of this pseudonym in this period to trace.
     NoEvidence,
+    // Group keys (issue 13).
+    /// 404: the group does not exist.
+    UnknownGroup,
+    /// 404: no group authority is set.
+    NoGroupAuthority,
+    /// 409: a commit for an epoch that is not the group's current one (another commit landed
+    /// first): fetch the commits, catch up, and commit again.
+    StaleEpoch,
+    /// 409: the group's membership policy refuses the commit (unauthorised add or removal, a key
+    /// package not published or used already, a revoked member left in, the size cap).
+    GroupPolicy,
+    /// 400: an MLS message does not parse or does not verify against the group.
+    BadGroupMessage,
     /// 500: ledger data written by the contract does not parse.
     CorruptState,
     /// 500: a ledger call failed.
@@ -62,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::UnknownFunction,
         ErrorCode::BadArgument,
         ErrorCode::BadSignature,
@@ -86,6 +99,12 @@ impl ErrorCode {
         ErrorCode::NotRequested,
         ErrorCode::EpochConflict,
         ErrorCode::NoEvidence,
+        // Group keys (issue 13).
+        ErrorCode::UnknownGroup,
+        ErrorCode::NoGroupAuthority,
+        ErrorCode::StaleEpoch,
+        ErrorCode::GroupPolicy,
+        ErrorCode::BadGroupMessage,
         ErrorCode::CorruptState,
         ErrorCode::Stub,
         ErrorCode::Internal,
@@ -117,6 +136,11 @@ impl ErrorCode {
             ErrorCode::NotRequested => "not_requested",
             ErrorCode::EpochConflict => "epoch_conflict",
             ErrorCode::NoEvidence => "no_evidence",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::NoGroupAuthority => "no_group_authority",
+            ErrorCode::StaleEpoch => "stale_epoch",
+            ErrorCode::GroupPolicy => "group_policy",
+            ErrorCode::BadGroupMessage => "bad_group_message",
             ErrorCode::CorruptState => "corrupt_state",
             ErrorCode::Stub => "stub",
             ErrorCode::Internal => "internal",
@@ -140,6 +164,10 @@ impl ErrorCode {
             // Anonymous readings (issue 15).
             ErrorCode::UnknownEpoch | ErrorCode::NotRequested | ErrorCode::NoEvidence => 404,
             ErrorCode::EpochConflict => 409,
+            // Group keys (issue 13).
+            ErrorCode::UnknownGroup | ErrorCode::NoGroupAuthority => 404,
+            ErrorCode::StaleEpoch | ErrorCode::GroupPolicy => 409,
+            ErrorCode::BadGroupMessage => 400,
             ErrorCode::ProvisionConflict
             | ErrorCode::AlreadyRegistered
             | ErrorCode::KeyNotProvisioned

@@ -92,11 +92,38 @@ pub enum Function {
     GetAnonDoubleReports,
     /// `RecordAnonTrace`
     RecordAnonTrace,
+    // Group keys (issue 13).
+    /// `SetGroupAuthority`
+    SetGroupAuthority,
+    /// `RequestGroupCredential`
+    RequestGroupCredential,
+    /// `IssueGroupCredential`
+    IssueGroupCredential,
+    /// `PublishKeyPackages`
+    PublishKeyPackages,
+    /// `CreateGroup`
+    CreateGroup,
+    /// `SubmitGroupCommit`
+    SubmitGroupCommit,
+    /// `ProposeGroupRemoval`
+    ProposeGroupRemoval,
+    /// `GetGroupAuthority`
+    GetGroupAuthority,
+    /// `GetGroupCredential`
+    GetGroupCredential,
+    /// `GetKeyPackage`
+    GetKeyPackage,
+    /// `GetGroup`
+    GetGroup,
+    /// `GetGroupCommits`
+    GetGroupCommits,
+    /// `GetGroupWelcome`
+    GetGroupWelcome,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 28] = [
+    pub const ALL: [Function; 41] = [
         Function::Configure,
         Function::GetConfig,
         Function::ProvisionMeters,
@@ -128,6 +155,20 @@ impl Function {
         Function::GetAnonAggregate,
         Function::GetAnonDoubleReports,
         Function::RecordAnonTrace,
+        // Group keys (issue 13).
+        Function::SetGroupAuthority,
+        Function::RequestGroupCredential,
+        Function::IssueGroupCredential,
+        Function::PublishKeyPackages,
+        Function::CreateGroup,
+        Function::SubmitGroupCommit,
+        Function::ProposeGroupRemoval,
+        Function::GetGroupAuthority,
+        Function::GetGroupCredential,
+        Function::GetKeyPackage,
+        Function::GetGroup,
+        Function::GetGroupCommits,
+        Function::GetGroupWelcome,
     ];
 
     /// The name the peer CLI uses.
@@ -162,6 +203,20 @@ impl Function {
             Function::GetAnonAggregate => "GetAnonAggregate",
             Function::GetAnonDoubleReports => "GetAnonDoubleReports",
             Function::RecordAnonTrace => "RecordAnonTrace",
+            // Group keys (issue 13).
+            Function::SetGroupAuthority => "SetGroupAuthority",
+            Function::RequestGroupCredential => "RequestGroupCredential",
+            Function::IssueGroupCredential => "IssueGroupCredential",
+            Function::PublishKeyPackages => "PublishKeyPackages",
+            Function::CreateGroup => "CreateGroup",
+            Function::SubmitGroupCommit => "SubmitGroupCommit",
+            Function::ProposeGroupRemoval => "ProposeGroupRemoval",
+            Function::GetGroupAuthority => "GetGroupAuthority",
+            Function::GetGroupCredential => "GetGroupCredential",
+            Function::GetKeyPackage => "GetKeyPackage",
+            Function::GetGroup => "GetGroup",
+            Function::GetGroupCommits => "GetGroupCommits",
+            Function::GetGroupWelcome => "GetGroupWelcome",
         }
     }
 
@@ -212,6 +267,22 @@ impl Function {
             Function::GetAnonIssuerKey => &Role::ALL,
             Function::GetAnonCredential => &[Role::Administrator, Role::Concentrator],
             Function::GetAnonAggregate => &[Role::Administrator, Role::Mdms],
+            // Group keys (issue 13). The Utility's administrator is the group authority and
+            // approves removals; concentrators relay their meters' requests, key packages and
+            // commits; the head-end (a Utility client, the MDMS role) creates groups and commits.
+            Function::SetGroupAuthority
+            | Function::IssueGroupCredential
+            | Function::ProposeGroupRemoval => &[Role::Administrator],
+            Function::RequestGroupCredential => &[Role::Concentrator],
+            Function::PublishKeyPackages | Function::CreateGroup | Function::SubmitGroupCommit => {
+                &[Role::Concentrator, Role::Mdms]
+            }
+            Function::GetGroupAuthority
+            | Function::GetGroupCredential
+            | Function::GetKeyPackage
+            | Function::GetGroup
+            | Function::GetGroupCommits
+            | Function::GetGroupWelcome => &Role::ALL,
         }
     }
 
@@ -240,6 +311,20 @@ impl Function {
             | Function::PostAnonCredential
             | Function::SubmitAnonReadings
             | Function::RecordAnonTrace => false,
+            // Group keys (issue 13).
+            Function::GetGroupAuthority
+            | Function::GetGroupCredential
+            | Function::GetKeyPackage
+            | Function::GetGroup
+            | Function::GetGroupCommits
+            | Function::GetGroupWelcome => true,
+            Function::SetGroupAuthority
+            | Function::RequestGroupCredential
+            | Function::IssueGroupCredential
+            | Function::PublishKeyPackages
+            | Function::CreateGroup
+            | Function::SubmitGroupCommit
+            | Function::ProposeGroupRemoval => false,
             Function::Configure
             | Function::ProvisionMeters
             | Function::ProvisionMdms

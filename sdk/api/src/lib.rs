@@ -7,6 +7,7 @@ mod call;
 mod config;
 mod error;
 mod function;
+mod group;
 mod key_hash;
 pub mod limits;
 pub mod records;
@@ -28,6 +29,14 @@ pub use call::{
 pub use config::{Config, ConfigUpdate, NodeOu, Placement, RoleRule, Window};
 pub use error::ErrorCode;
 pub use function::{Function, Role};
+pub use group::{
+    DEFAULT_GROUP_COMMITS_PAGE, GROUP_CREDENTIAL_LEN, GROUP_KEY_LEN, GroupAuthorityRecord,
+    GroupCall, GroupCommitRecord, GroupCommitResponse, GroupCommitsPage, GroupCredentialRecord,
+    GroupId, GroupMemberView, GroupRecord, GroupRemovalRecord, GroupRequest, GroupWelcomeRecord,
+    KeyPackageRecord, MAX_GROUP_COMMITS_PAGE, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS,
+    MAX_GROUP_MESSAGE_BYTES, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES, PublishedKeyPackages,
+    hid_list,
+};
 pub use key_hash::{KeyHash, from_hex, to_hex};
 pub use limits::*;
 pub use records::{

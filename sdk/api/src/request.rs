@@ -122,6 +122,8 @@ pub enum Request<'a> {
     GetAnonDoubleReports(AnonPeriodQuery),
     /// The outcome of a trace; revokes the culprit.
     RecordAnonTrace(&'a AnonTraceArg),
+    /// A group-keys call (issue 13).
+    Group(crate::group::GroupRequest<'a>),
 }
 
 impl Request<'_> {
@@ -157,6 +159,7 @@ impl Request<'_> {
             Request::GetAnonAggregate(_) => Function::GetAnonAggregate,
             Request::GetAnonDoubleReports(_) => Function::GetAnonDoubleReports,
             Request::RecordAnonTrace(_) => Function::RecordAnonTrace,
+            Request::Group(g) => g.function(),
         }
     }
 
@@ -203,6 +206,7 @@ impl Request<'_> {
             Request::GetAnonCredential(q) => vec![json(q)],
             Request::GetAnonAggregate(q) | Request::GetAnonDoubleReports(q) => vec![json(q)],
             Request::RecordAnonTrace(arg) => vec![json(arg)],
+            Request::Group(g) => g.args(),
         }
     }
 }

@@ -10,6 +10,7 @@ extern crate std;
 mod anon_request;
 mod ecies;
 mod error;
+mod group_request;
 mod identity;
 mod keys;
 mod messages;
@@ -26,6 +27,7 @@ pub use error::{
     BuildError, DecodeError, DecryptError, Error, Field, HandshakeError, KeyError, SessionError,
     VerifyError,
 };
+pub use group_request::{GROUP_SIGNATURE_KEY_LEN, GroupCredentialRequest};
 pub use identity::{Hid, ParseHidError, Timestamp};
 pub use keys::{
     HeadEndPublicKey, HeadEndSecretKey, MIN_ENTROPY_LEN, MdmsPublicKey, MdmsSecretKey,
@@ -66,6 +68,8 @@ pub enum MessageKind {
     HeadEndRegistration = 0x09,
     /// [`AnonCredentialRequest`], meter → ledger.
     AnonCredentialRequest = 0x0A,
+    /// [`GroupCredentialRequest`], meter → ledger.
+    GroupCredentialRequest = 0x0B,
 }
 
 impl MessageKind {
@@ -82,6 +86,7 @@ impl MessageKind {
             0x08 => Some(MessageKind::SessionRecord),
             0x09 => Some(MessageKind::HeadEndRegistration),
             0x0A => Some(MessageKind::AnonCredentialRequest),
+            0x0B => Some(MessageKind::GroupCredentialRequest),
             _ => None,
         }
     }
@@ -100,6 +105,7 @@ impl fmt::Display for MessageKind {
             MessageKind::SessionRecord => "session record",
             MessageKind::HeadEndRegistration => "head-end key registration",
             MessageKind::AnonCredentialRequest => "anonymous credential request",
+            MessageKind::GroupCredentialRequest => "group credential request",
         })
     }
 }
@@ -122,6 +128,8 @@ pub mod domain {
     pub const ROTATION_NEW_KEY: &[u8] = b"BC-AMI/1 key rotation by new key\0";
     /// Anonymous-credential request, signature by the meter's registered key.
     pub const ANON_CREDENTIAL_REQUEST: &[u8] = b"BC-AMI/1 anon credential request\0";
+    /// Group-credential request, signature by the meter's registered key.
+    pub const GROUP_CREDENTIAL_REQUEST: &[u8] = b"BC-AMI/1 group credential request\0";
     /// HKDF `info` of the ECIES key schedule.
     pub const ECIES: &[u8] = crate::ecies::ECIES_LABEL;
     /// HKDF `info` prefix of the hedged ECIES ephemeral scalar.

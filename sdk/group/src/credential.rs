@@ -55,6 +55,21 @@ impl GroupAuthority {
         Ok(Self { secret, public })
     }
 
+    /// The authority from its stored secret (the 64 bytes of [`Self::to_secret_bytes`]).
+    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, GroupError> {
+        let secret = SignatureSecretKey::new(bytes.to_vec());
+        let public = suite()?
+            .signature_key_derive_public(&secret)
+            .map_err(|_| GroupError::InvalidCredential)?;
+        Ok(Self { secret, public })
+    }
+
+    /// The secret to store (Ed25519 seed ‖ public key, 64 bytes): whoever holds it issues
+    /// credentials, so it belongs in the Utility's key store.
+    pub fn to_secret_bytes(&self) -> Vec<u8> {
+        self.secret.as_bytes().to_vec()
+    }
+
     /// The public key that members and the ledger are configured with.
     pub fn public_key(&self) -> AuthorityPublicKey {
         AuthorityPublicKey(self.public.clone())
@@ -70,6 +85,12 @@ impl GroupAuthority {
             .sign(&self.secret, &tbs(&hid, member_key))
             .map_err(|_| GroupError::InvalidCredential)?;
         Ok(HidCredential { hid, signature })
+    }
+
+    /// Issues the credential binding the 32-byte Ed25519 `member_key` to `hid` (the key as the
+    /// ledger records it from the meter's request).
+    pub fn issue_for_key(&self, hid: Hid, member_key: &[u8]) -> Result<HidCredential, GroupError> {
+        self.issue(hid, &SignaturePublicKey::new(member_key.to_vec()))
     }
 }
 
@@ -107,6 +128,11 @@ impl MemberKeys {
             .map_err(|_| GroupError::CipherSuite)?;
         Ok(Self { secret, public })
     }
+
+    /// The public key's 32 bytes (what the meter's `GroupCredentialRequest` carries).
+    pub fn public_bytes(&self) -> &[u8] {
+        self.public.as_bytes()
+    }
 }
 
 /// The HID and the authority's signature over (HID, member signature key). The key itself is the
@@ -138,6 +164,29 @@ impl HidCredential {
             hid: Hid::from_bytes(hid),
             signature: bytes[Hid::LEN..].to_vec(),
         })
+    }
+
+    /// Decodes `bytes` and checks that they are the authority's credential binding
+    /// `member_key` (32 bytes, Ed25519) to `hid`: what the ledger checks before it records an
+    /// issued credential.
+    pub fn verify_bytes(
+        bytes: &[u8],
+        hid: &Hid,
+        member_key: &[u8],
+        authority: &AuthorityPublicKey,
+    ) -> Result<Self, GroupError> {
+        let cred = Self::from_bytes(bytes)?;
+        if cred.hid != *hid || member_key.len() != 32 {
+            return Err(GroupError::InvalidCredential);
+        }
+        suite()?
+            .verify(
+                &authority.0,
+                &cred.signature,
+                &tbs(hid, &SignaturePublicKey::new(member_key.to_vec())),
+            )
+            .map_err(|_| GroupError::InvalidCredential)?;
+        Ok(cred)
     }
 
     /// As an MLS credential.

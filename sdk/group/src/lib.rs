@@ -26,7 +26,10 @@ pub use credential::{
 };
 pub use error::GroupError;
 pub use member::{CommitOut, GroupMember, KEY_PACKAGE_LIFETIME, Processed};
-pub use observer::{Added, CommitReport, MembershipPolicy, ObservedGroup, Observer, state_epoch};
+pub use observer::{
+    Added, CommitReport, MembershipPolicy, ObservedGroup, Observer, message_epoch, state_epoch,
+    welcome_key_package_refs,
+};
 
 /// The one cipher suite: MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (RFC 9420 §17.1, value 1).
 pub const CIPHER_SUITE: mls_rs::CipherSuite = mls_rs::CipherSuite::CURVE25519_AES128;

@@ -285,3 +285,28 @@ impl Observer {
 pub fn state_epoch(state: &[u8]) -> Result<u64, GroupError> {
     Ok(ExternalSnapshot::from_bytes(state)?.context().epoch)
 }
+
+/// The KeyPackageRefs of the members a Welcome is for, sorted: the ledger checks them against
+/// the key packages the commit added, so a Welcome cannot be for anyone else.
+pub fn welcome_key_package_refs(welcome: &[u8]) -> Result<Vec<Vec<u8>>, GroupError> {
+    let msg = MlsMessage::from_bytes(welcome)?;
+    if msg.wire_format() != mls_rs::WireFormat::Welcome {
+        return Err(GroupError::WrongMessageKind {
+            expected: "welcome",
+        });
+    }
+    let mut refs: Vec<Vec<u8>> = msg
+        .welcome_key_package_references()
+        .into_iter()
+        .map(|r| r.to_vec())
+        .collect();
+    refs.sort();
+    Ok(refs)
+}
+
+/// The epoch a commit (or proposal) message was made for, without checking it.
+pub fn message_epoch(message: &[u8]) -> Result<u64, GroupError> {
+    MlsMessage::from_bytes(message)?
+        .epoch()
+        .ok_or(GroupError::WrongMessageKind { expected: "commit" })
+}
