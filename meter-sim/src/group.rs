@@ -461,98 +461,9 @@ pub async fn script<L: Ledger + ?Sized>(
         sim.head_end_hid,
         hids.len()
     );
-    let pick = |list: &[usize]| -> Result<Vec<Hid>> {
-        list.iter()
-            .map(|i| {
-                hids.get(i - 1)
-                    .copied()
-                    .ok_or_else(|| anyhow!("there are {} meters, no meter {i}", hids.len()))
-            })
-            .collect()
-    };
     let mut ok = true;
     for step in steps {
-        match step {
-            Step::Create => {
-                sim.create().await?;
-                println!("create: group {} at epoch 0", sim.group_id);
-            }
-            Step::Add(list) => {
-                let members = sim.ledger_members().await?;
-                let chosen = match list {
-                    Some(l) => pick(l)?,
-                    None => hids
-                        .iter()
-                        .copied()
-                        .filter(|h| !members.contains(h) && sim.meters[h].member.epoch().is_err())
-                        .collect(),
-                };
-                let epoch = sim.add(&chosen).await?;
-                println!("add: {} meter(s), epoch {epoch}", chosen.len());
-            }
-            Step::Remove(list) => {
-                let chosen = pick(list)?;
-                for h in &chosen {
-                    sim.approve_removal(*h).await?;
-                }
-                let epoch = sim.remove(&chosen).await?;
-                println!("remove: {} meter(s), epoch {epoch}", chosen.len());
-            }
-            Step::Revoke(list) => {
-                let chosen = pick(list)?;
-                for h in &chosen {
-                    sim.client().revoke_meter(Caller::Administrator, *h).await?;
-                }
-                let epoch = sim.remove(&chosen).await?;
-                println!(
-                    "revoke: {} meter(s) revoked in BC-AMI and removed by the next commit, epoch {epoch}",
-                    chosen.len()
-                );
-            }
-            Step::Update(who) => {
-                let who = match who {
-                    Some(i) => Some(pick(&[*i])?[0]),
-                    None => None,
-                };
-                let epoch = sim.update(who).await?;
-                println!("update: epoch {epoch}");
-            }
-            Step::Send(text) => {
-                let (ciphertext, delivery) = sim.multicast(text.as_bytes())?;
-                let mut members = sim.ledger_members().await?;
-                members.retain(|h| *h != sim.head_end_hid);
-                members.sort();
-                let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
-                got.sort();
-                let right = got == members
-                    && delivery
-                        .decrypted
-                        .iter()
-                        .all(|(_, s)| *s == sim.head_end_hid);
-                ok &= right;
-                println!(
-                    "send: {:?} ({} bytes) decrypted by {} of {} meters, refused by {}: {}",
-                    text,
-                    ciphertext.len(),
-                    got.len(),
-                    hids.len(),
-                    delivery.refused.len(),
-                    if right {
-                        "exactly the current members"
-                    } else {
-                        "NOT exactly the current members"
-                    }
-                );
-                for (i, h) in hids.iter().enumerate() {
-                    let status = if got.contains(h) {
-                        "decrypted"
-                    } else {
-                        "cannot decrypt"
-                    };
-                    println!("  meter {:>3} {h}: {status}", i + 1);
-                }
-            }
-        }
+        ok &= run_step(&mut sim, &hids, step).await?;
     }
     if !sim.commit_latencies.is_empty() {
         let mut l = sim.commit_latencies.clone();
@@ -565,4 +476,114 @@ pub async fn script<L: Ledger + ?Sized>(
         );
     }
     Ok(ok)
+}
+
+/// The meters a step names by their 1-based numbers.
+fn pick(hids: &[Hid], list: &[usize]) -> Result<Vec<Hid>> {
+    list.iter()
+        .map(|i| {
+            i.checked_sub(1)
+                .and_then(|i| hids.get(i))
+                .copied()
+                .ok_or_else(|| anyhow!("there are {} meters, no meter {i}", hids.len()))
+        })
+        .collect()
+}
+
+/// One step of a script; false if it was a multicast that did not reach exactly the members.
+async fn run_step<L: Ledger + ?Sized>(
+    sim: &mut GroupSim<'_, L>,
+    hids: &[Hid],
+    step: &Step,
+) -> Result<bool> {
+    match step {
+        Step::Create => {
+            sim.create().await?;
+            println!("create: group {} at epoch 0", sim.group_id);
+        }
+        Step::Add(list) => {
+            let members = sim.ledger_members().await?;
+            let chosen = match list {
+                Some(l) => pick(hids, l)?,
+                None => hids
+                    .iter()
+                    .copied()
+                    .filter(|h| !members.contains(h) && sim.meters[h].member.epoch().is_err())
+                    .collect(),
+            };
+            let epoch = sim.add(&chosen).await?;
+            println!("add: {} meter(s), epoch {epoch}", chosen.len());
+        }
+        Step::Remove(list) => {
+            let chosen = pick(hids, list)?;
+            for h in &chosen {
+                sim.approve_removal(*h).await?;
+            }
+            let epoch = sim.remove(&chosen).await?;
+            println!("remove: {} meter(s), epoch {epoch}", chosen.len());
+        }
+        Step::Revoke(list) => {
+            let chosen = pick(hids, list)?;
+            for h in &chosen {
+                sim.client().revoke_meter(Caller::Administrator, *h).await?;
+            }
+            let epoch = sim.remove(&chosen).await?;
+            println!(
+                "revoke: {} meter(s) revoked in BC-AMI and removed by the next commit, epoch {epoch}",
+                chosen.len()
+            );
+        }
+        Step::Update(who) => {
+            let who = match who {
+                Some(i) => Some(pick(hids, &[*i])?[0]),
+                None => None,
+            };
+            let epoch = sim.update(who).await?;
+            println!("update: epoch {epoch}");
+        }
+        Step::Send(text) => return send_step(sim, hids, text).await,
+    }
+    Ok(true)
+}
+
+/// The head-end multicasts `text`; prints who decrypted it and whether that is exactly the
+/// group's current members (the head-end itself aside).
+async fn send_step<L: Ledger + ?Sized>(
+    sim: &mut GroupSim<'_, L>,
+    hids: &[Hid],
+    text: &str,
+) -> Result<bool> {
+    let (ciphertext, delivery) = sim.multicast(text.as_bytes())?;
+    let mut members = sim.ledger_members().await?;
+    members.retain(|h| *h != sim.head_end_hid);
+    members.sort();
+    let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
+    got.sort();
+    let right = got == members
+        && delivery
+            .decrypted
+            .iter()
+            .all(|(_, s)| *s == sim.head_end_hid);
+    println!(
+        "send: {:?} ({} bytes) decrypted by {} of {} meters, refused by {}: {}",
+        text,
+        ciphertext.len(),
+        got.len(),
+        hids.len(),
+        delivery.refused.len(),
+        if right {
+            "exactly the current members"
+        } else {
+            "NOT exactly the current members"
+        }
+    );
+    for (i, h) in hids.iter().enumerate() {
+        let status = if got.contains(h) {
+            "decrypted"
+        } else {
+            "cannot decrypt"
+        };
+        println!("  meter {:>3} {h}: {status}", i + 1);
+    }
+    Ok(right)
 }

@@ -178,6 +178,9 @@ pub enum Error {
     /// No group authority is set.
     #[error("no group authority is set (SetGroupAuthority)")]
     NoGroupAuthority,
+    /// A group with this id exists already; a group is created once.
+    #[error("group {0} exists already; a group is created once (commit to change it)")]
+    GroupExists(String),
     /// A commit for an epoch that is not the group's current one.
     #[error(
         "commit for epoch {got}, the group is at epoch {current}: another commit landed first; fetch the commits, catch up and commit again"
@@ -246,6 +249,7 @@ impl Error {
             // Group keys (issue 13).
             Error::UnknownGroup(_) => ErrorCode::UnknownGroup,
             Error::NoGroupAuthority => ErrorCode::NoGroupAuthority,
+            Error::GroupExists(_) => ErrorCode::AlreadyRegistered,
             Error::StaleEpoch { .. } => ErrorCode::StaleEpoch,
             Error::GroupPolicy(_) => ErrorCode::GroupPolicy,
             Error::GroupMessage(_) => ErrorCode::BadGroupMessage,
@@ -353,6 +357,9 @@ pub enum Conflict {
         /// The hash the administrator named.
         want: KeyHash,
     },
+    /// The group authority is set already, with another key: every credential and group
+    /// depends on it, so it never changes.
+    GroupAuthoritySet,
     /// The service is already provisioned under another HID; there is one of each.
     OneService {
         /// `the MDMS` or `the head-end`.
@@ -394,6 +401,9 @@ impl fmt::Display for Conflict {
                     _ => write!(f, "if that registration was not the meter's, revoke it")?,
                 }
             }
+            Conflict::GroupAuthoritySet => f.write_str(
+                "the group authority is set already, with another key; every credential and group depends on it, so it cannot change",
+            )?,
             Conflict::OneService { holder, existing } => write!(
                 f,
                 "{holder} is already provisioned as {existing}; only one is supported"

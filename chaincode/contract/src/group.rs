@@ -29,7 +29,7 @@ use bcami_group::{
 use bcami_sdk::{GroupCredentialRequest, Hid};
 use fabric_shim::{KeyRange, Stub, composite_key};
 
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::state;
 
 /// Simple key of the group authority record.
@@ -297,9 +297,7 @@ fn set_authority(stub: &mut dyn Stub, key: &[u8; 32]) -> Result<Vec<u8>, Error> 
         if have.authority_key == encoded {
             return state::to_json(&have);
         }
-        return Err(Error::ProvisionConflict(
-            "the group authority is set already; every credential and group depends on it, so it cannot change".into(),
-        ));
+        return Err(Error::ProvisionConflict(Conflict::GroupAuthoritySet));
     }
     let record = GroupAuthorityRecord {
         authority_key: encoded,
@@ -325,10 +323,10 @@ fn request_credential(
         (MeterStatus::Active, Some(k)) => k,
         _ => return Err(Error::NotRegistered(hid)),
     };
-    crate::contract::check_window(
-        config,
-        req.timestamp().unix_millis(),
-        crate::contract::tx_millis(stub),
+    crate::rules::check_window(
+        config.window,
+        req.timestamp(),
+        crate::contract::tx_time(stub),
     )?;
     req.verify(&public_key).map_err(Error::Signature)?;
     let key = credential_key(&hid)?;
@@ -458,7 +456,7 @@ fn create(stub: &mut dyn Stub, group_info: &[u8]) -> Result<Vec<u8>, Error> {
     })?;
     let gkey = group_key(&id)?;
     if stub.state(&gkey)?.is_some() {
-        return Err(Error::AlreadyRegistered(format!("group {id}")));
+        return Err(Error::GroupExists(id.to_string()));
     }
     let creator = *observed
         .members
