@@ -18,17 +18,9 @@ pub mod headend;
 pub mod mdms;
 mod profile;
 pub mod replay;
-#[allow(
-    clippy::too_many_lines,
-    reason = "issue 11: run.rs is being split by another change (phase functions); lift this then"
-)]
 pub mod run;
 pub mod runtime;
 pub mod state;
-#[allow(
-    clippy::too_many_lines,
-    reason = "issue 11: stats.rs is being changed by another change; split `table` after it lands"
-)]
 pub mod stats;
 mod tx;
 mod workload;

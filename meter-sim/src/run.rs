@@ -280,101 +280,364 @@ pub async fn run<L: Ledger>(
     let (mdms, mdms_key) = prepare_mdms(&*ledger, mdms_state, cfg).await?;
 
     let k = cfg.concentrators.max(1);
-    let to_register: Vec<usize> = (0..meters.len())
-        .filter(|&i| !meters[i].registered)
-        .collect();
-    let newly_registered = to_register.len();
-    let mut registration_failures = Vec::new();
-    if !to_register.is_empty() {
-        eprintln!(
-            "registering {} meters through {k} concentrators",
-            to_register.len()
-        );
-        let progress = bar(cfg.progress, to_register.len() as u64, "registering");
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(REGISTRATION_CONCURRENCY));
-        let mut tasks = JoinSet::new();
-        for &i in &to_register {
-            let meter = &mut meters[i];
-            let ts = meter.next_timestamp(now()?);
-            let request = match runtime.registration(i, &meter.key, meter.hid, ts) {
-                Ok(request) => request.encode(),
-                Err(e) => {
-                    registration_failures.push(format!("{}: {e:#}", meter.id));
-                    continue;
-                }
-            };
-            let (hid, public) = (meter.hid, meter.key.public_key());
-            let ledger = Arc::clone(&ledger);
-            let permit = Arc::clone(&semaphore).acquire_owned().await?;
-            let progress = progress.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                let role = Caller::Concentrator(i % k);
-                let failure = match Client::new(&*ledger)
-                    .outcome(role, &Request::RegisterMeter(&request))
-                    .await
-                {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(rejection)) => Some(rejection.to_string()),
-                    Err(e) => Some(format!("{e:#}")),
-                };
-                // Registered before (a resumed run whose state was not saved), or committed
-                // although the client saw an error (e.g. a retried submit the orderers had
-                // already processed): fine if the ledger holds this very key.
-                let result = match failure {
-                    None => Ok(()),
-                    Some(reason) => match Client::new(&*ledger).meter_keys(Caller::Mdms, hid).await
-                    {
-                        Ok(Some(info)) if info.public_key == Some(public) => Ok(()),
-                        _ => Err(reason),
-                    },
-                };
-                progress.inc(1);
-                (i, result)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let (i, result) = joined.context("a registration task failed")?;
-            match result {
-                Ok(()) => meters[i].registered = true,
-                Err(reason) => registration_failures.push(format!("{}: {reason}", meters[i].id)),
-            }
-        }
-        progress.finish_and_clear();
-        for m in &meters {
+    let registered = registration_phase(&ledger, state, &runtime, &mut meters, k, cfg).await?;
+
+    // --- phase 3: readings ---
+    let dropped_earlier = apply_store_capacity(&mut meters, cfg.store_capacity);
+    let planned = plan_items(&meters, &cfg.source, interval);
+    announce_held(&planned);
+    let (total, plan, tamper) = plan_lanes(&planned, cfg, k);
+
+    let run_start_ms = now()?.unix_millis();
+    let started = Instant::now();
+    let shared = Arc::new(Shared::new(
+        meters, planned, interval, mdms_key, cfg, state, runtime,
+    ));
+    let progress = bar(cfg.progress, total as u64, "readings");
+    let delivery = Delivery {
+        retries: cfg.retries,
+        batch: cfg.batch.clamp(1, bcami_api::MAX_BATCH),
+        paced: cfg.rate.is_some(),
+        link_down: cfg.link_down,
+        started: Instant::now(),
+    };
+    let lanes = Lanes {
+        plan,
+        tamper,
+        concentrators: k,
+        progress: progress.clone(),
+        delivery,
+    };
+    let mut lanes = spawn_lanes(&ledger, &shared, lanes);
+    let mut report = new_report(&*ledger, cfg, interval, ids.len(), &registered, k);
+    let LaneTotals {
+        latencies,
+        accepted,
+        errors: lane_errors,
+    } = collect_lanes(&mut lanes, &mut report).await?;
+    progress.finish_and_clear();
+    record_timing(&mut report, started, latencies);
+    report.mdms_key_changes = lock(&shared.mdms_key).changes;
+    report.meter_runtime = shared.runtime.report();
+    settle_meters(&shared, state, &dropped_earlier, &mut report)?;
+    report.lost = report.dropped + report.refused;
+    for error in &lane_errors {
+        eprintln!("a concentrator gave up for this run (the meters keep what it held): {error}");
+    }
+
+    // --- phase 4: the MDMS reads everything back ---
+    if cfg.verify {
+        let back = ReadBack {
+            mdms: &mdms,
+            mdms_state,
+            from_ms: run_start_ms,
+            progress: cfg.progress,
+        };
+        read_back(&*ledger, &shared, &back, &accepted, &mut report).await?;
+    }
+    if report.transactions > 0
+        && report.failed_transactions == report.transactions
+        && let Some(error) = lane_errors.first()
+    {
+        bail!("every transaction failed; first: {error}");
+    }
+    Ok(report)
+}
+
+/// Phase 2, the meters' part: registers those not yet registered, saves them, says which failed.
+/// Fails if no meter is registered at all (there would be nothing to send).
+async fn registration_phase<L: Ledger>(
+    ledger: &Arc<L>,
+    state: &StateDir,
+    runtime: &MeterRuntime,
+    meters: &mut [Meter],
+    k: usize,
+    cfg: &RunConfig,
+) -> Result<Registered> {
+    let registered = register_meters(ledger, runtime, meters, k, cfg.progress).await?;
+    if registered.newly > 0 {
+        for m in meters.iter() {
             state.save_meter(m)?;
         }
     }
-    if !registration_failures.is_empty() {
+    if !registered.failures.is_empty() {
         eprintln!(
             "{} meters failed to register and send nothing:",
-            registration_failures.len()
+            registered.failures.len()
         );
-        for failure in registration_failures.iter().take(10) {
+        for failure in registered.failures.iter().take(10) {
             eprintln!("  {failure}");
         }
     }
     if meters.iter().all(|m| !m.registered) {
         bail!("no meter could register; nothing to send");
     }
+    Ok(registered)
+}
 
-    // --- phase 3: readings ---
-    // The state file keeps every interval a meter ever dropped; this run reports its own.
-    let dropped_earlier: Vec<usize> = meters.iter().map(|m| m.dropped.len()).collect();
-    for meter in &mut meters {
-        let dropped = meter.store.set_capacity(cfg.store_capacity);
+/// Applies the store capacity (a smaller one drops the oldest held readings) and returns how
+/// many intervals each meter had dropped before this run: the state file keeps every interval
+/// a meter ever dropped, and the run reports its own.
+fn apply_store_capacity(meters: &mut [Meter], capacity: usize) -> Vec<usize> {
+    let dropped_earlier = meters.iter().map(|m| m.dropped.len()).collect();
+    for meter in meters {
+        let dropped = meter.store.set_capacity(capacity);
         meter
             .dropped
             .extend(dropped.iter().map(|r| r.interval_start.unix_millis()));
     }
-    let planned: Vec<Vec<Item>> = meters
+    dropped_earlier
+}
+
+/// Splits the planned readings into concentrator lanes of batches, picks the readings to
+/// tamper with, and says so. Returns the number of readings, the lanes and the targets.
+fn plan_lanes(
+    planned: &[Vec<Item>],
+    cfg: &RunConfig,
+    k: usize,
+) -> (usize, LaneBatches, TamperTargets) {
+    let lengths: Vec<usize> = planned.iter().map(Vec::len).collect();
+    let total: usize = lengths.iter().sum();
+    let plan = workload::plan(
+        &lengths,
+        cfg.in_flight.max(1),
+        cfg.batch.clamp(1, bcami_api::MAX_BATCH),
+    );
+    let tamper = workload::tamper_targets(&plan, cfg.tamper);
+    eprintln!(
+        "sending {total} readings from {} meters in batches of {} through {k} concentrators ({} lanes){}",
+        lengths.iter().filter(|&&n| n > 0).count(),
+        cfg.batch,
+        plan.len(),
+        if cfg.tamper > 0 {
+            format!("; tampering with {} readings", tamper.len())
+        } else {
+            String::new()
+        }
+    );
+    (total, plan, tamper)
+}
+
+impl Shared {
+    /// What the lanes share for a run: the meters, their plans, the MDMS key as of now.
+    fn new(
+        meters: Vec<Meter>,
+        planned: Vec<Vec<Item>>,
+        interval: IntervalLength,
+        mdms_key: MdmsPublicKey,
+        cfg: &RunConfig,
+        state: &StateDir,
+        runtime: MeterRuntime,
+    ) -> Self {
+        Shared {
+            meters: meters.into_iter().map(Mutex::new).collect(),
+            planned,
+            interval,
+            mdms_key: Mutex::new(MdmsKeyView {
+                key: mdms_key,
+                checked: Instant::now(),
+                changes: 0,
+            }),
+            mdms_key_refresh: cfg.mdms_key_refresh,
+            sent_log: Mutex::new(()),
+            save_lock: Mutex::new(()),
+            state: state.clone(),
+            rate: cfg.rate.map(|r| (Instant::now(), r)),
+            scheduled: Mutex::new(0),
+            runtime,
+        }
+    }
+}
+
+/// Says how many readings the meters still hold from an earlier run (they go first).
+fn announce_held(planned: &[Vec<Item>]) {
+    let held = planned
+        .iter()
+        .flatten()
+        .filter(|i| matches!(i, Item::Held(_)))
+        .count();
+    if held > 0 {
+        eprintln!(
+            "the meters hold {held} unconfirmed readings from an earlier run: sending them first"
+        );
+    }
+}
+
+/// Each lane's batches of slots (see [`workload::plan`]).
+type LaneBatches = Vec<Vec<Vec<Slot>>>;
+/// `(lane, batch, position)` of each reading to tamper with.
+type TamperTargets = Vec<(usize, usize, usize)>;
+
+/// The concentrator lanes to start: each lane's batches, the readings to tamper with.
+struct Lanes {
+    plan: LaneBatches,
+    tamper: TamperTargets,
+    concentrators: usize,
+    progress: ProgressBar,
+    delivery: Delivery,
+}
+
+/// Starts one task per lane; lane `i` submits as concentrator `i mod k`.
+fn spawn_lanes<L: Ledger>(
+    ledger: &Arc<L>,
+    shared: &Arc<Shared>,
+    lanes: Lanes,
+) -> JoinSet<LaneResult> {
+    let mut set = JoinSet::new();
+    for (lane_index, batches) in lanes.plan.into_iter().enumerate() {
+        let shared = Arc::clone(shared);
+        let ledger = Arc::clone(ledger);
+        let progress = lanes.progress.clone();
+        let tampered: Vec<(usize, usize)> = lanes
+            .tamper
+            .iter()
+            .filter(|(l, _, _)| *l == lane_index)
+            .map(|&(_, b, p)| (b, p))
+            .collect();
+        let role = Caller::Concentrator(lane_index % lanes.concentrators);
+        let delivery = lanes.delivery.clone();
+        set.spawn(async move {
+            run_lane(
+                &*ledger, &shared, role, batches, &tampered, &progress, &delivery,
+            )
+            .await
+        });
+    }
+    set
+}
+
+/// The report's header: what ran, on what, with which meters.
+fn new_report<L: Ledger>(
+    ledger: &L,
+    cfg: &RunConfig,
+    interval: IntervalLength,
+    meters: usize,
+    registered: &Registered,
+    k: usize,
+) -> RunReport {
+    let mut report = RunReport {
+        mode: ledger.mode().to_owned(),
+        source: match &cfg.source {
+            Source::Synthetic {
+                seed, intervals, ..
+            } => format!(
+                "synthetic households, seed {seed}, {intervals} intervals of {} s per meter",
+                interval.seconds()
+            ),
+            Source::Replay { label, .. } => format!("replay of {label}"),
+        },
+        meters,
+        meters_registered: registered.newly - registered.failures.len(),
+        meters_unregistered: registered.failures.len(),
+        concentrators: k,
+        identities: ledger.concentrator_identities().min(k),
+        batch: cfg.batch,
+        ..RunReport::default()
+    };
+    if let Source::Replay { replay, .. } = &cfg.source {
+        report.null_rows = replay.null_rows;
+        report.bad_rows = replay.bad_rows.len();
+    }
+    report
+}
+
+/// What registering the meters did: how many tried, and why those that failed did.
+struct Registered {
+    newly: usize,
+    failures: Vec<String>,
+}
+
+/// Phase 2: the meters not yet registered send their registration requests (made by the meter
+/// runtime) through the `k` concentrators, a bounded number at a time.
+async fn register_meters<L: Ledger>(
+    ledger: &Arc<L>,
+    runtime: &MeterRuntime,
+    meters: &mut [Meter],
+    k: usize,
+    show_progress: bool,
+) -> Result<Registered> {
+    let to_register: Vec<usize> = (0..meters.len())
+        .filter(|&i| !meters[i].registered)
+        .collect();
+    let mut failures = Vec::new();
+    if to_register.is_empty() {
+        return Ok(Registered { newly: 0, failures });
+    }
+    eprintln!(
+        "registering {} meters through {k} concentrators",
+        to_register.len()
+    );
+    let progress = bar(show_progress, to_register.len() as u64, "registering");
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(REGISTRATION_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for &i in &to_register {
+        let meter = &mut meters[i];
+        let ts = meter.next_timestamp(now()?);
+        let request = match runtime.registration(i, &meter.key, meter.hid, ts) {
+            Ok(request) => request.encode(),
+            Err(e) => {
+                failures.push(format!("{}: {e:#}", meter.id));
+                continue;
+            }
+        };
+        let (hid, public) = (meter.hid, meter.key.public_key());
+        let ledger = Arc::clone(ledger);
+        let permit = Arc::clone(&semaphore).acquire_owned().await?;
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let client = Client::new(&*ledger);
+            let failure = match client
+                .outcome(
+                    Caller::Concentrator(i % k),
+                    &Request::RegisterMeter(&request),
+                )
+                .await
+            {
+                Ok(Ok(_)) => None,
+                Ok(Err(rejection)) => Some(rejection.to_string()),
+                Err(e) => Some(format!("{e:#}")),
+            };
+            // Registered before (a resumed run whose state was not saved), or committed
+            // although the client saw an error (e.g. a retried submit the orderers had
+            // already processed): fine if the ledger holds this very key.
+            let result = match failure {
+                None => Ok(()),
+                Some(reason) => match client.meter_keys(Caller::Mdms, hid).await {
+                    Ok(Some(info)) if info.public_key == Some(public) => Ok(()),
+                    _ => Err(reason),
+                },
+            };
+            progress.inc(1);
+            (i, result)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.context("a registration task failed")?;
+        match result {
+            Ok(()) => meters[i].registered = true,
+            Err(reason) => failures.push(format!("{}: {reason}", meters[i].id)),
+        }
+    }
+    progress.finish_and_clear();
+    Ok(Registered {
+        newly: to_register.len(),
+        failures,
+    })
+}
+
+/// Phase 3's plan, per meter: what it still holds from an earlier run (re-signed, first), then
+/// the intervals it measures now, each with the register after it. Unregistered meters send
+/// nothing. Pure: no clock, no ledger.
+fn plan_items(meters: &[Meter], source: &Source, interval: IntervalLength) -> Vec<Vec<Item>> {
+    meters
         .iter()
         .enumerate()
         .map(|(index, meter)| {
             if !meter.registered {
                 return Vec::new();
             }
-            let intervals = match &cfg.source {
+            let intervals = match source {
                 Source::Synthetic {
                     intervals,
                     seed,
@@ -397,7 +660,6 @@ pub async fn run<L: Ledger>(
                     })
                     .unwrap_or_default(),
             };
-            // What the meter still holds from an earlier run goes first, re-signed.
             let mut items: Vec<Item> = meter
                 .store
                 .iter()
@@ -413,109 +675,37 @@ pub async fn run<L: Ledger>(
             }));
             items
         })
-        .collect();
-    let held: usize = planned
-        .iter()
-        .flatten()
-        .filter(|i| matches!(i, Item::Held(_)))
-        .count();
-    if held > 0 {
-        eprintln!(
-            "the meters hold {held} unconfirmed readings from an earlier run: sending them first"
-        );
-    }
-    let lengths: Vec<usize> = planned.iter().map(Vec::len).collect();
-    let total: usize = lengths.iter().sum();
-    let plan = workload::plan(
-        &lengths,
-        cfg.in_flight.max(1),
-        cfg.batch.clamp(1, bcami_api::MAX_BATCH),
-    );
-    let tamper = workload::tamper_targets(&plan, cfg.tamper);
-    eprintln!(
-        "sending {total} readings from {} meters in batches of {} through {k} concentrators ({} lanes){}",
-        lengths.iter().filter(|&&n| n > 0).count(),
-        cfg.batch,
-        plan.len(),
-        if cfg.tamper > 0 {
-            format!("; tampering with {} readings", tamper.len())
-        } else {
-            String::new()
-        }
-    );
+        .collect()
+}
 
-    let run_start_ms = now()?.unix_millis();
-    let started = Instant::now();
-    let shared = Arc::new(Shared {
-        meters: meters.into_iter().map(Mutex::new).collect(),
-        planned,
-        interval,
-        mdms_key: Mutex::new(MdmsKeyView {
-            key: mdms_key,
-            checked: Instant::now(),
-            changes: 0,
-        }),
-        mdms_key_refresh: cfg.mdms_key_refresh,
-        sent_log: Mutex::new(()),
-        save_lock: Mutex::new(()),
-        state: state.clone(),
-        rate: cfg.rate.map(|r| (Instant::now(), r)),
-        scheduled: Mutex::new(0),
-        runtime,
-    });
-    let progress = bar(cfg.progress, total as u64, "readings");
-    let delivery = Delivery {
-        retries: cfg.retries,
-        batch: cfg.batch.clamp(1, bcami_api::MAX_BATCH),
-        paced: cfg.rate.is_some(),
-        link_down: cfg.link_down,
-        started: Instant::now(),
+/// The run's duration, throughput and submit latencies.
+fn record_timing(report: &mut RunReport, started: Instant, latencies: Vec<Duration>) {
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.readings_per_s = if report.elapsed_s > 0.0 {
+        report.committed as f64 / report.elapsed_s
+    } else {
+        0.0
     };
-    let mut lanes = JoinSet::new();
-    for (lane_index, batches) in plan.into_iter().enumerate() {
-        let shared = Arc::clone(&shared);
-        let ledger = Arc::clone(&ledger);
-        let progress = progress.clone();
-        let tampered: Vec<(usize, usize)> = tamper
-            .iter()
-            .filter(|(l, _, _)| *l == lane_index)
-            .map(|&(_, b, p)| (b, p))
-            .collect();
-        let role = Caller::Concentrator(lane_index % k);
-        let delivery = delivery.clone();
-        lanes.spawn(async move {
-            run_lane(
-                &*ledger, &shared, role, batches, &tampered, &progress, &delivery,
-            )
-            .await
-        });
-    }
-    let mut report = RunReport {
-        mode: ledger.mode().to_owned(),
-        source: match &cfg.source {
-            Source::Synthetic {
-                seed, intervals, ..
-            } => format!(
-                "synthetic households, seed {seed}, {intervals} intervals of {} s per meter",
-                interval.seconds()
-            ),
-            Source::Replay { label, .. } => format!("replay of {label}"),
-        },
-        meters: ids.len(),
-        meters_registered: newly_registered - registration_failures.len(),
-        meters_unregistered: registration_failures.len(),
-        concentrators: k,
-        identities: ledger.concentrator_identities().min(k),
-        batch: cfg.batch,
-        ..RunReport::default()
+    report.latency = Latency::from_samples(latencies);
+}
+
+/// What the concentrator lanes gathered beyond the report's counts.
+struct LaneTotals {
+    latencies: Vec<Duration>,
+    accepted: Vec<SentReading>,
+    errors: Vec<String>,
+}
+
+/// Waits for every lane and adds its counts to `report`.
+async fn collect_lanes(
+    lanes: &mut JoinSet<LaneResult>,
+    report: &mut RunReport,
+) -> Result<LaneTotals> {
+    let mut totals = LaneTotals {
+        latencies: Vec::new(),
+        accepted: Vec::new(),
+        errors: Vec::new(),
     };
-    if let Source::Replay { replay, .. } = &cfg.source {
-        report.null_rows = replay.null_rows;
-        report.bad_rows = replay.bad_rows.len();
-    }
-    let mut latencies = Vec::new();
-    let mut accepted = Vec::new();
-    let mut lane_errors = Vec::new();
     while let Some(joined) = lanes.join_next().await {
         let lane = joined.context("a concentrator lane failed")?;
         report.submitted += lane.submitted;
@@ -529,21 +719,22 @@ pub async fn run<L: Ledger>(
         for (reason, count) in lane.rejected {
             *report.rejected.entry(reason).or_default() += count;
         }
-        latencies.extend(lane.latencies);
-        accepted.extend(lane.accepted);
-        lane_errors.extend(lane.error);
+        totals.latencies.extend(lane.latencies);
+        totals.accepted.extend(lane.accepted);
+        totals.errors.extend(lane.error);
     }
-    progress.finish_and_clear();
-    report.elapsed_s = started.elapsed().as_secs_f64();
-    report.readings_per_s = if report.elapsed_s > 0.0 {
-        report.committed as f64 / report.elapsed_s
-    } else {
-        0.0
-    };
-    report.latency = Latency::from_samples(latencies);
-    report.mdms_key_changes = lock(&shared.mdms_key).changes;
-    report.meter_runtime = shared.runtime.report();
-    for (meter, &earlier) in shared.meters.iter().zip(&dropped_earlier) {
+    Ok(totals)
+}
+
+/// After the lanes: saves every meter and counts what it still holds and what it dropped in
+/// this run (the state file keeps every interval a meter ever dropped: `dropped_earlier`).
+fn settle_meters(
+    shared: &Shared,
+    state: &StateDir,
+    dropped_earlier: &[usize],
+    report: &mut RunReport,
+) -> Result<()> {
+    for (meter, &earlier) in shared.meters.iter().zip(dropped_earlier) {
         let meter = lock(meter);
         state.save_meter(&meter)?;
         report.pending += meter.store.len() as u64;
@@ -559,57 +750,63 @@ pub async fn run<L: Ledger>(
             }
         }
     }
-    report.lost = report.dropped + report.refused;
-    for error in &lane_errors {
-        eprintln!("a concentrator gave up for this run (the meters keep what it held): {error}");
-    }
+    Ok(())
+}
 
-    // --- phase 4: the MDMS reads everything back ---
-    if cfg.verify {
-        let hids: Vec<Hid> = shared.meters.iter().map(|m| lock(m).hid).collect();
-        eprintln!("reading back {} meters as the MDMS", hids.len());
-        let progress = bar(cfg.progress, hids.len() as u64, "MDMS export");
-        let to = now()?.unix_millis() + 3_600_000;
-        // The key may have been rotated during the run: the folder then holds the new key, and
-        // this run's keys are among its retired ones.
-        let mut keyring = mdms.keyring();
-        if let Some(now_held) = mdms_state.mdms()? {
-            keyring.extend(now_held.keyring());
-        }
-        let export = mdms::export(&*ledger, &hids, run_start_ms, to, &keyring, &progress).await?;
-        progress.finish_and_clear();
-        let comparison = mdms::compare(&export.readings, &accepted, run_start_ms, to);
-        for line in export
-            .failures
-            .iter()
-            .map(|f| format!("{} at {:?}: {}", f.hid, f.timestamp_ms, f.reason))
-            .chain(comparison.mismatched.iter().cloned())
-            .chain(comparison.missing.iter().map(|m| format!("{m}: missing")))
-            .take(20)
-        {
-            eprintln!("MDMS check failed: {line}");
-        }
-        let unique = mdms::deduplicate(&export.readings);
-        for conflict in unique.conflicts.iter().take(20) {
-            eprintln!("MDMS check failed: {conflict}");
-        }
-        report.duplicates_suppressed = unique.duplicates;
-        report.conflicts = unique.conflicts.len() as u64;
-        report.verified = Some(comparison.matched);
-        report.mismatches = Some(
-            (export.failures.len()
-                + comparison.mismatched.len()
-                + comparison.missing.len()
-                + unique.conflicts.len()) as u64,
-        );
+/// Who reads back, and from when.
+struct ReadBack<'a> {
+    mdms: &'a Mdms,
+    mdms_state: &'a StateDir,
+    from_ms: u64,
+    progress: bool,
+}
+
+/// Phase 4: the MDMS exports every meter's readings since the run began, verifies and decrypts
+/// them, and compares them with what the ledger accepted; the counts go into `report`.
+async fn read_back<L: Ledger>(
+    ledger: &L,
+    shared: &Shared,
+    back: &ReadBack<'_>,
+    accepted: &[SentReading],
+    report: &mut RunReport,
+) -> Result<()> {
+    let hids: Vec<Hid> = shared.meters.iter().map(|m| lock(m).hid).collect();
+    eprintln!("reading back {} meters as the MDMS", hids.len());
+    let progress = bar(back.progress, hids.len() as u64, "MDMS export");
+    let to = now()?.unix_millis() + 3_600_000;
+    // The key may have been rotated during the run: the folder then holds the new key, and
+    // this run's keys are among its retired ones.
+    let mut keyring = back.mdms.keyring();
+    if let Some(now_held) = back.mdms_state.mdms()? {
+        keyring.extend(now_held.keyring());
     }
-    if report.transactions > 0
-        && report.failed_transactions == report.transactions
-        && let Some(error) = lane_errors.first()
+    let export = mdms::export(ledger, &hids, back.from_ms, to, &keyring, &progress).await?;
+    progress.finish_and_clear();
+    let comparison = mdms::compare(&export.readings, accepted, back.from_ms, to);
+    for line in export
+        .failures
+        .iter()
+        .map(|f| format!("{} at {:?}: {}", f.hid, f.timestamp_ms, f.reason))
+        .chain(comparison.mismatched.iter().cloned())
+        .chain(comparison.missing.iter().map(|m| format!("{m}: missing")))
+        .take(20)
     {
-        bail!("every transaction failed; first: {error}");
+        eprintln!("MDMS check failed: {line}");
     }
-    Ok(report)
+    let unique = mdms::deduplicate(&export.readings);
+    for conflict in unique.conflicts.iter().take(20) {
+        eprintln!("MDMS check failed: {conflict}");
+    }
+    report.duplicates_suppressed = unique.duplicates;
+    report.conflicts = unique.conflicts.len() as u64;
+    report.verified = Some(comparison.matched);
+    report.mismatches = Some(
+        (export.failures.len()
+            + comparison.mismatched.len()
+            + comparison.missing.len()
+            + unique.conflicts.len()) as u64,
+    );
+    Ok(())
 }
 
 /// The MDMS in `mdms_state`, if any; an MDMS other than the configured one is refused.
@@ -963,10 +1160,6 @@ async fn deliver_lane<L: Ledger>(
     delivery: &Delivery,
 ) -> LaneResult {
     let mut result = LaneResult::default();
-    let concentrator = match role {
-        Caller::Concentrator(c) => c,
-        _ => 0,
-    };
     let mut queue: std::collections::VecDeque<Work> = std::collections::VecDeque::new();
     let mut current: Option<Signed> = None;
     let mut batch_index = 0;
@@ -975,101 +1168,51 @@ async fn deliver_lane<L: Ledger>(
     let mut saver = Saver::default();
     loop {
         if current.is_none() {
-            if queue.is_empty() {
-                match intake.recv().await {
-                    Some(w) => queue.extend(w),
-                    None => break,
-                }
-            }
-            while queue.len() < delivery.batch {
-                match intake.try_recv() {
-                    Some(w) => queue.extend(w),
-                    None => break,
-                }
+            if !fill_queue(&mut intake, &mut queue, delivery.batch).await {
+                break;
             }
             refresh_mdms_key(ledger, shared).await;
             let take = queue.len().min(delivery.batch);
             let work: Vec<Work> = queue.drain(..take).collect();
-            let signed = match tokio::task::block_in_place(|| sign_batch(shared, work)) {
-                Ok(signed) => signed,
+            match tokio::task::block_in_place(|| sign_batch(shared, work)) {
+                Ok(Some(mut signed)) => {
+                    tamper(&mut signed, tampered, batch_index);
+                    batch_index += 1;
+                    current = Some(signed);
+                }
+                Ok(None) => continue,
                 Err(e) => {
                     result.error = Some(format!("{e:#}"));
                     break;
                 }
-            };
-            let Some(mut signed) = signed else { continue };
-            for &(_, position) in tampered.iter().filter(|(b, _)| *b == batch_index) {
-                if let Some(reading) = signed.readings.get_mut(position) {
-                    // Flip one bit of the AES-GCM ciphertext (after the 42-byte header, the 2-byte
-                    // length and the 33-byte ephemeral key): still a well-formed reading, but its
-                    // signature no longer verifies.
-                    if let Some(byte) = reading.get_mut(80) {
-                        *byte ^= 0x01;
-                    }
-                }
             }
-            batch_index += 1;
-            current = Some(signed);
         }
         let Some(signed) = current.as_mut() else {
             continue;
         };
         let count = signed.readings.len() as u64;
-        if signed.resends == 0 {
-            // A resend is counted in `resent`; re-signed readings are new transactions.
-            result.submitted += count;
-            result.transactions += 1;
-        }
         let started = Instant::now();
-        let outcome = if delivery.link_is_down(concentrator) {
-            Err(anyhow!(
-                "the link to the ledger is down (simulated with --link-down)"
-            ))
-        } else {
-            submit_readings(ledger, role, &signed.readings).await
-        };
+        let outcome = attempt(ledger, role, delivery, signed, &mut result).await;
         match outcome {
             Ok(Ok(results)) => {
                 failures_in_row = 0;
-                if let Some(since) = outage.take() {
-                    eprintln!(
-                        "{role}: the ledger is back after {} s; delivering what the meters held",
-                        since.elapsed().as_secs()
-                    );
-                }
+                announce_back(role, outage.take());
                 result.latencies.push(started.elapsed());
                 let Some(signed) = current.take() else {
                     continue;
                 };
                 let outcome = settle(shared, &signed, &results, &mut queue);
-                result.committed += outcome.accepted.len() as u64;
-                result.resigned += outcome.resign;
-                result.refused += outcome.refused;
-                for (reason, n) in outcome.rejected {
-                    *result.rejected.entry(reason).or_default() += n;
-                }
-                for w in &signed.work {
-                    saver.touch(w.m);
-                }
-                if let Err(e) = saver
-                    .save_if_due(shared)
-                    .and_then(|()| append_sent(shared, &outcome.accepted))
+                let done = outcome.accepted.len() as u64 + outcome.refused;
+                if let Err(e) = record_committed(shared, &signed, outcome, &mut saver, &mut result)
                 {
                     result.error = Some(format!("{e:#}"));
                     break;
                 }
-                progress.inc(outcome.accepted.len() as u64 + outcome.refused);
-                result.accepted.extend(outcome.accepted);
+                progress.inc(done);
             }
             Ok(Err(rejection)) => {
-                // The contract refused the batch as a whole (nothing in it is wrong in time):
-                // its reports stay in the meters' stores, pending, and the run says so.
                 failures_in_row = 0;
-                result.failed += 1;
-                *result
-                    .rejected
-                    .entry(format!("batch refused: {}", rejection.message))
-                    .or_default() += count;
+                result.batch_refused(&rejection, count);
                 current = None;
             }
             Err(e) => {
@@ -1080,20 +1223,12 @@ async fn deliver_lane<L: Ledger>(
                     result.error = Some(format!("{role}: {e:#}"));
                     break;
                 }
-                let wait = resend_wait(failures_in_row);
-                // What the meters have handed over meanwhile is pending here too.
-                while let Some(w) = intake.try_recv() {
-                    queue.extend(w);
-                }
-                let pending = queue.len() + signed.work.len();
-                eprintln!(
-                    "{role}: ledger unreachable for {} s; {pending} readings of this lane's meters pending; resending in {} s: {e:#}",
-                    since.elapsed().as_secs(),
-                    wait.as_secs()
-                );
-                signed.resends += 1;
+                let pending = Pending {
+                    intake: &mut intake,
+                    queue: &mut queue,
+                };
+                back_off(role, pending, signed, failures_in_row, since, &e).await;
                 result.resent += 1;
-                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -1101,6 +1236,145 @@ async fn deliver_lane<L: Ledger>(
         result.error.get_or_insert(format!("{e:#}"));
     }
     result
+}
+
+impl LaneResult {
+    /// The contract refused a batch as a whole (nothing in it is wrong in time): its reports
+    /// stay in the meters' stores, pending, and the run says so.
+    fn batch_refused(&mut self, rejection: &Rejection, count: u64) {
+        self.failed += 1;
+        *self
+            .rejected
+            .entry(format!("batch refused: {}", rejection.message))
+            .or_default() += count;
+    }
+}
+
+/// One submit of a signed batch (a first one is counted as submitted; a resend is counted by
+/// the caller). A concentrator whose link is down (`--link-down`) fails as a network would.
+async fn attempt<L: Ledger>(
+    ledger: &L,
+    role: Caller,
+    delivery: &Delivery,
+    signed: &Signed,
+    result: &mut LaneResult,
+) -> Result<std::result::Result<Vec<Option<RejectReason>>, Rejection>> {
+    if signed.resends == 0 {
+        // A resend is counted in `resent`; re-signed readings are new transactions.
+        result.submitted += signed.readings.len() as u64;
+        result.transactions += 1;
+    }
+    let concentrator = match role {
+        Caller::Concentrator(c) => c,
+        _ => 0,
+    };
+    if delivery.link_is_down(concentrator) {
+        return Err(anyhow!(
+            "the link to the ledger is down (simulated with --link-down)"
+        ));
+    }
+    submit_readings(ledger, role, &signed.readings).await
+}
+
+/// Says that the ledger answers again, after an outage that began at `since`.
+fn announce_back(role: Caller, since: Option<Instant>) {
+    if let Some(since) = since {
+        eprintln!(
+            "{role}: the ledger is back after {} s; delivering what the meters held",
+            since.elapsed().as_secs()
+        );
+    }
+}
+
+/// What a lane holds while the ledger is unreachable.
+struct Pending<'a> {
+    intake: &'a mut Intake,
+    queue: &'a mut std::collections::VecDeque<Work>,
+}
+
+/// After a failed submit: says how long the ledger has been unreachable and how much is
+/// pending (what the meters handed over meanwhile included), then waits before the resend.
+async fn back_off(
+    role: Caller,
+    pending: Pending<'_>,
+    signed: &mut Signed,
+    failures_in_row: u32,
+    since: Instant,
+    error: &anyhow::Error,
+) {
+    let wait = resend_wait(failures_in_row);
+    while let Some(w) = pending.intake.try_recv() {
+        pending.queue.extend(w);
+    }
+    let count = pending.queue.len() + signed.work.len();
+    eprintln!(
+        "{role}: ledger unreachable for {} s; {count} readings of this lane's meters pending; resending in {} s: {error:#}",
+        since.elapsed().as_secs(),
+        wait.as_secs()
+    );
+    signed.resends += 1;
+    tokio::time::sleep(wait).await;
+}
+
+/// Waits for work if the queue is empty, then tops it up to `batch` with what the meters have
+/// handed over meanwhile. False once the meters are done and nothing is queued.
+async fn fill_queue(
+    intake: &mut Intake,
+    queue: &mut std::collections::VecDeque<Work>,
+    batch: usize,
+) -> bool {
+    if queue.is_empty() {
+        match intake.recv().await {
+            Some(w) => queue.extend(w),
+            None => return false,
+        }
+    }
+    while queue.len() < batch {
+        match intake.try_recv() {
+            Some(w) => queue.extend(w),
+            None => break,
+        }
+    }
+    true
+}
+
+/// `--tamper`: flips one bit of the AES-GCM ciphertext of the chosen readings of batch
+/// `batch_index` (after the 42-byte header, the 2-byte length and the 33-byte ephemeral key):
+/// still a well-formed reading, but its signature no longer verifies.
+fn tamper(signed: &mut Signed, tampered: &[(usize, usize)], batch_index: usize) {
+    for &(_, position) in tampered.iter().filter(|(b, _)| *b == batch_index) {
+        if let Some(byte) = signed
+            .readings
+            .get_mut(position)
+            .and_then(|reading| reading.get_mut(80))
+        {
+            *byte ^= 0x01;
+        }
+    }
+}
+
+/// Counts a committed batch's outcome into the lane's result, saves the touched meters when
+/// due and appends the accepted readings to the sent log.
+fn record_committed(
+    shared: &Shared,
+    signed: &Signed,
+    outcome: Settled,
+    saver: &mut Saver,
+    result: &mut LaneResult,
+) -> Result<()> {
+    result.committed += outcome.accepted.len() as u64;
+    result.resigned += outcome.resign;
+    result.refused += outcome.refused;
+    for (reason, n) in outcome.rejected {
+        *result.rejected.entry(reason).or_default() += n;
+    }
+    for w in &signed.work {
+        saver.touch(w.m);
+    }
+    saver.save_if_due(shared)?;
+    append_sent(shared, &outcome.accepted)?;
+    result.accepted.extend(outcome.accepted);
+    Ok(())
 }
 
 /// What one committed batch means for its readings.

@@ -150,6 +150,20 @@ impl RunReport {
 
     /// The human table.
     pub fn table(&self) -> String {
+        let mut rows = self.count_rows();
+        self.push_notices(&mut rows);
+        self.push_timing(&mut rows);
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = self.headline() + "\n";
+        for (key, value) in rows {
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "{key:<width$}  {value}");
+        }
+        out
+    }
+
+    /// What ran and the counts of readings and transactions, rejections by reason.
+    fn count_rows(&self) -> Vec<(String, String)> {
         let mut rows: Vec<(String, String)> = vec![
             ("mode".into(), self.mode.clone()),
             ("source".into(), self.source.clone()),
@@ -194,6 +208,11 @@ impl RunReport {
         for (reason, count) in &self.rejected {
             rows.push((format!("  {reason}"), count.to_string()));
         }
+        rows
+    }
+
+    /// Rows only some runs have: dropped intervals, conflicts, key changes, skipped replay rows.
+    fn push_notices(&self, rows: &mut Vec<(String, String)>) {
         if !self.dropped_intervals.is_empty() {
             rows.push((
                 "dropped (oldest first)".into(),
@@ -221,6 +240,10 @@ impl RunReport {
                 format!("{} Null, {} bad", self.null_rows, self.bad_rows),
             ));
         }
+    }
+
+    /// Time, throughput, latency, the MDMS check and the meter runtime's costs.
+    fn push_timing(&self, rows: &mut Vec<(String, String)>) {
         rows.push(("elapsed".into(), format!("{:.2} s", self.elapsed_s)));
         rows.push(("readings/s".into(), format!("{:.0}", self.readings_per_s)));
         rows.push((
@@ -237,13 +260,6 @@ impl RunReport {
         if let Some(runtime) = &self.meter_runtime {
             rows.extend(runtime.rows());
         }
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut out = self.headline() + "\n";
-        for (key, value) in rows {
-            // Writing to a String cannot fail.
-            let _ = writeln!(out, "{key:<width$}  {value}");
-        }
-        out
     }
 }
 
