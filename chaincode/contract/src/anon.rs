@@ -88,21 +88,6 @@ fn corrupt_issuer(epoch: u32, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn unb64(text: &str, key: &str) -> Result<Vec<u8>, Error> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| Error::CorruptState {
-            key: key.escape_debug().to_string(),
-            detail: e.to_string(),
-        })
-}
-
 /// Who submitted: the concentrator's MSP id and certificate subject.
 pub fn concentrator_name(stub: &dyn Stub) -> String {
     let creator = stub.creator();
@@ -124,7 +109,7 @@ pub(crate) fn set_issuer_key(
     let ipk = Ipk::decode(issuer_key)
         .map_err(|e| Error::AnonMessage(format!("issuer key: malformed: {e}")))?;
     let epoch = ipk.epoch();
-    let encoded = b64(issuer_key);
+    let encoded = state::b64(issuer_key);
     if let Some(cur) = current(stub)? {
         if cur.epoch == epoch && cur.issuer_key == encoded && cur.period_secs == period_secs {
             return state::to_json(&cur);
@@ -226,7 +211,7 @@ pub(crate) fn request_credential(
         None => stub.put_state(&secret_key, commitment.as_bytes())?,
     }
     let record_key = join_key(cur.epoch, &hid)?;
-    let encoded = b64(request.join_request());
+    let encoded = state::b64(request.join_request());
     if let Some(existing) = state::load::<AnonJoinRecord>(stub, &record_key)? {
         if existing.join_request == encoded {
             return state::to_json(&existing);
@@ -263,7 +248,7 @@ pub(crate) fn post_credential(
             "meter {hid} has not requested a credential for epoch {epoch}"
         ))
     })?;
-    let encoded = b64(credential);
+    let encoded = state::b64(credential);
     match &record.credential {
         Some(have) if *have == encoded => return state::to_json(&record),
         Some(_) => {
@@ -278,7 +263,7 @@ pub(crate) fn post_credential(
     let issuer = issuer_record(stub, epoch)?
         .ok_or_else(|| Error::UnknownEpoch(format!("no issuer key for epoch {epoch}")))?;
     let ipk = decode_ipk(&issuer)?;
-    let join = JoinRequest::<Blst>::decode(&unb64(&record.join_request, &record_key)?)
+    let join = JoinRequest::<Blst>::decode(&state::unb64(&record.join_request, &record_key)?)
         .map_err(|e| corrupt_issuer(epoch, e))?;
     join.check_credential(&ipk, &cred).map_err(|e| {
         Error::AnonProof(format!(
@@ -627,7 +612,7 @@ fn double_report(
         AnonDoubleReport {
             period_start: start,
             pseudonym,
-            reading: b64(&candidate.bytes),
+            reading: state::b64(&candidate.bytes),
             first_reading_hash: first.reading_hash,
             first_tx: first.tx_id,
             tx_id: tx_id.to_owned(),

@@ -103,21 +103,6 @@ pub fn key_package_key(hid: &Hid, key_package_ref: &[u8]) -> Result<String, Erro
     )
 }
 
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn unb64(text: &str, key: &str) -> Result<Vec<u8>, Error> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| Error::CorruptState {
-            key: key.escape_debug().to_string(),
-            detail: e.to_string(),
-        })
-}
-
 /// The transaction time in whole seconds, for the observer (key-package lifetimes).
 fn tx_seconds(stub: &dyn Stub) -> Timestamp {
     u64::try_from(stub.tx().timestamp().seconds).unwrap_or(0)
@@ -242,7 +227,7 @@ impl MembershipPolicy for LedgerPolicy<'_> {
 fn authority(stub: &dyn Stub) -> Result<(GroupAuthorityRecord, AuthorityPublicKey), Error> {
     let record: GroupAuthorityRecord =
         state::load(stub, GROUP_AUTHORITY_KEY)?.ok_or(Error::NoGroupAuthority)?;
-    let bytes = unb64(&record.authority_key, GROUP_AUTHORITY_KEY)?;
+    let bytes = state::unb64(&record.authority_key, GROUP_AUTHORITY_KEY)?;
     let key = AuthorityPublicKey::from_bytes(&bytes).map_err(|e| Error::CorruptState {
         key: GROUP_AUTHORITY_KEY.into(),
         detail: e.to_string(),
@@ -292,7 +277,7 @@ pub(crate) fn run(stub: &mut dyn Stub, config: &Config, call: GroupCall) -> Resu
 /// `SetGroupAuthority`: set once (every credential and group depends on it); the same key again
 /// is a no-op.
 fn set_authority(stub: &mut dyn Stub, key: &[u8; 32]) -> Result<Vec<u8>, Error> {
-    let encoded = b64(key);
+    let encoded = state::b64(key);
     if let Some(have) = state::load::<GroupAuthorityRecord>(stub, GROUP_AUTHORITY_KEY)? {
         if have.authority_key == encoded {
             return state::to_json(&have);
@@ -330,7 +315,7 @@ fn request_credential(
     )?;
     req.verify(&public_key).map_err(Error::Signature)?;
     let key = credential_key(&hid)?;
-    let encoded = b64(req.signature_key());
+    let encoded = state::b64(req.signature_key());
     if let Some(have) = state::load::<GroupCredentialRecord>(stub, &key)? {
         if have.signature_key == encoded {
             return state::to_json(&have);
@@ -358,7 +343,7 @@ fn issue_credential(
     let (_, authority) = authority(stub)?;
     let key = credential_key(&hid)?;
     let existing: Option<GroupCredentialRecord> = state::load(stub, &key)?;
-    let encoded_key = b64(signature_key);
+    let encoded_key = state::b64(signature_key);
     let meter: Option<MeterRecord> = state::load(stub, &state::meter_key(&hid)?)?;
     let request_tx = match &meter {
         Some(m) => {
@@ -387,7 +372,7 @@ fn issue_credential(
             "the credential is not the group authority's for {hid} and this key"
         ))
     })?;
-    let encoded = b64(credential);
+    let encoded = state::b64(credential);
     if let Some(r) = &existing {
         if r.signature_key == encoded_key && r.credential.as_deref() == Some(encoded.as_str()) {
             return state::to_json(r);
@@ -429,7 +414,7 @@ fn publish(stub: &mut dyn Stub, packages: &[Vec<u8>]) -> Result<Vec<u8>, Error> 
             let record = KeyPackageRecord {
                 hid,
                 key_package_ref: to_hex(&r),
-                key_package: b64(package),
+                key_package: state::b64(package),
                 tx_id: stub.tx().tx_id().to_owned(),
             };
             state::store(stub, &key, &record)?;
@@ -527,7 +512,7 @@ fn submit_commit(
     }
     let record = GroupCommitRecord {
         epoch: made_for,
-        commit: b64(commit),
+        commit: state::b64(commit),
         committer: report.committer,
         added: report.added.iter().map(|a| a.hid).collect(),
         removed: report.removed.clone(),
@@ -644,7 +629,7 @@ fn get_welcome(stub: &dyn Stub, id: &GroupId, hid: Hid) -> Result<Vec<u8>, Error
         group_id: id.clone(),
         hid,
         epoch,
-        welcome: b64(&welcome),
+        welcome: state::b64(&welcome),
     })
 }
 

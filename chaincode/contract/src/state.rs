@@ -125,6 +125,23 @@ pub fn config(stub: &(impl State + ?Sized)) -> Result<Config, Error> {
     Ok(load(stub, CONFIG_KEY)?.unwrap_or_default())
 }
 
+/// Bytes as the standard base64 the ledger's JSON records hold.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A base64 field of the record at `key`; bad base64 there is corrupt state.
+pub(crate) fn unb64(text: &str, key: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Error::CorruptState {
+            key: key.escape_debug().to_string(),
+            detail: e.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
