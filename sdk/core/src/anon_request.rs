@@ -4,32 +4,32 @@
 
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha256};
-
-use crate::MessageKind;
-use crate::domain;
-use crate::error::{BuildError, DecodeError, Field, VerifyError};
+use crate::error::{BuildError, DecodeError, VerifyError};
 use crate::identity::{Hid, Timestamp};
-use crate::keys::{LowSSignature, MeterPublicKey, MeterSecretKey, sign, verify};
-use crate::wire::{Header, Reader};
+use crate::keys::{MeterPublicKey, MeterSecretKey};
+use crate::signed_request::{RequestKind, SignedRequest};
+use crate::{MessageKind, domain};
 
 /// Length of the wrapped `bcami-anon` join request (its kind `0x22`, version 1).
 pub const ANON_JOIN_REQUEST_LEN: usize = 182;
 
-const SIGNED_LEN: usize = Header::LEN + ANON_JOIN_REQUEST_LEN;
+/// The kind and signature domain of a anonymous-credential request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AnonRequest {}
+
+impl RequestKind for AnonRequest {
+    const KIND: MessageKind = MessageKind::AnonCredentialRequest;
+    const DOMAIN: &'static [u8] = domain::ANON_CREDENTIAL_REQUEST;
+}
 
 /// A meter's anonymous-credential request: header, the `bcami-anon` join request, and the
 /// meter's signature over both under [`domain::ANON_CREDENTIAL_REQUEST`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AnonCredentialRequest {
-    header: Header,
-    join_request: [u8; ANON_JOIN_REQUEST_LEN],
-    signature: LowSSignature,
-}
+pub struct AnonCredentialRequest(SignedRequest<AnonRequest, ANON_JOIN_REQUEST_LEN>);
 
 impl AnonCredentialRequest {
     /// Encoded length in bytes.
-    pub const ENCODED_LEN: usize = SIGNED_LEN + LowSSignature::LEN;
+    pub const ENCODED_LEN: usize = SignedRequest::<AnonRequest, ANON_JOIN_REQUEST_LEN>::ENCODED_LEN;
 
     /// Wraps `join_request` (an encoded `bcami-anon` join request) for `hid` at `timestamp`,
     /// signed with the meter's key.
@@ -39,43 +39,23 @@ impl AnonCredentialRequest {
         timestamp: Timestamp,
         join_request: &[u8; ANON_JOIN_REQUEST_LEN],
     ) -> Result<Self, BuildError> {
-        let header = Header { hid, timestamp };
-        let body = body(&header, join_request);
-        let signature = sign(key.signing_key(), digest(&body))?;
-        Ok(AnonCredentialRequest {
-            header,
-            join_request: *join_request,
-            signature,
-        })
+        SignedRequest::build(key, hid, timestamp, join_request).map(AnonCredentialRequest)
     }
 
     /// Parses exactly one request (form only: the join request inside is opaque here; call
     /// [`Self::verify`] for the signature).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let header = reader.header(MessageKind::AnonCredentialRequest)?;
-        let join_request = reader.array()?;
-        let signature = LowSSignature::parse(&reader.array()?, Field::Signature)?;
-        reader.finish()?;
-        Ok(AnonCredentialRequest {
-            header,
-            join_request,
-            signature,
-        })
+        SignedRequest::decode(bytes).map(AnonCredentialRequest)
     }
 
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::ENCODED_LEN);
-        out.extend_from_slice(&body(&self.header, &self.join_request));
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
+        self.0.encode()
     }
 
     /// Checks the signature under the meter's registered key.
     pub fn verify(&self, meter_key: &MeterPublicKey) -> Result<(), VerifyError> {
-        let body = body(&self.header, &self.join_request);
-        if verify(&meter_key.verifying_key(), digest(&body), &self.signature) {
+        if self.0.is_signed_by(meter_key) {
             Ok(())
         } else {
             Err(VerifyError::CredentialRequestSignature)
@@ -84,31 +64,18 @@ impl AnonCredentialRequest {
 
     /// The meter's hashed identity.
     pub fn hid(&self) -> Hid {
-        self.header.hid
+        self.0.hid()
     }
 
     /// When the request was made.
     pub fn timestamp(&self) -> Timestamp {
-        self.header.timestamp
+        self.0.timestamp()
     }
 
     /// The wrapped `bcami-anon` join request.
     pub fn join_request(&self) -> &[u8; ANON_JOIN_REQUEST_LEN] {
-        &self.join_request
+        self.0.payload()
     }
-}
-
-fn body(header: &Header, join_request: &[u8; ANON_JOIN_REQUEST_LEN]) -> [u8; SIGNED_LEN] {
-    let mut out = [0u8; SIGNED_LEN];
-    out[..Header::LEN].copy_from_slice(&header.encode(MessageKind::AnonCredentialRequest));
-    out[Header::LEN..].copy_from_slice(join_request);
-    out
-}
-
-fn digest(body: &[u8; SIGNED_LEN]) -> Sha256 {
-    Sha256::new()
-        .chain_update(domain::ANON_CREDENTIAL_REQUEST)
-        .chain_update(body)
 }
 
 #[cfg(test)]

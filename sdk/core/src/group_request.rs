@@ -5,32 +5,33 @@
 
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha256};
-
-use crate::MessageKind;
-use crate::domain;
-use crate::error::{BuildError, DecodeError, Field, VerifyError};
+use crate::error::{BuildError, DecodeError, VerifyError};
 use crate::identity::{Hid, Timestamp};
-use crate::keys::{LowSSignature, MeterPublicKey, MeterSecretKey, sign, verify};
-use crate::wire::{Header, Reader};
+use crate::keys::{MeterPublicKey, MeterSecretKey};
+use crate::signed_request::{RequestKind, SignedRequest};
+use crate::{MessageKind, domain};
 
 /// Length of the MLS signature public key (Ed25519, cipher suite 1).
 pub const GROUP_SIGNATURE_KEY_LEN: usize = 32;
 
-const SIGNED_LEN: usize = Header::LEN + GROUP_SIGNATURE_KEY_LEN;
+/// The kind and signature domain of a group-credential request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GroupRequest {}
+
+impl RequestKind for GroupRequest {
+    const KIND: MessageKind = MessageKind::GroupCredentialRequest;
+    const DOMAIN: &'static [u8] = domain::GROUP_CREDENTIAL_REQUEST;
+}
 
 /// A meter's group-credential request: header, the MLS signature public key, and the meter's
 /// signature over both under [`domain::GROUP_CREDENTIAL_REQUEST`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupCredentialRequest {
-    header: Header,
-    signature_key: [u8; GROUP_SIGNATURE_KEY_LEN],
-    signature: LowSSignature,
-}
+pub struct GroupCredentialRequest(SignedRequest<GroupRequest, GROUP_SIGNATURE_KEY_LEN>);
 
 impl GroupCredentialRequest {
     /// Encoded length in bytes.
-    pub const ENCODED_LEN: usize = SIGNED_LEN + LowSSignature::LEN;
+    pub const ENCODED_LEN: usize =
+        SignedRequest::<GroupRequest, GROUP_SIGNATURE_KEY_LEN>::ENCODED_LEN;
 
     /// Wraps `signature_key` (the meter's MLS Ed25519 public key) for `hid` at `timestamp`,
     /// signed with the meter's key.
@@ -40,42 +41,22 @@ impl GroupCredentialRequest {
         timestamp: Timestamp,
         signature_key: &[u8; GROUP_SIGNATURE_KEY_LEN],
     ) -> Result<Self, BuildError> {
-        let header = Header { hid, timestamp };
-        let body = body(&header, signature_key);
-        let signature = sign(key.signing_key(), digest(&body))?;
-        Ok(GroupCredentialRequest {
-            header,
-            signature_key: *signature_key,
-            signature,
-        })
+        SignedRequest::build(key, hid, timestamp, signature_key).map(GroupCredentialRequest)
     }
 
     /// Parses exactly one request (form only; call [`Self::verify`] for the signature).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let header = reader.header(MessageKind::GroupCredentialRequest)?;
-        let signature_key = reader.array()?;
-        let signature = LowSSignature::parse(&reader.array()?, Field::Signature)?;
-        reader.finish()?;
-        Ok(GroupCredentialRequest {
-            header,
-            signature_key,
-            signature,
-        })
+        SignedRequest::decode(bytes).map(GroupCredentialRequest)
     }
 
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::ENCODED_LEN);
-        out.extend_from_slice(&body(&self.header, &self.signature_key));
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
+        self.0.encode()
     }
 
     /// Checks the signature under the meter's registered key.
     pub fn verify(&self, meter_key: &MeterPublicKey) -> Result<(), VerifyError> {
-        let body = body(&self.header, &self.signature_key);
-        if verify(&meter_key.verifying_key(), digest(&body), &self.signature) {
+        if self.0.is_signed_by(meter_key) {
             Ok(())
         } else {
             Err(VerifyError::CredentialRequestSignature)
@@ -84,31 +65,18 @@ impl GroupCredentialRequest {
 
     /// The meter's hashed identity.
     pub fn hid(&self) -> Hid {
-        self.header.hid
+        self.0.hid()
     }
 
     /// When the request was made.
     pub fn timestamp(&self) -> Timestamp {
-        self.header.timestamp
+        self.0.timestamp()
     }
 
     /// The MLS signature public key to be certified.
     pub fn signature_key(&self) -> &[u8; GROUP_SIGNATURE_KEY_LEN] {
-        &self.signature_key
+        self.0.payload()
     }
-}
-
-fn body(header: &Header, signature_key: &[u8; GROUP_SIGNATURE_KEY_LEN]) -> [u8; SIGNED_LEN] {
-    let mut out = [0u8; SIGNED_LEN];
-    out[..Header::LEN].copy_from_slice(&header.encode(MessageKind::GroupCredentialRequest));
-    out[Header::LEN..].copy_from_slice(signature_key);
-    out
-}
-
-fn digest(body: &[u8; SIGNED_LEN]) -> Sha256 {
-    Sha256::new()
-        .chain_update(domain::GROUP_CREDENTIAL_REQUEST)
-        .chain_update(body)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod keys;
 mod messages;
 mod report;
 pub mod session;
+mod signed_request;
 pub mod store;
 mod transaction;
 mod wire;
