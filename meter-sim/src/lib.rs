@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod group;
 pub mod headend;
 pub mod mdms;
+pub mod observe;
 mod profile;
 pub mod replay;
 pub mod run;
