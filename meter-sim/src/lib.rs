@@ -12,6 +12,7 @@ pub mod anon;
 mod civil;
 mod cli;
 mod commands;
+mod contract_api;
 pub mod embedded;
 pub mod group;
 pub mod headend;
