@@ -17,8 +17,6 @@ use bcami_sdk::{Hid, MdmsPublicKey, MeterSecretKey, RegistrationRequest, Timesta
 #[cfg(feature = "wasm")]
 use bcami_wasm_host::{Cost, Limits, MeterModule, Metered, Operation, WasmMeter};
 use rand_core::CryptoRngCore;
-#[cfg(feature = "wasm")]
-use rand_core::RngCore as _;
 use serde::Serialize;
 
 #[cfg(feature = "wasm")]
