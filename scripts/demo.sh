@@ -65,23 +65,28 @@ say "bringing the network up (run dir $RUN)"
 "$SCRIPT_DIR/network.sh" up 2>&1 | tee "$LOGS/network-up.log" ||
   die "network.sh up failed (see $LOGS/network-up.log)"
 
-answers() {
-  "$SCRIPT_DIR/peer-cli.sh" utility admin chaincode query -C ami -n bcami \
-    -c '{"Args":["GetCounts"]}' >/dev/null 2>&1
-}
-if [[ "${BCAMI_DEMO_REDEPLOY:-0}" != 1 ]] && answers; then
-  say "the bcami chaincode is deployed and answers; not redeploying (BCAMI_DEMO_REDEPLOY=1 forces)"
-else
-  say "deploying the bcami chaincode"
-  "$SCRIPT_DIR/network.sh" deploy --probe-args '{"Args":["GetCounts"]}' 2>&1 |
-    tee "$LOGS/deploy.log" || die "network.sh deploy failed (see $LOGS/deploy.log)"
-fi
-
 say "building meter-sim"
 (cd "$REPO" && cargo build --release -p meter-sim) 2>&1 | tee "$LOGS/build.log" >&2 ||
   die "cargo build -p meter-sim failed (see $LOGS/build.log)"
 METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
 [[ -x "$METER_SIM" ]] || die "no meter-sim binary at $METER_SIM"
+# The contract's names come from bcami-api (scripts/contract-api.sh), never spelled here.
+# shellcheck source=scripts/contract-api.sh
+source "$SCRIPT_DIR/contract-api.sh"
+contract_api_load "$METER_SIM" || die "meter-sim api failed"
+COUNTS_QUERY=$(jq -cn --arg f "$(contract_fn GET_COUNTS)" '{Args: [$f]}')
+
+answers() {
+  "$SCRIPT_DIR/peer-cli.sh" utility admin chaincode query -C ami -n bcami \
+    -c "$COUNTS_QUERY" >/dev/null 2>&1
+}
+if [[ "${BCAMI_DEMO_REDEPLOY:-0}" != 1 ]] && answers; then
+  say "the bcami chaincode is deployed and answers; not redeploying (BCAMI_DEMO_REDEPLOY=1 forces)"
+else
+  say "deploying the bcami chaincode"
+  "$SCRIPT_DIR/network.sh" deploy --probe-args "$COUNTS_QUERY" 2>&1 |
+    tee "$LOGS/deploy.log" || die "network.sh deploy failed (see $LOGS/deploy.log)"
+fi
 
 # Readings are exported from the moment this run starts: the check covers exactly this run.
 FROM_MS=$(($(date +%s) * 1000))

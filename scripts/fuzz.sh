@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in the repository for a bounded time each (not part of CI; the
-# corpora are replayed by unit tests there). Targets are found from */fuzz/Cargo.toml and
+# corpora are run again by unit tests there). Targets are found from */fuzz/Cargo.toml and
 # */*/fuzz/Cargo.toml (`cargo fuzz list` in each). Uses the nightly toolchain; installs
 # cargo-fuzz with `cargo install cargo-fuzz` if it is missing.
 #

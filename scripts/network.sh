@@ -430,7 +430,7 @@ cmd_up() {
     if ((${#LIVE[@]} > 0)); then
       die "the network in $RUN is partly running (stopped: ${DEAD[*]}); use 'network.sh start-node NAME' or 'network.sh down' first"
     fi
-    say "removing stale run dir $RUN (no process of it is running)"
+    say "removing the leftover run dir $RUN (no process of it is running)"
     rm -rf "$RUN"
   elif [[ -e "$RUN" && -n "$(ls -A "$RUN" 2>/dev/null)" ]]; then
     die "$RUN exists and is not a BC-AMI run dir; refusing to use it (set BCAMI_RUN_DIR)"

@@ -51,6 +51,10 @@ enum Command {
     /// meters run a script of steps (create, add, remove, revoke, update, send) in one group;
     /// every multicast must be decrypted by exactly the current members (else exit code 3).
     Group(GroupCli),
+    /// The contract's interface as bcami-api owns it (functions with their roles, per-reading
+    /// rejection codes, limits) as JSON, keyed by constant names such as SUBMIT_READINGS and
+    /// REPLAYED: scripts read names from it instead of spelling them.
+    Api,
 }
 
 #[derive(Debug, Args)]
@@ -518,6 +522,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 args.meters,
                 &args.steps,
             ))
+        }
+        Command::Api => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::contract_api::table())?
+            );
+            Ok(ExitCode::from(EXIT_OK))
         }
         Command::Tx(command) => {
             let command = tx_command(command)?;

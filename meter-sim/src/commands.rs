@@ -16,6 +16,7 @@ use crate::civil::format_datetime_ms;
 use crate::cli::Network;
 use crate::embedded::Embedded;
 use crate::mdms::{self, Comparison, Failure};
+use crate::observe::{SystemClock, Terminal};
 use crate::run::{self, RunConfig};
 use crate::state::StateDir;
 use crate::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VERIFICATION, usage};
@@ -28,6 +29,7 @@ pub async fn run(
     state_root: &Path,
     json: bool,
 ) -> Result<ExitCode> {
+    let mut rng = OsRng;
     let report = match network {
         Network::Embedded { reason } => {
             if let Some(reason) = reason {
@@ -39,7 +41,8 @@ pub async fn run(
             // ones registered on a real network.
             let state = StateDir::open(&state_root.join("embedded"))?;
             config.fresh_ledger = true;
-            run::run(Arc::new(Embedded::new()), &state, &state, &config).await?
+            let env = terminal(&config, &mut rng);
+            run::run_with(Arc::new(Embedded::new()), &state, &state, &config, env).await?
         }
         Network::Fabric(settings) => {
             let state = StateDir::open(state_root)?;
@@ -65,7 +68,8 @@ pub async fn run(
                 fabric.endpoints()
             );
             eprintln!("MDMS key in {}", mdms_state.root().display());
-            run::run(Arc::new(fabric), &state, &mdms_state, &config).await?
+            let env = terminal(&config, &mut rng);
+            run::run_with(Arc::new(fabric), &state, &mdms_state, &config, env).await?
         }
     };
     if json {
@@ -82,6 +86,16 @@ pub async fn run(
     } else {
         EXIT_OK
     }))
+}
+
+/// The CLI's side of a run: the system clock, `rng`, and messages (and bars with `--progress`
+/// on a terminal) on stderr.
+fn terminal<'a>(config: &RunConfig, rng: &'a mut OsRng) -> run::Env<'a> {
+    run::Env {
+        clock: Arc::new(SystemClock),
+        rng,
+        observer: Arc::new(Terminal::new(config.progress)),
+    }
 }
 
 /// `meter-sim headend`: the ledger as for `run`, then the head-end and its meters.

@@ -61,6 +61,28 @@ pub struct Delivery {
     pub refused: Vec<Hid>,
 }
 
+/// A multicast, and whether it reached exactly the group's current members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multicast {
+    /// The message the head-end sent.
+    pub ciphertext: Vec<u8>,
+    /// Who decrypted it and who could not.
+    pub delivery: Delivery,
+    /// The meters that decrypted it, sorted.
+    pub decrypted: Vec<Hid>,
+    /// The group's members on the ledger when it was sent (the head-end aside), sorted.
+    pub members: Vec<Hid>,
+    /// Every meter that decrypted it saw the head-end as its sender.
+    pub from_head_end: bool,
+}
+
+impl Multicast {
+    /// Exactly the current members decrypted it, each from the head-end.
+    pub fn reached_exactly_the_members(&self) -> bool {
+        self.decrypted == self.members && self.from_head_end
+    }
+}
+
 /// A meter of the simulation: its BC-AMI key and its group member.
 pub struct SimMeter {
     /// Its BC-AMI key.
@@ -384,6 +406,27 @@ impl<'a, L: Ledger + ?Sized> GroupSim<'a, L> {
         }
         Ok((ciphertext, delivery))
     }
+
+    /// [`GroupSim::multicast`], compared with the group's members on the ledger.
+    pub async fn multicast_to_members(&mut self, command: &[u8]) -> Result<Multicast> {
+        let (ciphertext, delivery) = self.multicast(command)?;
+        let mut members = self.ledger_members().await?;
+        members.retain(|h| *h != self.head_end_hid);
+        members.sort();
+        let mut decrypted: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
+        decrypted.sort();
+        let from_head_end = delivery
+            .decrypted
+            .iter()
+            .all(|(_, s)| *s == self.head_end_hid);
+        Ok(Multicast {
+            ciphertext,
+            delivery,
+            decrypted,
+            members,
+            from_head_end,
+        })
+    }
 }
 
 /// One step of a `meter-sim group` script. Meters are numbered from 1.
@@ -553,24 +596,16 @@ async fn send_step<L: Ledger + ?Sized>(
     hids: &[Hid],
     text: &str,
 ) -> Result<bool> {
-    let (ciphertext, delivery) = sim.multicast(text.as_bytes())?;
-    let mut members = sim.ledger_members().await?;
-    members.retain(|h| *h != sim.head_end_hid);
-    members.sort();
-    let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
-    got.sort();
-    let right = got == members
-        && delivery
-            .decrypted
-            .iter()
-            .all(|(_, s)| *s == sim.head_end_hid);
+    let multicast = sim.multicast_to_members(text.as_bytes()).await?;
+    let right = multicast.reached_exactly_the_members();
+    let got = &multicast.decrypted;
     println!(
         "send: {:?} ({} bytes) decrypted by {} of {} meters, refused by {}: {}",
         text,
-        ciphertext.len(),
+        multicast.ciphertext.len(),
         got.len(),
         hids.len(),
-        delivery.refused.len(),
+        multicast.delivery.refused.len(),
         if right {
             "exactly the current members"
         } else {

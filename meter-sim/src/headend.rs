@@ -327,8 +327,10 @@ pub async fn prepare_meters<L: Ledger + ?Sized>(
         &ids,
         cfg.fresh_ledger,
         &crate::runtime::MeterRuntime::native(),
+        &mut OsRng,
     )?;
-    crate::run::provision_new_meters(client, &mut meters).await?;
+    let messages = crate::observe::Terminal::new(false);
+    crate::run::provision_new_meters(client, &mut meters, &messages).await?;
     for m in &meters {
         state.save_meter(m)?;
     }

@@ -21,12 +21,12 @@ use bcami_sdk::{
     Hid, IntervalLength, MdmsPublicKey, MdmsRegistrationRequest, MeterPublicKey, QualityFlags,
     Timestamp, UsageReport, WattHours,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rand_core::OsRng;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRngCore, OsRng, SeedableRng};
 use tokio::task::JoinSet;
 
-use crate::cli::now;
 use crate::mdms;
+use crate::observe::{Clock, Event, Observer, Phase, Silent, SystemClock};
 use crate::profile::Household;
 use crate::replay::{Interval, Replay};
 use crate::runtime::{MeterRuntime, RuntimeConfig};
@@ -67,6 +67,16 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The metering interval (a replay's is half an hour).
+    fn interval(&self) -> IntervalLength {
+        match self {
+            Source::Synthetic { interval, .. } => *interval,
+            Source::Replay { .. } => IntervalLength::HALF_HOUR,
+        }
+    }
+}
+
 /// A validated `run` configuration.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -105,22 +115,6 @@ pub struct RunConfig {
     pub meter_runtime: RuntimeConfig,
 }
 
-fn bar(enabled: bool, len: u64, message: &'static str) -> ProgressBar {
-    let target = if enabled {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(len), target);
-    let style = ProgressStyle::with_template(
-        "{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(message);
-    bar
-}
-
 /// One reading to measure: its interval, and the register after it.
 #[derive(Clone, Copy, Debug)]
 struct Planned {
@@ -156,6 +150,20 @@ struct Shared {
     rate: Option<(Instant, f64)>,
     scheduled: Mutex<u64>,
     runtime: MeterRuntime,
+    clock: Arc<dyn Clock>,
+    observer: Arc<dyn Observer>,
+}
+
+/// What a run takes from outside: the wall clock that stamps the meters' messages, the
+/// randomness of keys and encryption (each concentrator lane draws from a ChaCha20 generator
+/// seeded from it), and who hears what happens.
+pub struct Env<'a> {
+    /// The wall clock.
+    pub clock: Arc<dyn Clock>,
+    /// The randomness.
+    pub rng: &'a mut (dyn CryptoRngCore + Send),
+    /// Who hears the run's events.
+    pub observer: Arc<dyn Observer>,
 }
 
 #[derive(Default)]
@@ -191,13 +199,14 @@ pub(crate) fn meter_ids(prefix: &str, count: usize) -> Result<Vec<DeviceId>> {
 }
 
 /// The meters named `ids`, each from the state folder or made with a fresh key (by `runtime`,
-/// where the meters' code runs). With `fresh_ledger` every one is treated as unknown to the
-/// ledger.
+/// where the meters' code runs, from `rng`). With `fresh_ledger` every one is treated as
+/// unknown to the ledger.
 pub(crate) fn load_meters(
     state: &StateDir,
     ids: &[DeviceId],
     fresh_ledger: bool,
     runtime: &MeterRuntime,
+    rng: &mut dyn CryptoRngCore,
 ) -> Result<Vec<Meter>> {
     ids.iter()
         .enumerate()
@@ -207,7 +216,7 @@ pub(crate) fn load_meters(
                 None => Meter::new(
                     id.clone(),
                     runtime
-                        .keygen(index)
+                        .keygen(index, rng)
                         .with_context(|| format!("key generation of {id}"))?,
                 ),
             };
@@ -225,6 +234,7 @@ pub(crate) fn load_meters(
 pub(crate) async fn provision_new_meters<L: Ledger + ?Sized>(
     client: &Client<'_, L>,
     meters: &mut [Meter],
+    observer: &dyn Observer,
 ) -> Result<()> {
     let unprovisioned: Vec<(Hid, MeterPublicKey)> = meters
         .iter()
@@ -234,10 +244,9 @@ pub(crate) async fn provision_new_meters<L: Ledger + ?Sized>(
     if unprovisioned.is_empty() {
         return Ok(());
     }
-    eprintln!(
-        "provisioning {} meters as the administrator",
-        unprovisioned.len()
-    );
+    observer.event(Event::Provisioning {
+        meters: unprovisioned.len(),
+    });
     client.provision_bound_meters(&unprovisioned).await?;
     for m in meters {
         m.provisioned = true;
@@ -245,18 +254,34 @@ pub(crate) async fn provision_new_meters<L: Ledger + ?Sized>(
     Ok(())
 }
 
-/// Runs the whole pipeline; returns the report. Meter devices live in `state`; the MDMS (one per
-/// network: the contract accepts a single MDMS key) lives in `mdms_state`.
+/// Runs the whole pipeline on the system clock and the OS RNG, telling nobody what happens;
+/// returns the report. See [`run_with`].
 pub async fn run<L: Ledger>(
     ledger: Arc<L>,
     state: &StateDir,
     mdms_state: &StateDir,
     cfg: &RunConfig,
 ) -> Result<RunReport> {
-    let interval = match &cfg.source {
-        Source::Synthetic { interval, .. } => *interval,
-        Source::Replay { .. } => IntervalLength::HALF_HOUR,
+    let env = Env {
+        clock: Arc::new(SystemClock),
+        rng: &mut OsRng,
+        observer: Arc::new(Silent),
     };
+    run_with(ledger, state, mdms_state, cfg, env).await
+}
+
+/// Runs the whole pipeline over `env`'s clock, RNG and observer; returns the report. Meter
+/// devices live in `state`; the MDMS (one per network: the contract accepts a single MDMS key)
+/// lives in `mdms_state`.
+pub async fn run_with<L: Ledger>(
+    ledger: Arc<L>,
+    state: &StateDir,
+    mdms_state: &StateDir,
+    cfg: &RunConfig,
+    env: Env<'_>,
+) -> Result<RunReport> {
+    let interval = cfg.source.interval();
+    let (clock, rng, observer) = (env.clock, env.rng, env.observer);
 
     // --- identities (made on the "devices", kept in the state folder) ---
     // The MDMS folder is shared by everyone using the network; it is read and written under its
@@ -268,61 +293,67 @@ pub async fn run<L: Ledger>(
         Source::Replay { replay, .. } => replay.households.keys().cloned().collect(),
     };
     let runtime = MeterRuntime::new(&cfg.meter_runtime, &ids)?;
-    let mut meters = load_meters(state, &ids, cfg.fresh_ledger, &runtime)?;
+    let mut meters = load_meters(state, &ids, cfg.fresh_ledger, &runtime, &mut *rng)?;
 
     // --- phase 1: provision (administrator) ---
-    provision_new_meters(&Client::new(&*ledger), &mut meters).await?;
+    provision_new_meters(&Client::new(&*ledger), &mut meters, &*observer).await?;
     for m in &meters {
         state.save_meter(m)?;
     }
 
     // --- phase 2: the MDMS (provisioned and registered if new), then the meters' keys ---
-    let (mdms, mdms_key) = prepare_mdms(&*ledger, mdms_state, cfg).await?;
+    let outside = Outside {
+        clock: &*clock,
+        observer: &*observer,
+    };
+    let (mdms, mdms_key) = prepare_mdms(&*ledger, mdms_state, cfg, &mut *rng, outside).await?;
 
     let k = cfg.concentrators.max(1);
-    let registered = registration_phase(&ledger, state, &runtime, &mut meters, k, cfg).await?;
+    let phase = Registration {
+        state,
+        runtime: &runtime,
+        concentrators: k,
+        outside,
+    };
+    let registered = registration_phase(&ledger, &phase, &mut meters).await?;
 
     // --- phase 3: readings ---
     let dropped_earlier = apply_store_capacity(&mut meters, cfg.store_capacity);
     let planned = plan_items(&meters, &cfg.source, interval);
-    announce_held(&planned);
-    let (total, plan, tamper) = plan_lanes(&planned, cfg, k);
+    announce_held(&planned, &*observer);
+    let (plan, tamper) = plan_lanes(&planned, cfg, k, &*observer);
 
-    let run_start_ms = now()?.unix_millis();
+    let run_start_ms = clock.now()?.unix_millis();
     let started = Instant::now();
     let shared = Arc::new(Shared::new(
-        meters, planned, interval, mdms_key, cfg, state, runtime,
+        meters,
+        planned,
+        interval,
+        mdms_key,
+        cfg,
+        state,
+        runtime,
+        (Arc::clone(&clock), Arc::clone(&observer)),
     ));
-    let progress = bar(cfg.progress, total as u64, "readings");
-    let delivery = Delivery {
-        retries: cfg.retries,
-        batch: cfg.batch.clamp(1, bcami_api::MAX_BATCH),
-        paced: cfg.rate.is_some(),
-        link_down: cfg.link_down,
-        started: Instant::now(),
-    };
     let lanes = Lanes {
         plan,
         tamper,
         concentrators: k,
-        progress: progress.clone(),
-        delivery,
+        delivery: Delivery::new(cfg),
     };
-    let mut lanes = spawn_lanes(&ledger, &shared, lanes);
+    let mut lanes = spawn_lanes(&ledger, &shared, lanes, &mut *rng)?;
     let mut report = new_report(&*ledger, cfg, interval, ids.len(), &registered, k);
     let LaneTotals {
         latencies,
         accepted,
         errors: lane_errors,
-    } = collect_lanes(&mut lanes, &mut report).await?;
-    progress.finish_and_clear();
+    } = collect_lanes(&mut lanes, &mut report, &*observer).await?;
     record_timing(&mut report, started, latencies);
-    report.mdms_key_changes = lock(&shared.mdms_key).changes;
-    report.meter_runtime = shared.runtime.report();
     settle_meters(&shared, state, &dropped_earlier, &mut report)?;
-    report.lost = report.dropped + report.refused;
     for error in &lane_errors {
-        eprintln!("a concentrator gave up for this run (the meters keep what it held): {error}");
+        observer.event(Event::GaveUp {
+            error: error.into(),
+        });
     }
 
     // --- phase 4: the MDMS reads everything back ---
@@ -331,7 +362,7 @@ pub async fn run<L: Ledger>(
             mdms: &mdms,
             mdms_state,
             from_ms: run_start_ms,
-            progress: cfg.progress,
+            outside,
         };
         read_back(&*ledger, &shared, &back, &accepted, &mut report).await?;
     }
@@ -344,30 +375,38 @@ pub async fn run<L: Ledger>(
     Ok(report)
 }
 
+/// The clock and the observer, for the phases that run before and after the lanes.
+#[derive(Clone, Copy)]
+struct Outside<'a> {
+    clock: &'a dyn Clock,
+    observer: &'a dyn Observer,
+}
+
+/// What the meters' registration phase works with.
+struct Registration<'a> {
+    state: &'a StateDir,
+    runtime: &'a MeterRuntime,
+    concentrators: usize,
+    outside: Outside<'a>,
+}
+
 /// Phase 2, the meters' part: registers those not yet registered, saves them, says which failed.
 /// Fails if no meter is registered at all (there would be nothing to send).
 async fn registration_phase<L: Ledger>(
     ledger: &Arc<L>,
-    state: &StateDir,
-    runtime: &MeterRuntime,
+    phase: &Registration<'_>,
     meters: &mut [Meter],
-    k: usize,
-    cfg: &RunConfig,
 ) -> Result<Registered> {
-    let registered = register_meters(ledger, runtime, meters, k, cfg.progress).await?;
+    let registered = register_meters(ledger, phase, meters).await?;
     if registered.newly > 0 {
         for m in meters.iter() {
-            state.save_meter(m)?;
+            phase.state.save_meter(m)?;
         }
     }
     if !registered.failures.is_empty() {
-        eprintln!(
-            "{} meters failed to register and send nothing:",
-            registered.failures.len()
-        );
-        for failure in registered.failures.iter().take(10) {
-            eprintln!("  {failure}");
-        }
+        phase.outside.observer.event(Event::MetersFailed {
+            failures: registered.failures.clone(),
+        });
     }
     if meters.iter().all(|m| !m.registered) {
         bail!("no meter could register; nothing to send");
@@ -390,12 +429,13 @@ fn apply_store_capacity(meters: &mut [Meter], capacity: usize) -> Vec<usize> {
 }
 
 /// Splits the planned readings into concentrator lanes of batches, picks the readings to
-/// tamper with, and says so. Returns the number of readings, the lanes and the targets.
+/// tamper with, and says so. Returns the lanes and the targets.
 fn plan_lanes(
     planned: &[Vec<Item>],
     cfg: &RunConfig,
     k: usize,
-) -> (usize, LaneBatches, TamperTargets) {
+    observer: &dyn Observer,
+) -> (LaneBatches, TamperTargets) {
     let lengths: Vec<usize> = planned.iter().map(Vec::len).collect();
     let total: usize = lengths.iter().sum();
     let plan = workload::plan(
@@ -404,22 +444,21 @@ fn plan_lanes(
         cfg.batch.clamp(1, bcami_api::MAX_BATCH),
     );
     let tamper = workload::tamper_targets(&plan, cfg.tamper);
-    eprintln!(
-        "sending {total} readings from {} meters in batches of {} through {k} concentrators ({} lanes){}",
-        lengths.iter().filter(|&&n| n > 0).count(),
-        cfg.batch,
-        plan.len(),
-        if cfg.tamper > 0 {
-            format!("; tampering with {} readings", tamper.len())
-        } else {
-            String::new()
-        }
-    );
-    (total, plan, tamper)
+    observer.event(Event::Sending {
+        readings: total,
+        meters: lengths.iter().filter(|&&n| n > 0).count(),
+        batch: cfg.batch,
+        concentrators: k,
+        lanes: plan.len(),
+        tampered: (cfg.tamper > 0).then_some(tamper.len()),
+    });
+    (plan, tamper)
 }
 
 impl Shared {
-    /// What the lanes share for a run: the meters, their plans, the MDMS key as of now.
+    /// What the lanes share for a run: the meters, their plans, the MDMS key as of now, the
+    /// clock and the observer.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         meters: Vec<Meter>,
         planned: Vec<Vec<Item>>,
@@ -428,6 +467,7 @@ impl Shared {
         cfg: &RunConfig,
         state: &StateDir,
         runtime: MeterRuntime,
+        (clock, observer): (Arc<dyn Clock>, Arc<dyn Observer>),
     ) -> Self {
         Shared {
             meters: meters.into_iter().map(Mutex::new).collect(),
@@ -445,21 +485,31 @@ impl Shared {
             rate: cfg.rate.map(|r| (Instant::now(), r)),
             scheduled: Mutex::new(0),
             runtime,
+            clock,
+            observer,
         }
     }
 }
 
+impl Shared {
+    /// Tells the observer that `readings` readings of a batch of `role` are settled.
+    fn settled(&self, role: Caller, readings: u64) {
+        self.observer.event(Event::BatchCommitted {
+            concentrator: role,
+            readings,
+        });
+    }
+}
+
 /// Says how many readings the meters still hold from an earlier run (they go first).
-fn announce_held(planned: &[Vec<Item>]) {
+fn announce_held(planned: &[Vec<Item>], observer: &dyn Observer) {
     let held = planned
         .iter()
         .flatten()
         .filter(|i| matches!(i, Item::Held(_)))
         .count();
     if held > 0 {
-        eprintln!(
-            "the meters hold {held} unconfirmed readings from an earlier run: sending them first"
-        );
+        observer.event(Event::Held { readings: held });
     }
 }
 
@@ -473,21 +523,28 @@ struct Lanes {
     plan: LaneBatches,
     tamper: TamperTargets,
     concentrators: usize,
-    progress: ProgressBar,
     delivery: Delivery,
 }
 
-/// Starts one task per lane; lane `i` submits as concentrator `i mod k`.
+/// Starts the readings phase: one task per lane; lane `i` submits as concentrator `i mod k`.
+/// Each lane's meters draw their randomness from a ChaCha20 generator seeded from `rng`.
 fn spawn_lanes<L: Ledger>(
     ledger: &Arc<L>,
     shared: &Arc<Shared>,
     lanes: Lanes,
-) -> JoinSet<LaneResult> {
+    rng: &mut dyn CryptoRngCore,
+) -> Result<JoinSet<LaneResult>> {
+    let total: usize = lanes.plan.iter().flatten().map(Vec::len).sum();
+    shared.observer.event(Event::PhaseStarted {
+        phase: Phase::Readings,
+        steps: total as u64,
+    });
     let mut set = JoinSet::new();
     for (lane_index, batches) in lanes.plan.into_iter().enumerate() {
         let shared = Arc::clone(shared);
         let ledger = Arc::clone(ledger);
-        let progress = lanes.progress.clone();
+        let mut lane_rng = ChaCha20Rng::from_rng(&mut *rng)
+            .map_err(|e| anyhow!("seeding lane {lane_index}'s RNG: {e}"))?;
         let tampered: Vec<(usize, usize)> = lanes
             .tamper
             .iter()
@@ -497,13 +554,15 @@ fn spawn_lanes<L: Ledger>(
         let role = Caller::Concentrator(lane_index % lanes.concentrators);
         let delivery = lanes.delivery.clone();
         set.spawn(async move {
-            run_lane(
-                &*ledger, &shared, role, batches, &tampered, &progress, &delivery,
-            )
-            .await
+            let lane = Lane {
+                role,
+                tampered: &tampered,
+                delivery: &delivery,
+            };
+            run_lane(&*ledger, &shared, &lane, batches, &mut lane_rng).await
         });
     }
-    set
+    Ok(set)
 }
 
 /// The report's header: what ran, on what, with which meters.
@@ -551,11 +610,10 @@ struct Registered {
 /// runtime) through the `k` concentrators, a bounded number at a time.
 async fn register_meters<L: Ledger>(
     ledger: &Arc<L>,
-    runtime: &MeterRuntime,
+    phase: &Registration<'_>,
     meters: &mut [Meter],
-    k: usize,
-    show_progress: bool,
 ) -> Result<Registered> {
+    let (runtime, k, observer) = (phase.runtime, phase.concentrators, phase.outside.observer);
     let to_register: Vec<usize> = (0..meters.len())
         .filter(|&i| !meters[i].registered)
         .collect();
@@ -563,16 +621,19 @@ async fn register_meters<L: Ledger>(
     if to_register.is_empty() {
         return Ok(Registered { newly: 0, failures });
     }
-    eprintln!(
-        "registering {} meters through {k} concentrators",
-        to_register.len()
-    );
-    let progress = bar(show_progress, to_register.len() as u64, "registering");
+    observer.event(Event::Registering {
+        meters: to_register.len(),
+        concentrators: k,
+    });
+    observer.event(Event::PhaseStarted {
+        phase: Phase::Registration,
+        steps: to_register.len() as u64,
+    });
     let semaphore = Arc::new(tokio::sync::Semaphore::new(REGISTRATION_CONCURRENCY));
     let mut tasks = JoinSet::new();
     for &i in &to_register {
         let meter = &mut meters[i];
-        let ts = meter.next_timestamp(now()?);
+        let ts = meter.next_timestamp(phase.outside.clock.now()?);
         let request = match runtime.registration(i, &meter.key, meter.hid, ts) {
             Ok(request) => request.encode(),
             Err(e) => {
@@ -583,7 +644,6 @@ async fn register_meters<L: Ledger>(
         let (hid, public) = (meter.hid, meter.key.public_key());
         let ledger = Arc::clone(ledger);
         let permit = Arc::clone(&semaphore).acquire_owned().await?;
-        let progress = progress.clone();
         tasks.spawn(async move {
             let _permit = permit;
             let client = Client::new(&*ledger);
@@ -608,18 +668,22 @@ async fn register_meters<L: Ledger>(
                     _ => Err(reason),
                 },
             };
-            progress.inc(1);
             (i, result)
         });
     }
     while let Some(joined) = tasks.join_next().await {
         let (i, result) = joined.context("a registration task failed")?;
+        observer.event(Event::Progressed {
+            phase: Phase::Registration,
+        });
         match result {
             Ok(()) => meters[i].registered = true,
             Err(reason) => failures.push(format!("{}: {reason}", meters[i].id)),
         }
     }
-    progress.finish_and_clear();
+    observer.event(Event::PhaseFinished {
+        phase: Phase::Registration,
+    });
     Ok(Registered {
         newly: to_register.len(),
         failures,
@@ -696,10 +760,11 @@ struct LaneTotals {
     errors: Vec<String>,
 }
 
-/// Waits for every lane and adds its counts to `report`.
+/// Waits for every lane and adds its counts to `report`; the readings phase ends.
 async fn collect_lanes(
     lanes: &mut JoinSet<LaneResult>,
     report: &mut RunReport,
+    observer: &dyn Observer,
 ) -> Result<LaneTotals> {
     let mut totals = LaneTotals {
         latencies: Vec::new(),
@@ -723,17 +788,23 @@ async fn collect_lanes(
         totals.accepted.extend(lane.accepted);
         totals.errors.extend(lane.error);
     }
+    observer.event(Event::PhaseFinished {
+        phase: Phase::Readings,
+    });
     Ok(totals)
 }
 
 /// After the lanes: saves every meter and counts what it still holds and what it dropped in
-/// this run (the state file keeps every interval a meter ever dropped: `dropped_earlier`).
+/// this run (the state file keeps every interval a meter ever dropped: `dropped_earlier`), what
+/// is lost, how often the MDMS key changed, and the meter runtime's figures.
 fn settle_meters(
     shared: &Shared,
     state: &StateDir,
     dropped_earlier: &[usize],
     report: &mut RunReport,
 ) -> Result<()> {
+    report.mdms_key_changes = lock(&shared.mdms_key).changes;
+    report.meter_runtime = shared.runtime.report();
     for (meter, &earlier) in shared.meters.iter().zip(dropped_earlier) {
         let meter = lock(meter);
         state.save_meter(&meter)?;
@@ -750,6 +821,7 @@ fn settle_meters(
             }
         }
     }
+    report.lost = report.dropped + report.refused;
     Ok(())
 }
 
@@ -758,7 +830,7 @@ struct ReadBack<'a> {
     mdms: &'a Mdms,
     mdms_state: &'a StateDir,
     from_ms: u64,
-    progress: bool,
+    outside: Outside<'a>,
 }
 
 /// Phase 4: the MDMS exports every meter's readings since the run began, verifies and decrypts
@@ -771,17 +843,29 @@ async fn read_back<L: Ledger>(
     report: &mut RunReport,
 ) -> Result<()> {
     let hids: Vec<Hid> = shared.meters.iter().map(|m| lock(m).hid).collect();
-    eprintln!("reading back {} meters as the MDMS", hids.len());
-    let progress = bar(back.progress, hids.len() as u64, "MDMS export");
-    let to = now()?.unix_millis() + 3_600_000;
+    let observer = back.outside.observer;
+    observer.event(Event::ReadingBack { meters: hids.len() });
+    observer.event(Event::PhaseStarted {
+        phase: Phase::ReadBack,
+        steps: hids.len() as u64,
+    });
+    let to = back.outside.clock.now()?.unix_millis() + 3_600_000;
     // The key may have been rotated during the run: the folder then holds the new key, and
     // this run's keys are among its retired ones.
     let mut keyring = back.mdms.keyring();
     if let Some(now_held) = back.mdms_state.mdms()? {
         keyring.extend(now_held.keyring());
     }
-    let export = mdms::export(ledger, &hids, back.from_ms, to, &keyring, &progress).await?;
-    progress.finish_and_clear();
+    let tick = || {
+        observer.event(Event::Progressed {
+            phase: Phase::ReadBack,
+        });
+    };
+    let export =
+        bcami_client::mdms::export(ledger, &hids, back.from_ms, to, &keyring, tick).await?;
+    observer.event(Event::PhaseFinished {
+        phase: Phase::ReadBack,
+    });
     let comparison = mdms::compare(&export.readings, accepted, back.from_ms, to);
     for line in export
         .failures
@@ -791,11 +875,13 @@ async fn read_back<L: Ledger>(
         .chain(comparison.missing.iter().map(|m| format!("{m}: missing")))
         .take(20)
     {
-        eprintln!("MDMS check failed: {line}");
+        observer.event(Event::CheckFailed { problem: line });
     }
     let unique = mdms::deduplicate(&export.readings);
     for conflict in unique.conflicts.iter().take(20) {
-        eprintln!("MDMS check failed: {conflict}");
+        observer.event(Event::CheckFailed {
+            problem: conflict.to_string(),
+        });
     }
     report.duplicates_suppressed = unique.duplicates;
     report.conflicts = unique.conflicts.len() as u64;
@@ -830,13 +916,15 @@ async fn prepare_mdms<L: Ledger>(
     ledger: &L,
     mdms_state: &StateDir,
     cfg: &RunConfig,
+    rng: &mut dyn CryptoRngCore,
+    outside: Outside<'_>,
 ) -> Result<(Mdms, MdmsPublicKey)> {
     let _lock = mdms::lock_folder(mdms_state).await?;
     let mut mdms = match configured_mdms(mdms_state, cfg)? {
         Some(m) => m,
         None => Mdms::new(
             cfg.mdms_id.clone(),
-            bcami_sdk::MdmsSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))?,
+            bcami_sdk::MdmsSecretKey::generate(rng).map_err(|e| anyhow!("{e}"))?,
         ),
     };
     if cfg.fresh_ledger {
@@ -851,7 +939,7 @@ async fn prepare_mdms<L: Ledger>(
     }
     mdms_state.save_mdms(&mdms)?;
     if !mdms.registered {
-        let ts = mdms.next_timestamp(now()?);
+        let ts = mdms.next_timestamp(outside.clock.now()?);
         let request = MdmsRegistrationRequest::build(&mdms.key, mdms.hid, ts)
             .map_err(|e| anyhow!("MDMS registration: {e}"))?;
         let request = request.encode();
@@ -874,10 +962,9 @@ async fn prepare_mdms<L: Ledger>(
     if on_ledger.is_some() && on_ledger == mdms.pending.as_ref().map(|k| k.public_key()) {
         mdms.promote_pending();
         mdms_state.save_mdms(&mdms)?;
-        eprintln!(
-            "completed the MDMS key rotation found pending in {}",
-            mdms_state.root().display()
-        );
+        outside.observer.event(Event::RotationCompleted {
+            folder: mdms_state.root().to_path_buf(),
+        });
     }
     match on_ledger {
         Some(key) if key == mdms.public_key() => Ok((mdms, key)),
@@ -935,6 +1022,17 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// As `cfg` says, starting now.
+    fn new(cfg: &RunConfig) -> Delivery {
+        Delivery {
+            retries: cfg.retries,
+            batch: cfg.batch.clamp(1, bcami_api::MAX_BATCH),
+            paced: cfg.rate.is_some(),
+            link_down: cfg.link_down,
+            started: Instant::now(),
+        }
+    }
+
     /// The simulated WAN link of concentrator `concentrator` is down now.
     fn link_is_down(&self, concentrator: usize) -> bool {
         self.link_down.is_some_and(|cut| {
@@ -986,13 +1084,11 @@ struct Signed {
 async fn run_lane<L: Ledger>(
     ledger: &L,
     shared: &Shared,
-    role: Caller,
+    lane: &Lane<'_>,
     batches: Vec<Vec<Slot>>,
-    tampered: &[(usize, usize)],
-    progress: &ProgressBar,
-    delivery: &Delivery,
+    rng: &mut ChaCha20Rng,
 ) -> LaneResult {
-    let (tx, rx) = if delivery.paced {
+    let (tx, rx) = if lane.delivery.paced {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Handoff::Unbounded(tx), Intake::Unbounded(rx))
     } else {
@@ -1001,7 +1097,7 @@ async fn run_lane<L: Ledger>(
     };
     let (measured, mut result) = tokio::join!(
         measure_lane(shared, batches, tx),
-        deliver_lane(ledger, shared, role, rx, tampered, progress, delivery)
+        deliver_lane(ledger, shared, lane, rx, rng)
     );
     match measured {
         Ok(count) => result.measured = count,
@@ -1010,6 +1106,13 @@ async fn run_lane<L: Ledger>(
         }
     }
     result
+}
+
+/// Who a lane delivers as, which of its readings it tampers with, and how it delivers.
+struct Lane<'a> {
+    role: Caller,
+    tampered: &'a [(usize, usize)],
+    delivery: &'a Delivery,
 }
 
 /// The meters hand the concentrator each measured batch whole, so that the concentrator never
@@ -1065,12 +1168,11 @@ async fn measure_lane(shared: &Shared, batches: Vec<Vec<Slot>>, handoff: Handoff
                         quality: QualityFlags::NONE,
                     };
                     if let Some(dropped) = meter.measure(report) {
-                        eprintln!(
-                            "meter {}: store full ({} reports); dropped the oldest unconfirmed interval, {}",
-                            meter.id,
-                            meter.store.capacity(),
-                            crate::civil::format_datetime_ms(dropped.interval_start.unix_millis())
-                        );
+                        shared.observer.event(Event::StoreFull {
+                            meter: meter.id.to_string(),
+                            capacity: meter.store.capacity(),
+                            dropped_ms: dropped.interval_start.unix_millis(),
+                        });
                     }
                     meter.cumulative_wh = planned.cumulative_wh;
                     meter.next_interval_ms = Some(
@@ -1153,12 +1255,11 @@ impl Saver {
 async fn deliver_lane<L: Ledger>(
     ledger: &L,
     shared: &Shared,
-    role: Caller,
+    lane: &Lane<'_>,
     mut intake: Intake,
-    tampered: &[(usize, usize)],
-    progress: &ProgressBar,
-    delivery: &Delivery,
+    rng: &mut ChaCha20Rng,
 ) -> LaneResult {
+    let (role, delivery) = (lane.role, lane.delivery);
     let mut result = LaneResult::default();
     let mut queue: std::collections::VecDeque<Work> = std::collections::VecDeque::new();
     let mut current: Option<Signed> = None;
@@ -1174,9 +1275,9 @@ async fn deliver_lane<L: Ledger>(
             refresh_mdms_key(ledger, shared).await;
             let take = queue.len().min(delivery.batch);
             let work: Vec<Work> = queue.drain(..take).collect();
-            match tokio::task::block_in_place(|| sign_batch(shared, work)) {
+            match tokio::task::block_in_place(|| sign_batch(shared, work, rng)) {
                 Ok(Some(mut signed)) => {
-                    tamper(&mut signed, tampered, batch_index);
+                    tamper(&mut signed, lane.tampered, batch_index);
                     batch_index += 1;
                     current = Some(signed);
                 }
@@ -1196,7 +1297,7 @@ async fn deliver_lane<L: Ledger>(
         match outcome {
             Ok(Ok(results)) => {
                 failures_in_row = 0;
-                announce_back(role, outage.take());
+                announce_back(shared, role, outage.take());
                 result.latencies.push(started.elapsed());
                 let Some(signed) = current.take() else {
                     continue;
@@ -1208,7 +1309,7 @@ async fn deliver_lane<L: Ledger>(
                     result.error = Some(format!("{e:#}"));
                     break;
                 }
-                progress.inc(done);
+                shared.settled(role, done);
             }
             Ok(Err(rejection)) => {
                 failures_in_row = 0;
@@ -1227,7 +1328,7 @@ async fn deliver_lane<L: Ledger>(
                     intake: &mut intake,
                     queue: &mut queue,
                 };
-                back_off(role, pending, signed, failures_in_row, since, &e).await;
+                back_off(shared, role, pending, signed, (failures_in_row, since), &e).await;
                 result.resent += 1;
             }
         }
@@ -1277,12 +1378,12 @@ async fn attempt<L: Ledger>(
 }
 
 /// Says that the ledger answers again, after an outage that began at `since`.
-fn announce_back(role: Caller, since: Option<Instant>) {
+fn announce_back(shared: &Shared, role: Caller, since: Option<Instant>) {
     if let Some(since) = since {
-        eprintln!(
-            "{role}: the ledger is back after {} s; delivering what the meters held",
-            since.elapsed().as_secs()
-        );
+        shared.observer.event(Event::LedgerBack {
+            concentrator: role,
+            after_s: since.elapsed().as_secs(),
+        });
     }
 }
 
@@ -1295,11 +1396,11 @@ struct Pending<'a> {
 /// After a failed submit: says how long the ledger has been unreachable and how much is
 /// pending (what the meters handed over meanwhile included), then waits before the resend.
 async fn back_off(
+    shared: &Shared,
     role: Caller,
     pending: Pending<'_>,
     signed: &mut Signed,
-    failures_in_row: u32,
-    since: Instant,
+    (failures_in_row, since): (u32, Instant),
     error: &anyhow::Error,
 ) {
     let wait = resend_wait(failures_in_row);
@@ -1307,11 +1408,13 @@ async fn back_off(
         pending.queue.extend(w);
     }
     let count = pending.queue.len() + signed.work.len();
-    eprintln!(
-        "{role}: ledger unreachable for {} s; {count} readings of this lane's meters pending; resending in {} s: {error:#}",
-        since.elapsed().as_secs(),
-        wait.as_secs()
-    );
+    shared.observer.event(Event::Retry {
+        concentrator: role,
+        unreachable_s: since.elapsed().as_secs(),
+        pending: count,
+        wait_s: wait.as_secs(),
+        error: format!("{error:#}"),
+    });
     signed.resends += 1;
     tokio::time::sleep(wait).await;
 }
@@ -1446,7 +1549,7 @@ fn confirm(meter: &mut Meter, start_ms: u64) {
 /// The meters of a batch sign their held reports now: a fresh header timestamp, the report
 /// unchanged. Intervals a meter no longer holds (dropped on overflow) are skipped; `None` if
 /// none is left.
-fn sign_batch(shared: &Shared, work: Vec<Work>) -> Result<Option<Signed>> {
+fn sign_batch(shared: &Shared, work: Vec<Work>, rng: &mut ChaCha20Rng) -> Result<Option<Signed>> {
     let mut signed = Signed {
         work: Vec::with_capacity(work.len()),
         readings: Vec::with_capacity(work.len()),
@@ -1460,7 +1563,7 @@ fn sign_batch(shared: &Shared, work: Vec<Work>) -> Result<Option<Signed>> {
         let Some(report) = meter.store.find(start) else {
             continue;
         };
-        let timestamp = meter.next_timestamp(now()?);
+        let timestamp = meter.next_timestamp(shared.clock.now()?);
         let tx = match shared.runtime.resign(
             w.m,
             &meter.store,
@@ -1470,6 +1573,7 @@ fn sign_batch(shared: &Shared, work: Vec<Work>) -> Result<Option<Signed>> {
             meter.hid,
             timestamp,
             &mdms_key,
+            &mut *rng,
         ) {
             Ok(Some(tx)) => tx,
             // Not held any more, or this meter's wasm instance failed (its error is in the
@@ -1506,10 +1610,9 @@ async fn refresh_mdms_key<L: Ledger>(ledger: &L, shared: &Shared) {
     if let Ok(Some(key)) = mdms_key(ledger).await {
         let mut view = lock(&shared.mdms_key);
         if view.key != key {
-            eprintln!(
-                "the ledger's MDMS key changed (rotated to {}); meters encrypt to it from now on",
-                hex::encode(key.to_bytes())
-            );
+            shared.observer.event(Event::MdmsKeyChanged {
+                key: hex::encode(key.to_bytes()),
+            });
             view.key = key;
             view.changes += 1;
         }

@@ -16,9 +16,7 @@ use bcami_sdk::store::{self, ReportStore, ResignError};
 use bcami_sdk::{Hid, MdmsPublicKey, MeterSecretKey, RegistrationRequest, Timestamp, Transaction};
 #[cfg(feature = "wasm")]
 use bcami_wasm_host::{Cost, Limits, MeterModule, Metered, Operation, WasmMeter};
-use rand_core::OsRng;
-#[cfg(feature = "wasm")]
-use rand_core::RngCore as _;
+use rand_core::CryptoRngCore;
 use serde::Serialize;
 
 #[cfg(feature = "wasm")]
@@ -120,11 +118,11 @@ impl MeterRuntime {
         }
     }
 
-    /// A new key for meter `index`, from the OS RNG (as at manufacture).
-    pub fn keygen(&self, index: usize) -> Result<MeterSecretKey> {
+    /// A new key for meter `index`, from `rng` (as at manufacture).
+    pub fn keygen(&self, index: usize, rng: &mut dyn CryptoRngCore) -> Result<MeterSecretKey> {
         #[cfg(feature = "wasm")]
         if let Some(wasm) = &self.wasm {
-            let entropy = entropy();
+            let entropy = entropy(rng);
             return wasm
                 .run(index, Operation::Keygen.name(), |meter| {
                     meter.keygen(&entropy)
@@ -132,7 +130,7 @@ impl MeterRuntime {
                 .map(|pair| pair.secret);
         }
         let _ = index;
-        MeterSecretKey::generate(&mut OsRng).map_err(|e| anyhow!("{e}"))
+        MeterSecretKey::generate(rng).map_err(|e| anyhow!("{e}"))
     }
 
     /// Meter `index`'s registration request.
@@ -155,7 +153,8 @@ impl MeterRuntime {
 
     /// Meter `index` signs the report it holds in `store` for the interval starting at
     /// `interval_start`, for sending now (what [`bcami_sdk::store::resign`] does natively):
-    /// `again` says it signed this interval before and the ledger found that copy stale.
+    /// `again` says it signed this interval before and the ledger found that copy stale. The
+    /// encryption's randomness comes from `rng`.
     /// `Ok(None)`: the store no longer holds the interval, or this meter's wasm instance failed
     /// (now or before; its error is in [`MeterRuntime::report`] and it signs nothing more).
     #[allow(clippy::too_many_arguments)]
@@ -169,6 +168,7 @@ impl MeterRuntime {
         hid: Hid,
         timestamp: Timestamp,
         mdms: &MdmsPublicKey,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<Option<Transaction>> {
         #[cfg(feature = "wasm")]
         if let Some(wasm) = &self.wasm {
@@ -177,7 +177,7 @@ impl MeterRuntime {
             let Some(report) = store.find(interval_start) else {
                 return Ok(None);
             };
-            let entropy = entropy();
+            let entropy = entropy(rng);
             let name = if again {
                 RESIGNED
             } else {
@@ -190,7 +190,7 @@ impl MeterRuntime {
                 .ok());
         }
         let _ = (index, again);
-        match store::resign(store, interval_start, &mut OsRng, key, hid, timestamp, mdms) {
+        match store::resign(store, interval_start, rng, key, hid, timestamp, mdms) {
             Ok(tx) => Ok(Some(tx)),
             Err(ResignError::NotHeld) => Ok(None),
             Err(e) => Err(anyhow!("{e}")),
@@ -234,9 +234,9 @@ fn load(path: &Path) -> Result<MeterModule> {
 }
 
 #[cfg(feature = "wasm")]
-fn entropy() -> [u8; 32] {
+fn entropy(rng: &mut dyn CryptoRngCore) -> [u8; 32] {
     let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     bytes
 }
 

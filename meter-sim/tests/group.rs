@@ -53,20 +53,15 @@ async fn world(ledger: &Embedded, meters: usize) -> (GroupSim<'_, Embedded>, Vec
 /// seeing the head-end as the sender.
 async fn multicast_reaches_exactly_the_members(sim: &mut GroupSim<'_, Embedded>, n: usize) {
     let command = format!("DR shed 20% #{n}");
-    let (_, delivery) = sim.multicast(command.as_bytes()).unwrap();
-    let mut members = sim.ledger_members().await.unwrap();
-    members.retain(|h| *h != sim.head_end_hid);
-    members.sort();
-    let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
-    got.sort();
-    assert_eq!(got, members, "decrypted by exactly the current members");
+    let multicast = sim.multicast_to_members(command.as_bytes()).await.unwrap();
     assert!(
-        delivery
-            .decrypted
-            .iter()
-            .all(|(_, s)| *s == sim.head_end_hid)
+        multicast.reached_exactly_the_members(),
+        "decrypted by exactly the current members, from the head-end: {multicast:?}"
     );
-    assert_eq!(delivery.refused.len(), sim.meters.len() - members.len());
+    assert_eq!(
+        multicast.delivery.refused.len(),
+        sim.meters.len() - multicast.members.len()
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -5,55 +5,46 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use bcami_api::Function;
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Result, anyhow};
+use anyhow::anyhow;
+use bcami_api::Function;
 use bcami_client::{Caller, Ledger, LedgerError, Outcome};
-use bcami_sdk::{IntervalLength, Timestamp};
 use indicatif::ProgressBar;
 use meter_sim::embedded::Embedded;
 use meter_sim::mdms::{self, rotate_key};
-use meter_sim::run::{RunConfig, Source};
+use meter_sim::run::RunConfig;
 use meter_sim::state::StateDir;
 use rand_core::OsRng;
 
-/// The embedded ledger, with two scripted events: with `lose_rotation_status` set, the next
+use common::{Script, Scripted, now};
+
+/// Two scripted events on the embedded ledger: with `lose_rotation_status` set, the next
 /// `RotateMdmsKey` commits but its caller hears an error (a commit status lost on the way back);
 /// with `rotate_mid_run` = (MDMS folder, n), the n-th `SubmitReadings` call (from 1) is preceded
 /// by an MDMS key rotation, as if the administrator rotated the key in the middle of a run.
-struct Scripted {
-    inner: Embedded,
+struct Rotations {
     lose_rotation_status: AtomicBool,
     rotate_mid_run: Option<(PathBuf, u32)>,
     submits: AtomicU32,
 }
 
-impl Scripted {
-    fn new(rotate_mid_run: Option<(PathBuf, u32)>) -> Scripted {
-        Scripted {
-            inner: Embedded::new(),
-            lose_rotation_status: AtomicBool::new(false),
-            rotate_mid_run,
-            submits: AtomicU32::new(0),
-        }
-    }
+fn rotations(rotate_mid_run: Option<(PathBuf, u32)>) -> Scripted<Rotations> {
+    Scripted::new(Rotations {
+        lose_rotation_status: AtomicBool::new(false),
+        rotate_mid_run,
+        submits: AtomicU32::new(0),
+    })
 }
 
-impl Ledger for Scripted {
-    fn mode(&self) -> &'static str {
-        self.inner.mode()
-    }
-
-    fn concentrator_identities(&self) -> usize {
-        self.inner.concentrator_identities()
-    }
-
+impl Script for Rotations {
     async fn submit(
         &self,
+        inner: &Embedded,
         role: Caller,
         function: Function,
         args: Vec<String>,
@@ -63,11 +54,11 @@ impl Ledger for Scripted {
             && self.submits.fetch_add(1, Ordering::SeqCst) + 1 == *at
         {
             let mdms_state = StateDir::open(mdms_dir).unwrap();
-            rotate_key(&self.inner, &mdms_state, now(), &mut OsRng)
+            rotate_key(inner, &mdms_state, now(), &mut OsRng)
                 .await
                 .unwrap();
         }
-        let outcome = self.inner.submit(role, function, args).await?;
+        let outcome = inner.submit(role, function, args).await?;
         if function == Function::RotateMdmsKey
             && self.lose_rotation_status.swap(false, Ordering::SeqCst)
         {
@@ -76,41 +67,10 @@ impl Ledger for Scripted {
         }
         Ok(outcome)
     }
-
-    async fn evaluate(
-        &self,
-        role: Caller,
-        function: Function,
-        args: Vec<String>,
-    ) -> Result<Outcome, LedgerError> {
-        self.inner.evaluate(role, function, args).await
-    }
-}
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    Timestamp::from_unix_millis(u64::try_from(ms).unwrap())
 }
 
 fn config(fresh_ledger: bool) -> RunConfig {
-    let source = Source::Synthetic {
-        prefix: "ROT".into(),
-        meters: 3,
-        intervals: 4,
-        interval: IntervalLength::HALF_HOUR,
-        seed: 9,
-        start_ms: 1_704_067_200_000,
-    };
-    RunConfig {
-        concentrators: 1,
-        batch: 6,
-        in_flight: 1,
-        fresh_ledger,
-        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
-    }
+    common::config("ROT", (3, 4, 9), (1, 6, 1), fresh_ledger)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +78,7 @@ async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::open(&dir.path().join("meters")).unwrap();
     let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
-    let ledger = Arc::new(Scripted::new(None));
+    let ledger = Arc::new(rotations(None));
 
     // Nothing to rotate before the MDMS exists.
     let err = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
@@ -187,7 +147,10 @@ async fn readings_before_and_after_an_mdms_key_rotation_all_decrypt() {
 
     // A rotation whose commit status is lost: the call fails, the new key stays pending (the
     // ledger already names it), and the next call completes it without a second transaction.
-    ledger.lose_rotation_status.store(true, Ordering::SeqCst);
+    ledger
+        .script
+        .lose_rotation_status
+        .store(true, Ordering::SeqCst);
     let err = rotate_key(&*ledger, &mdms_state, now(), &mut OsRng)
         .await
         .unwrap_err();
@@ -225,7 +188,7 @@ async fn meters_switch_to_a_key_rotated_during_the_run() {
     let state = StateDir::open(&dir.path().join("meters")).unwrap();
     let mdms_dir = dir.path().join("mdms");
     let mdms_state = StateDir::open(&mdms_dir).unwrap();
-    let ledger = Arc::new(Scripted::new(Some((mdms_dir, 3))));
+    let ledger = Arc::new(rotations(Some((mdms_dir, 3))));
     // 3 meters × 4 intervals in 4 sequential batches of 3 (one lane); the key is re-read before
     // every batch. Batches 1–3 were built for key 1 (the rotation happens as batch 3 is sent),
     // batch 4 for key 2.
@@ -238,21 +201,14 @@ async fn meters_switch_to_a_key_rotated_during_the_run() {
     let key_v1 = {
         // Register the MDMS first, so its first key is known before the run.
         let setup = RunConfig {
-            source: Source::Synthetic {
-                prefix: "SETUP".into(),
-                meters: 1,
-                intervals: 1,
-                interval: IntervalLength::HALF_HOUR,
-                seed: 1,
-                start_ms: 1_704_067_200_000,
-            },
+            source: common::config("SETUP", (1, 1, 1), (1, 6, 1), true).source,
             ..config(true)
         };
         let setup_state = StateDir::open(&dir.path().join("setup")).unwrap();
         meter_sim::run::run(Arc::clone(&ledger), &setup_state, &mdms_state, &setup)
             .await
             .unwrap();
-        ledger.submits.store(0, Ordering::SeqCst);
+        ledger.script.submits.store(0, Ordering::SeqCst);
         mdms_state.mdms().unwrap().unwrap().key
     };
     let report = meter_sim::run::run(Arc::clone(&ledger), &state, &mdms_state, &mid_run)

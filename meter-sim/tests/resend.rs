@@ -6,19 +6,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use bcami_api::Function;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use anyhow::{Result, anyhow};
-use bcami_api::{ConfigUpdate, Window};
-use bcami_client::{Caller, Client, Ledger, LedgerError, Outcome};
-use bcami_sdk::IntervalLength;
+use anyhow::anyhow;
+use bcami_api::Function;
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_sdk::store::ReportStore;
 use meter_sim::embedded::Embedded;
-use meter_sim::run::{RunConfig, Source, resend_wait};
-use meter_sim::state::StateDir;
+use meter_sim::run::{RunConfig, resend_wait};
 use meter_sim::stats::RunReport;
+
+use common::{Folders, Script, Scripted};
 
 /// How the n-th `SubmitReadings` call (from 1) fails, if it does.
 #[derive(Clone, Copy)]
@@ -30,28 +31,20 @@ enum Fault {
 }
 
 struct Flaky {
-    inner: Embedded,
     faults: Vec<(u32, Fault)>,
     calls: AtomicU32,
 }
 
-impl Ledger for Flaky {
-    fn mode(&self) -> &'static str {
-        self.inner.mode()
-    }
-
-    fn concentrator_identities(&self) -> usize {
-        self.inner.concentrator_identities()
-    }
-
+impl Script for Flaky {
     async fn submit(
         &self,
+        inner: &Embedded,
         role: Caller,
         function: Function,
         args: Vec<String>,
     ) -> Result<Outcome, LedgerError> {
         if function != Function::SubmitReadings {
-            return self.inner.submit(role, function, args).await;
+            return inner.submit(role, function, args).await;
         }
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         match self
@@ -60,44 +53,23 @@ impl Ledger for Flaky {
             .find(|(n, _)| *n == call)
             .map(|(_, f)| *f)
         {
-            None => self.inner.submit(role, function, args).await,
+            None => inner.submit(role, function, args).await,
             Some(Fault::Before) => {
                 Err(anyhow!("endorse failed at gateway 127.0.0.1:1: Unavailable").into())
             }
             Some(Fault::After) => {
-                let stored = self.inner.submit(role, function, args).await?;
+                let stored = inner.submit(role, function, args).await?;
                 assert!(stored.is_ok(), "the faulted batch was refused: {stored:?}");
                 Err(anyhow!("commit status not seen within the deadline").into())
             }
         }
     }
-
-    async fn evaluate(
-        &self,
-        role: Caller,
-        function: Function,
-        args: Vec<String>,
-    ) -> Result<Outcome, LedgerError> {
-        self.inner.evaluate(role, function, args).await
-    }
 }
 
 fn config(retries: Option<u32>) -> RunConfig {
-    let source = Source::Synthetic {
-        prefix: "RESEND".into(),
-        meters: 4,
-        intervals: 6,
-        interval: IntervalLength::HALF_HOUR,
-        seed: 3,
-        start_ms: 1_704_067_200_000,
-    };
     RunConfig {
-        concentrators: 1,
-        batch: 6,
-        in_flight: 1,
-        fresh_ledger: true,
         retries,
-        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
+        ..common::config("RESEND", (4, 6, 3), (1, 6, 1), true)
     }
 }
 
@@ -106,37 +78,24 @@ async fn run(faults: Vec<(u32, Fault)>, retries: Option<u32>) -> RunReport {
 }
 
 /// Runs `config` behind the faults, with the contract's window set to `past_ms` if given;
-/// returns the report and the state folder (meters/) for a look at the stores.
+/// returns the report and the state folders for a look at the stores.
 async fn run_with(
     faults: Vec<(u32, Fault)>,
     past_ms: Option<u64>,
     config: RunConfig,
-) -> (RunReport, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let state = StateDir::open(&dir.path().join("meters")).unwrap();
-    let mdms = StateDir::open(&dir.path().join("mdms")).unwrap();
-    let ledger = Flaky {
-        inner: Embedded::new(),
+) -> (RunReport, Folders) {
+    let folders = Folders::new();
+    let ledger = Scripted::new(Flaky {
         faults,
         calls: AtomicU32::new(0),
-    };
+    });
     if let Some(past_ms) = past_ms {
-        let update = ConfigUpdate {
-            window: Some(Window {
-                past_ms,
-                future_ms: 60_000,
-            }),
-            ..ConfigUpdate::default()
-        };
-        Client::new(&ledger)
-            .configure(Caller::Administrator, &update)
-            .await
-            .unwrap();
+        common::set_window(&ledger, past_ms).await;
     }
-    let report = meter_sim::run::run(Arc::new(ledger), &state, &mdms, &config)
+    let report = meter_sim::run::run(Arc::new(ledger), &folders.state, &folders.mdms, &config)
         .await
         .unwrap();
-    (report, dir)
+    (report, folders)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +176,7 @@ async fn a_full_store_drops_the_oldest_intervals_and_names_them() {
     small.rate = Some(1_000.0);
     small.store_capacity = 2;
     let faults = vec![(1, Fault::Before), (2, Fault::Before)];
-    let (report, dir) = run_with(faults, None, small).await;
+    let (report, folders) = run_with(faults, None, small).await;
     assert_eq!(report.measured, 24);
     assert!(report.dropped > 0, "nothing dropped: {}", report.table());
     assert_eq!(report.committed + report.dropped, 24, "{}", report.table());
@@ -227,7 +186,7 @@ async fn a_full_store_drops_the_oldest_intervals_and_names_them() {
     assert_eq!(report.dropped_intervals.len() as u64, report.dropped);
     assert_eq!(report.mismatches, Some(0));
     // Each meter names its dropped intervals oldest first, and none of them is on the ledger.
-    let state = StateDir::open(&dir.path().join("meters")).unwrap();
+    let state = &folders.state;
     let mut named = 0;
     for meter in state.meters().unwrap() {
         assert!(meter.dropped.is_sorted(), "{:?}", meter.dropped);
@@ -237,10 +196,14 @@ async fn a_full_store_drops_the_oldest_intervals_and_names_them() {
     assert_eq!(named, report.dropped);
 
     // The next run (a fresh ledger, a normal store) reports only its own drops: none.
-    let mdms = StateDir::open(&dir.path().join("mdms")).unwrap();
-    let again = meter_sim::run::run(Arc::new(Embedded::new()), &state, &mdms, &config(None))
-        .await
-        .unwrap();
+    let again = meter_sim::run::run(
+        Arc::new(Embedded::new()),
+        state,
+        &folders.mdms,
+        &config(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.measured, 24);
     assert_eq!((again.dropped, again.lost, again.pending), (0, 0, 0));
     assert!(!again.incomplete(), "{}", again.table());

@@ -5,18 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use bcami_api::{ConfigUpdate, Function, Window};
-use bcami_client::{Caller, Client, Ledger, LedgerError, Outcome};
-use bcami_sdk::IntervalLength;
+use bcami_api::Function;
+use bcami_client::{Caller, Ledger, LedgerError, Outcome};
 use bcami_wasm_host::{Limits, MeterModule, PAGE};
 use meter_sim::embedded::Embedded;
-use meter_sim::run::{RunConfig, Source};
+use meter_sim::run::RunConfig;
 use meter_sim::runtime::RuntimeConfig;
-use meter_sim::state::StateDir;
+
+use common::{Folders, Script, Scripted};
 
 /// The module, built once per test binary into this build's target directory.
 fn module() -> &'static PathBuf {
@@ -31,32 +33,22 @@ fn module() -> &'static PathBuf {
 }
 
 fn config(prefix: &str, limits: Limits) -> RunConfig {
-    let source = Source::Synthetic {
-        prefix: prefix.into(),
-        meters: 3,
-        intervals: 4,
-        interval: IntervalLength::HALF_HOUR,
-        seed: 3,
-        start_ms: 1_704_067_200_000,
-    };
     RunConfig {
-        concentrators: 2,
-        batch: 6,
-        in_flight: 2,
-        fresh_ledger: true,
         meter_runtime: RuntimeConfig::Wasm {
             module: module().clone(),
             limits,
         },
-        ..RunConfig::new(source, "MDMS-1".parse().unwrap())
+        ..common::config(prefix, (3, 4, 3), (2, 6, 2), true)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wasm_meters_register_and_send_readings_the_mdms_reads_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = StateDir::open(&dir.path().join("meters")).unwrap();
-    let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
+    let Folders {
+        dir: _dir,
+        state,
+        mdms: mdms_state,
+    } = Folders::new();
     let ledger = Arc::new(Embedded::new());
     let report = meter_sim::run::run(
         ledger,
@@ -101,9 +93,11 @@ async fn wasm_meters_register_and_send_readings_the_mdms_reads_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meter_out_of_fuel_stops_alone_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = StateDir::open(&dir.path().join("meters")).unwrap();
-    let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
+    let Folders {
+        dir: _dir,
+        state,
+        mdms: mdms_state,
+    } = Folders::new();
     let ledger = Arc::new(Embedded::new());
     // Enough for keygen and registration (2.3 M and 5.7 M fuel, BENCHMARKS.md), not a reading
     // (10.7 M): the meters register, then each stops at its first reading.
@@ -136,21 +130,13 @@ async fn a_meter_out_of_fuel_stops_alone_with_a_clear_error() {
 /// The embedded ledger, with `SubmitReadings` calls 2 to 4 failing before the contract runs (an
 /// unreachable peer).
 struct Outage {
-    inner: Embedded,
     calls: AtomicU32,
 }
 
-impl Ledger for Outage {
-    fn mode(&self) -> &'static str {
-        self.inner.mode()
-    }
-
-    fn concentrator_identities(&self) -> usize {
-        self.inner.concentrator_identities()
-    }
-
+impl Script for Outage {
     async fn submit(
         &self,
+        inner: &Embedded,
         role: Caller,
         function: Function,
         args: Vec<String>,
@@ -162,41 +148,23 @@ impl Ledger for Outage {
                 anyhow::anyhow!("endorse failed at gateway 127.0.0.1:1: Unavailable").into(),
             );
         }
-        self.inner.submit(role, function, args).await
-    }
-
-    async fn evaluate(
-        &self,
-        role: Caller,
-        function: Function,
-        args: Vec<String>,
-    ) -> Result<Outcome, LedgerError> {
-        self.inner.evaluate(role, function, args).await
+        inner.submit(role, function, args).await
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_signed_again_after_an_outage_come_from_the_wasm_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = StateDir::open(&dir.path().join("meters")).unwrap();
-    let mdms_state = StateDir::open(&dir.path().join("mdms")).unwrap();
-    let ledger = Outage {
-        inner: Embedded::new(),
+    let Folders {
+        dir: _dir,
+        state,
+        mdms: mdms_state,
+    } = Folders::new();
+    let ledger = Scripted::new(Outage {
         calls: AtomicU32::new(0),
-    };
+    });
     // A 1 s window: the 2nd batch fails three times (1 + 2 + 4 s of backoff), so its readings
     // are stale when they reach the contract and their meters sign them again.
-    let update = ConfigUpdate {
-        window: Some(Window {
-            past_ms: 1_000,
-            future_ms: 60_000,
-        }),
-        ..ConfigUpdate::default()
-    };
-    Client::new(&ledger)
-        .configure(Caller::Administrator, &update)
-        .await
-        .unwrap();
+    common::set_window(&ledger, 1_000).await;
     let config = RunConfig {
         concentrators: 1,
         in_flight: 1,

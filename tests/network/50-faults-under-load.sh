@@ -13,7 +13,7 @@
 #      and nothing is written (heights and counts unchanged on both peers); restart both: the
 #      network converges; then crash the leader (quorum is back, so 3 of 4 remain) and resubmit
 #      the very same batch through the others: each reading lands on the ledger exactly once
-#      (accepted now, or rejected as `replayed` if the pending transaction was ordered after the
+#      (accepted now, or rejected as a replay if the pending transaction was ordered after the
 #      restart); restart the leader and converge.
 #   3. stop the Operator peer (the concentrators' gateway) during a live run and start it again:
 #      the concentrators resend what failed meanwhile (meter-sim --retries) and lose nothing they
@@ -22,7 +22,7 @@
 #   4. kill the Operator's chaincode server (frozen with SIGSTOP while a 144-reading batch is sent
 #      to it, then SIGKILL): the transaction fails as a whole (nothing ordered); restart the
 #      server; the retried batch commits exactly once, and a second retry is rejected reading by
-#      reading as `replayed`.
+#      reading as a replay.
 # An orderer that dies on its own (a panic) fails the suite at once, naming the panic; nothing is
 # restarted that the test did not stop. (Losing quorum together with the leader, RELIABILITY
 # Findings 8, is tests/network/20-bft-faults.sh.)
@@ -44,6 +44,10 @@ RUN1="| 1. skipped | | | |" RUN2="| 2. skipped | | | |" RUN3A="| 3. skipped | | 
 TABLE=$REPO/target/test-logs/faults-under-load.md
 mkdir -p "$(dirname "$TABLE")"
 meter_sim_bin
+# The contract's names, from bcami-api (scripts/contract-api.sh).
+F_SUBMIT=$(contract_fn SUBMIT_READINGS)
+F_COUNTS=$(contract_fn GET_COUNTS)
+R_REPLAYED=$(contract_reason REPLAYED)
 
 net up
 net deploy
@@ -67,7 +71,7 @@ log "work dir $WORK"
 
 read -r -a ORDERER_ADDRS <<<"$BCAMI_ORDERER_ADDRESSES" # orderer N (SmartBFT node N) at index N-1
 SUBMITTED=0 # readings handed to the ledger by a client
-CONFIRMED=0 # readings the client was told are committed (accepted, or replayed = already there)
+CONFIRMED=0 # readings the client was told are committed (accepted, or rejected as already there)
 
 # --- helpers -----------------------------------------------------------------------------------
 ms() { "$METER_SIM" "$@"; }
@@ -76,11 +80,11 @@ query_on() { # ORG FUNCTION ARGS...
   "$PEER_CLI" --via "$1" utility admin chaincode query -C ami -n bcami \
     -c "$(jq -cn --arg f "$2" '{Args: ([$f] + $ARGS.positional)}' --args "${@:3}")"
 }
-readings_on() { query_on "$1" GetCounts 2>/dev/null | jq -r .readings 2>/dev/null || echo "?"; }
-# invoke_batch LOG ORDERER WAIT JSON_ARRAY: SubmitReadings as a DC (Operator client1)
+readings_on() { query_on "$1" "$F_COUNTS" 2>/dev/null | jq -r .readings 2>/dev/null || echo "?"; }
+# invoke_batch LOG ORDERER WAIT JSON_ARRAY: the batch of readings as a DC (Operator client1)
 invoke_batch() {
   "$PEER_CLI" operator client1 chaincode invoke -C ami -n bcami -o "$2" --tls --cafile "$BCAMI_ORDERER_TLS_CA" \
-    -c "$(jq -cn --arg a "$4" '{Args: ["SubmitReadings", $a]}')" --waitForEvent --waitForEventTimeout "$3" \
+    -c "$(jq -cn --arg f "$F_SUBMIT" --arg a "$4" '{Args: [$f, $a]}')" --waitForEvent --waitForEventTimeout "$3" \
     >"$WORK/$1.log" 2>&1
 }
 leader_now() { # the current leader's number, waiting up to 120 s for the orderers to agree on one
@@ -272,7 +276,7 @@ ledger_check() {
     LOST=$((LOST + missing))
     assert_eq "$missing" 0 "$label: all $n readings the client was told are committed are on the $org peer (lost 0)"
     assert_eq "$mism/$failed" "0/0" "$label: every stored reading on the $org peer verifies and decrypts to what the meter sent"
-    assert_eq "$counts" "$exp" "$label: $org peer: GetCounts.readings ($counts) = readings stored ($exp): no duplicates"
+    assert_eq "$counts" "$exp" "$label: $org peer: $F_COUNTS.readings ($counts) = readings stored ($exp): no duplicates"
   done
   cut -d, -f1-3 "$WORK/export-$label-utility.csv" | sort >"$WORK/keys-$label-utility"
   cut -d, -f1-3 "$WORK/export-$label-operator.csv" | sort >"$WORK/keys-$label-operator"
@@ -373,8 +377,8 @@ ORDERER_ADDRS=("${ORDERER_ADDRS_ALL[@]}")
 check_orderers
 p=$(payload_of retry-x)
 acc=$(jq -r .accepted <<<"$p")
-rep=$(jq -r '[.rejections[] | select(.reason == "replayed")] | length' <<<"$p")
-assert_eq "$((acc + rep))" "$NX" "retried batch with the leader down: each of the $NX readings accepted ($acc) or already there (replayed: $rep)"
+rep=$(jq -r --arg r "$R_REPLAYED" '[.rejections[] | select(.reason == $r)] | length' <<<"$p")
+assert_eq "$((acc + rep))" "$NX" "retried batch with the leader down: each of the $NX readings accepted ($acc) or already there ($R_REPLAYED: $rep)"
 CONFIRMED=$((CONFIRMED + NX))
 restart "orderer$LEADER"
 wait_converged 300 || fail "heights did not converge after restarting the leader"
@@ -451,8 +455,8 @@ assert_eq "$(jq -r .accepted <<<"$p")" "$NY" "the retried batch committed: all $
 CONFIRMED=$((CONFIRMED + NY))
 invoke_batch retry-y-again "$(leader_addr)" 60s "$Y" || fail "the second retry did not commit: $(tail -n 2 "$WORK/retry-y-again.log")"
 p=$(payload_of retry-y-again)
-assert_eq "$(jq -r '"\(.accepted) \([.rejections[] | select(.reason == "replayed")] | length)"' <<<"$p")" "0 $NY" \
-  "a second retry of the same batch: 0 accepted, all $NY rejected as replayed"
+assert_eq "$(jq -r --arg r "$R_REPLAYED" '"\(.accepted) \([.rejections[] | select(.reason == $r)] | length)"' <<<"$p")" "0 $NY" \
+  "a second retry of the same batch: 0 accepted, all $NY rejected as $R_REPLAYED"
 wait_peers_equal 60 || fail "peers did not reach the same height"
 assert_eq "$(readings_on utility)/$(readings_on operator)" "$((cu + NY))/$((co + NY))" "the batch is on both peers exactly once"
 RUN4="| 4. Operator chaincode server SIGKILLed mid-batch, restarted, batch retried twice | $NY | $NY | 1 of 3 (the killed one) |"
@@ -473,7 +477,7 @@ ON_LEDGER=$(readings_on utility)
   echo "Totals: submitted $SUBMITTED, committed as the clients were told $CONFIRMED, on the ledger $ON_LEDGER (both peers), **lost $LOST**."
   echo "(On the ledger may exceed committed: a transaction whose commit the client did not see, for"
   echo "example during a view change or a peer restart, may still have been ordered; it is then"
-  echo "stored once, and a retry of it is rejected as \`replayed\`.)"
+  echo "stored once, and a retry of it is rejected as \`$R_REPLAYED\`.)"
   echo
   echo "Orderer panics: 0 (any would have failed the suite); orderers restarted other than by the test: 0."
 } >"$TABLE"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The size limits agree (issue 10), on a live network of its own:
-#   - the contract's maxima commit: one ProvisionMeters of MAX_PROVISION = 1,000 meters
-#     (~664 KB) and SubmitReadings of MAX_BATCH = 1,000 readings (~686 KB), both above the
+#   - the contract's maxima commit: one provisioning of MAX_PROVISION = 1,000 meters
+#     (~664 KB) and one batch of MAX_BATCH = 1,000 readings (~686 KB), both above the
 #     500 KiB the 2023 snapshot hard-coded, sent by meter-sim on a fresh ledger;
 #   - one more is refused by the contract with its message (1,001 HIDs, 1,001 readings);
 #   - the channel's SmartBFT.RequestMaxBytes (2 MiB, configtx.yaml.tmpl) is what the orderers
@@ -17,6 +17,13 @@ net_setup 7800
 
 work=$(dirname "$BCAMI_RUN_DIR")
 meter_sim_bin
+# The contract's names and limits, from bcami-api (scripts/contract-api.sh).
+F_PROVISION=$(contract_fn PROVISION_METERS)
+F_SUBMIT=$(contract_fn SUBMIT_READINGS)
+F_COUNTS=$(contract_fn GET_COUNTS)
+MAX_PROVISION=$(contract_limit MAX_PROVISION)
+MAX_BATCH=$(contract_limit MAX_BATCH)
+assert_eq "$MAX_PROVISION/$MAX_BATCH" 1000/1000 "bcami-api's limits are the ones this suite sends (1,000 meters, batches of 1,000)"
 log "building the kvcc test server"
 (cd "$REPO/fabric-network/build" && go build -o "$work/kvcc" ./kvcc) || fail "could not build kvcc"
 
@@ -27,7 +34,7 @@ assert_contains "$(openssl x509 -noout -text -in "$(echo "$BCAMI_OPERATOR_MSP_CL
   "Public Key Algorithm: ED25519" "the concentrators' certificate holds an Ed25519 key"
 assert_contains "$(openssl x509 -noout -text -in "$(echo "$BCAMI_UTILITY_MSP_ADMIN"/signcerts/*.pem)")" \
   "Public Key Algorithm: id-ecPublicKey" "the administrator's certificate holds an ECDSA key"
-net deploy --probe-args '{"Args":["GetCounts"]}'
+net deploy --probe-args "$(jq -cn --arg f "$F_COUNTS" '{Args: [$f]}')"
 net deploy --name kv --binary "$work/kvcc"
 envfile
 
@@ -39,11 +46,11 @@ rc=0
   --no-verify --json >"$work/run.json" 2>"$work/run.log" || rc=$?
 ((rc == 0)) || fail "meter-sim run exited with $rc: $(tail -n 5 "$work/run.log")"
 log "meter-sim: $(jq -c '{meters, meters_unregistered, submitted, committed, rejected, transactions}' "$work/run.json")"
-assert_eq "$(jq -r '.meters_unregistered' "$work/run.json")" 0 "1,000 meters provisioned in one ProvisionMeters call and registered"
-assert_eq "$(jq -r '"\(.committed) in \(.transactions)"' "$work/run.json")" "2000 in 2" "2,000 readings committed in 2 SubmitReadings transactions of 1,000"
+assert_eq "$(jq -r '.meters_unregistered' "$work/run.json")" 0 "1,000 meters provisioned in one $F_PROVISION call and registered"
+assert_eq "$(jq -r '"\(.committed) in \(.transactions)"' "$work/run.json")" "2000 in 2" "2,000 readings committed in 2 $F_SUBMIT transactions of 1,000"
 assert_eq "$(jq -r '[.rejected[]] | add // 0' "$work/run.json")" 0 "no reading rejected"
-meter_readings=$("$PEER_CLI" utility admin chaincode query -C ami -n bcami -c '{"Args":["GetCounts"]}' | jq -r '.readings')
-assert_eq "$meter_readings" 2000 "GetCounts: 2,000 readings on the ledger"
+meter_readings=$("$PEER_CLI" utility admin chaincode query -C ami -n bcami -c "$(jq -cn --arg f "$F_COUNTS" '{Args: [$f]}')" | jq -r '.readings')
+assert_eq "$meter_readings" 2000 "$F_COUNTS: 2,000 readings on the ledger"
 # A full batch is bigger than the snapshot's cap (its block is at least one such transaction).
 biggest=0
 top=$(peer_height utility)
@@ -56,18 +63,20 @@ log "largest of the last 5 blocks: $biggest bytes"
 assert_ge "$biggest" 600000 "a block with 1,000-reading transactions: >= 600,000 bytes (the snapshot refused transactions over 512,000)"
 
 # --- one more is refused by the contract, with a message that says why ---------------------------
-hids=$(jq -cn '[range(1001) | "\(.)" | ("0" * (64 - length)) + .]')
+over=$((MAX_PROVISION + 1))
+hids=$(jq -cn --argjson n "$over" '[range($n) | "\(.)" | ("0" * (64 - length)) + .]')
 rc=0
 out=$("$PEER_CLI" utility admin chaincode invoke -C ami -n bcami \
-  -c "$(jq -cn --arg m "{\"meters\":$hids}" '{Args: ["ProvisionMeters", $m]}')" --waitForEvent 2>&1) || rc=$?
-((rc != 0)) || fail "ProvisionMeters with 1,001 HIDs was accepted"
-assert_contains "$out" 'must hold 1 to 1000 HIDs, got 1001' "ProvisionMeters with 1,001 HIDs refused by the contract"
-items=$(jq -cn '[range(1001) | "AAAA"]')
+  -c "$(jq -cn --arg f "$F_PROVISION" --arg m "{\"meters\":$hids}" '{Args: [$f, $m]}')" --waitForEvent 2>&1) || rc=$?
+((rc != 0)) || fail "$F_PROVISION with $over HIDs was accepted"
+assert_contains "$out" "must hold 1 to $MAX_PROVISION HIDs, got $over" "$F_PROVISION with $over HIDs refused by the contract"
+over=$((MAX_BATCH + 1))
+items=$(jq -cn --argjson n "$over" '[range($n) | "AAAA"]')
 rc=0
 out=$("$PEER_CLI" operator client1 chaincode invoke -C ami -n bcami \
-  -c "$(jq -cn --arg b "$items" '{Args: ["SubmitReadings", $b]}')" --waitForEvent 2>&1) || rc=$?
-((rc != 0)) || fail "SubmitReadings with 1,001 readings was accepted"
-assert_contains "$out" 'a batch holds 1 to 1000 readings, got 1001' "SubmitReadings with 1,001 readings refused by the contract"
+  -c "$(jq -cn --arg f "$F_SUBMIT" --arg b "$items" '{Args: [$f, $b]}')" --waitForEvent 2>&1) || rc=$?
+((rc != 0)) || fail "$F_SUBMIT with $over readings was accepted"
+assert_contains "$out" "a batch holds 1 to $MAX_BATCH readings, got $over" "$F_SUBMIT with $over readings refused by the contract"
 
 # --- the channel limit itself: 2 MiB per transaction -------------------------------------------
 max=$(jq -r '.data.data[0].payload.data.config.channel_group.groups.Orderer.values.ConsensusType.value.metadata.request_max_bytes' \

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Outages longer than the contract's acceptance window lose no reading (issue 18), on a network
-# of its own (port base 7900) with `bcami` deployed and the window shortened to 30 s with
-# `Configure`. Three outages, each ~45 s — longer than the window — while the meters keep
-# measuring (meter-sim --rate), each in its own `meter-sim run` with its own meters:
+# of its own (port base 7900) with `bcami` deployed and the window shortened to 30 s by the
+# administrator's configuration call. Three outages, each ~45 s — longer than the window — while
+# the meters keep measuring (meter-sim --rate), each in its own `meter-sim run` with its own
+# meters:
 #   A. the ordering service below quorum: two SmartBFT followers crashed (SIGKILL), restarted;
 #   B. both peers stopped (nothing can endorse or read), restarted;
 #   C. one concentrator cut off from the ledger (meter-sim --link-down), the other one working.
 # After each: meter-sim exits 0 with lost = 0 and pending = 0 and at least one reading re-signed
-# (a reading signed before the outage is stale after it); its own MDMS read-back finds every
-# committed reading as sent; and `meter-sim mdms export` of that run's meters writes exactly one
+# (a reading signed before the outage is outside the window after it); its own MDMS read-back
+# finds every committed reading as sent; and `meter-sim mdms export` of that run's meters writes exactly one
 # row per (meter, interval), as many as the meters measured, no conflict, no gap, nothing the
 # meters' log does not match.
 # Prints PASS/FAIL per check and a table of measured / submitted / committed / re-signed /
@@ -42,13 +43,15 @@ log "work dir $WORK"
 ms() { "$METER_SIM" "$@"; }
 
 # --- the acceptance window: 30 s before the transaction's timestamp, 60 s after --------------
+F_CONFIGURE=$(contract_fn CONFIGURE)
+F_GET_CONFIG=$(contract_fn GET_CONFIG)
 CONFIG=$(jq -cn --argjson past "$WINDOW_MS" '{window: {pastMs: $past, futureMs: 60000}}')
 "$PEER_CLI" utility admin chaincode invoke -C ami -n bcami \
-  -c "$(jq -cn --arg c "$CONFIG" '{Args: ["Configure", $c]}')" --waitForEvent >"$WORK/configure.log" 2>&1 ||
-  fail "Configure $CONFIG: $(tail -n 3 "$WORK/configure.log")"
-"$PEER_CLI" utility admin chaincode query -C ami -n bcami -c '{"Args":["GetConfig"]}' >"$WORK/config.json" 2>"$WORK/config.err" ||
-  fail "GetConfig: $(tail -n 2 "$WORK/config.err")"
-assert_eq "$(jq -r .window.pastMs "$WORK/config.json")" "$WINDOW_MS" "the acceptance window is ${WINDOW_MS} ms (Configure)"
+  -c "$(jq -cn --arg f "$F_CONFIGURE" --arg c "$CONFIG" '{Args: [$f, $c]}')" --waitForEvent >"$WORK/configure.log" 2>&1 ||
+  fail "$F_CONFIGURE $CONFIG: $(tail -n 3 "$WORK/configure.log")"
+"$PEER_CLI" utility admin chaincode query -C ami -n bcami -c "$(jq -cn --arg f "$F_GET_CONFIG" '{Args: [$f]}')" >"$WORK/config.json" 2>"$WORK/config.err" ||
+  fail "$F_GET_CONFIG: $(tail -n 2 "$WORK/config.err")"
+assert_eq "$(jq -r .window.pastMs "$WORK/config.json")" "$WINDOW_MS" "the acceptance window is ${WINDOW_MS} ms ($F_CONFIGURE)"
 
 # --- helpers -----------------------------------------------------------------------------------
 # The meters measure 8 × 36 half-hours at 4 readings/s (~72 s): the outage falls in the middle.

@@ -8,6 +8,8 @@ LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LIB_DIR/../.." && pwd)
 NETWORK=$REPO/scripts/network.sh
 PEER_CLI=$REPO/scripts/peer-cli.sh
+# shellcheck source=scripts/contract-api.sh
+source "$REPO/scripts/contract-api.sh"
 
 log() { printf '[%s] %s\n' "${TEST_NAME:-test}" "$*"; }
 fail() {
@@ -36,7 +38,8 @@ assert_deadline() {
 
 # net_setup PORT_BASE: private port base and run dir; down on exit.
 # meter_sim_bin: sets METER_SIM to $BCAMI_METER_SIM (scripts/test.sh sets it to the build it
-# made), or to a release build made now.
+# made), or to a release build made now; and loads the contract's names from it
+# (scripts/contract-api.sh: contract_fn, contract_reason).
 meter_sim_bin() {
   if [[ -n "${BCAMI_METER_SIM:-}" ]]; then
     METER_SIM=$BCAMI_METER_SIM
@@ -46,6 +49,7 @@ meter_sim_bin() {
     METER_SIM=${CARGO_TARGET_DIR:-$REPO/target}/release/meter-sim
   fi
   [[ -x "$METER_SIM" ]] || fail "meter-sim: $METER_SIM is not an executable"
+  contract_api_load "$METER_SIM" || fail "meter-sim api"
 }
 
 net_setup() {

@@ -31,21 +31,12 @@ fn now() -> u64 {
 }
 
 async fn members_decrypting(sim: &mut GroupSim<'_, Fabric>, command: &str) -> Vec<Hid> {
-    let (_, delivery) = sim.multicast(command.as_bytes()).unwrap();
+    let multicast = sim.multicast_to_members(command.as_bytes()).await.unwrap();
     assert!(
-        delivery
-            .decrypted
-            .iter()
-            .all(|(_, s)| *s == sim.head_end_hid),
-        "every member sees the head-end as the sender"
+        multicast.reached_exactly_the_members(),
+        "exactly the ledger's current members decrypt, each seeing the head-end as the sender: {multicast:?}"
     );
-    let mut got: Vec<Hid> = delivery.decrypted.iter().map(|(h, _)| *h).collect();
-    got.sort();
-    let mut members = sim.ledger_members().await.unwrap();
-    members.retain(|h| *h != sim.head_end_hid);
-    members.sort();
-    assert_eq!(got, members, "exactly the ledger's current members decrypt");
-    got
+    multicast.decrypted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

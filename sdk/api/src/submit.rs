@@ -34,6 +34,20 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason.
+    pub const ALL: [RejectReason; 10] = [
+        RejectReason::BadBase64,
+        RejectReason::Oversize,
+        RejectReason::Malformed,
+        RejectReason::UnknownMeter,
+        RejectReason::NotRegistered,
+        RejectReason::Revoked,
+        RejectReason::Stale,
+        RejectReason::Future,
+        RejectReason::Replayed,
+        RejectReason::BadSignature,
+    ];
+
     /// The code as it appears in JSON.
     pub fn code(self) -> &'static str {
         match self {
@@ -224,18 +238,21 @@ mod tests {
             panic!("{outcomes:?}");
         };
         assert_eq!(rejected.message, "m");
-        for reason in [
-            RejectReason::BadBase64,
-            RejectReason::Oversize,
-            RejectReason::Malformed,
-            RejectReason::UnknownMeter,
-            RejectReason::NotRegistered,
-            RejectReason::Revoked,
-            RejectReason::Stale,
-            RejectReason::Future,
-            RejectReason::Replayed,
-            RejectReason::BadSignature,
-        ] {
+        // A new reason fails to compile here until it has a place; ALL lists each in its place.
+        let place = |reason| match reason {
+            RejectReason::BadBase64 => 0,
+            RejectReason::Oversize => 1,
+            RejectReason::Malformed => 2,
+            RejectReason::UnknownMeter => 3,
+            RejectReason::NotRegistered => 4,
+            RejectReason::Revoked => 5,
+            RejectReason::Stale => 6,
+            RejectReason::Future => 7,
+            RejectReason::Replayed => 8,
+            RejectReason::BadSignature => 9,
+        };
+        for (i, reason) in RejectReason::ALL.into_iter().enumerate() {
+            assert_eq!(place(reason), i, "{reason:?}");
             let json = serde_json::to_string(&reason).unwrap();
             assert_eq!(json, format!("\"{}\"", reason.code()));
         }
