@@ -127,7 +127,11 @@ fn main() -> Result<()> {
             .unwrap_or_default();
     });
     let native_s = time(&mut || {
-        black_box(JoinRequest::build(&mut native, ipk, hid, nonce, &[3; 32]).ok());
+        // What the module does: decode the issuer key, build the request.
+        let ipk = bcami_anon::IssuerPublicKey::<Zk>::decode(&ipk.encode()).ok();
+        black_box(
+            ipk.and_then(|ipk| JoinRequest::build(&mut native, &ipk, hid, nonce, &[3; 32]).ok()),
+        );
     });
     row("join", cost, wasm_s, native_s);
 
