@@ -4,21 +4,25 @@
 
 use std::path::Path;
 
+mod anon;
+mod runner;
+
+pub use anon::{AnonModule, AnonOperation, WasmAnonMeter};
+use runner::{Compiled, Runner};
+
 use bcami_sdk::{
     Hid, KeyRotationRequest, MdmsPublicKey, MeterPublicKey, MeterSecretKey, RegistrationRequest,
     Timestamp, Transaction, UsageReport,
 };
 use bcami_sdk_wasm::abi::{self, IO_LEN, Status};
-use sha2::{Digest, Sha256};
-use wasmtime::{
-    Config, Engine, Global, Instance, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc, Val,
-};
+use wasmtime::TypedFunc;
 
 /// One wasm page.
 pub const PAGE: usize = 65_536;
 
 /// Errors of the host. A meter's errors ([`Error::MemoryCap`], [`Error::OutOfFuel`],
-/// [`Error::Trap`], [`Error::Meter`]) concern that meter only; its instance is still usable.
+/// [`Error::Trap`], [`Error::Meter`], [`Error::AnonMeter`]) concern that meter only; its instance
+/// is still usable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -53,8 +57,11 @@ pub enum Error {
     /// The module refused the input.
     #[error("meter refused the operation: {0:?}")]
     Meter(Status),
+    /// The anonymous meter module refused the input.
+    #[error("anonymous meter refused the operation: {0:?}")]
+    AnonMeter(bcami_sdk_wasm_anon::abi::Status),
     /// The input does not fit the module's I/O buffer.
-    #[error("input of {len} bytes does not fit the {IO_LEN}-byte I/O buffer")]
+    #[error("input of {len} bytes does not fit the module's I/O buffer")]
     Input {
         /// Its length.
         len: usize,
@@ -121,150 +128,51 @@ pub struct Metered<T> {
 }
 
 /// A compiled meter module, shared by every meter instance.
-#[derive(Clone)]
-pub struct MeterModule {
-    engine: Engine,
-    module: Module,
-    sha256: [u8; 32],
-    size: usize,
-}
+#[derive(Clone, Debug)]
+pub struct MeterModule(Compiled);
 
-impl std::fmt::Debug for MeterModule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeterModule")
-            .field("size", &self.size)
-            .field("sha256", &hex32(&self.sha256))
-            .finish()
-    }
-}
-
-fn hex32(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-const EXPORTS: [&str; 6] = [
-    "bcami_io",
-    "bcami_heap_high_water",
+const EXPORTS: [&str; 4] = [
     "bcami_keygen",
     "bcami_registration",
     "bcami_reading",
     "bcami_rotation",
 ];
 
+/// The file `scripts/build-meter-wasm.sh meter` writes.
+const FILE: &str = "bcami_sdk_wasm.wasm";
+
 impl MeterModule {
     /// Compiles the module in `bytes` (Cranelift) and checks that it is a meter module: the
     /// ABI's exports, a stack pointer and heap base, and no imports.
     pub fn from_bytes(bytes: &[u8]) -> Result<MeterModule, Error> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        // A meter has at most a few pages: reserve 1 MiB of address space per instance instead
-        // of the default 4 GiB, so thousands of meters fit; bounds are then checked explicitly.
-        config.memory_reservation(1 << 20);
-        config.memory_guard_size(PAGE as u64);
-        let engine = Engine::new(&config).map_err(|e| Error::Module(format!("{e:#}")))?;
-        let module =
-            Module::from_binary(&engine, bytes).map_err(|e| Error::Module(format!("{e:#}")))?;
-        if let Some(import) = module.imports().next() {
-            return Err(Error::Module(format!(
-                "it imports {}::{}; a meter module imports nothing",
-                import.module(),
-                import.name()
-            )));
-        }
-        let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
-        for name in EXPORTS
-            .iter()
-            .chain(&["memory", "__stack_pointer", "__heap_base"])
-        {
-            if !exports.contains(name) {
-                return Err(Error::Module(format!("export `{name}` is missing")));
-            }
-        }
-        Ok(MeterModule {
-            engine,
-            module,
-            sha256: Sha256::digest(bytes).into(),
-            size: bytes.len(),
-        })
+        Compiled::new(bytes, &EXPORTS).map(MeterModule)
     }
 
     /// [`MeterModule::from_bytes`] of a file.
     pub fn from_file(path: &Path) -> Result<MeterModule, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_bytes(&bytes)
+        Compiled::from_file(path, &EXPORTS).map(MeterModule)
     }
 
     /// Builds the module from this repository's source with `scripts/build-meter-wasm.sh` (which
     /// installs the toolchain) into `target_dir`, then loads it. For the repository's tests and
     /// tools; a deployment loads a pinned module file with [`MeterModule::from_file`].
     pub fn build(repo: &Path, target_dir: &Path) -> Result<MeterModule, Error> {
-        let script = repo.join("scripts/build-meter-wasm.sh");
-        let output = std::process::Command::new("bash")
-            .arg(&script)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .output()
-            .map_err(|source| Error::Read {
-                path: script.display().to_string(),
-                source,
-            })?;
-        if !output.status.success() {
-            return Err(Error::Module(format!(
-                "{} failed:\n{}\n{}",
-                script.display(),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        Self::from_file(&Self::built_path(target_dir))
+        Compiled::build(repo, target_dir, "meter", FILE, &EXPORTS).map(MeterModule)
     }
 
     /// Where `scripts/build-meter-wasm.sh` writes the module for `target_dir`.
     pub fn built_path(target_dir: &Path) -> std::path::PathBuf {
-        target_dir.join("meter-wasm/bcami_sdk_wasm.wasm")
+        runner::built_path(target_dir, FILE)
     }
 
     /// SHA-256 of the module bytes, hex.
     pub fn sha256_hex(&self) -> String {
-        hex32(&self.sha256)
+        self.0.sha256_hex()
     }
 
     /// Size of the module, bytes.
     pub fn size(&self) -> usize {
-        self.size
-    }
-}
-
-/// Caps linear memory and remembers the request it refused.
-struct Cap {
-    limit: usize,
-    refused: Option<usize>,
-}
-
-impl ResourceLimiter for Cap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = Some(desired);
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // The module's one table is its function table; it never grows.
-        Ok(desired <= 64)
+        self.0.size
     }
 }
 
@@ -288,24 +196,17 @@ pub struct Rotation {
 
 /// One meter: an instance of the module in its own store, with its memory cap and fuel budget.
 pub struct WasmMeter {
-    store: Store<Cap>,
-    memory: Memory,
-    io: usize,
-    stack_pointer: Global,
-    stack_top: usize,
-    data_bytes: usize,
-    heap_high_water: TypedFunc<(), u32>,
+    runner: Runner,
     keygen: TypedFunc<(), i32>,
     registration: TypedFunc<(), i32>,
     reading: TypedFunc<(), i32>,
     rotation: TypedFunc<(), i32>,
-    limits: Limits,
 }
 
 impl std::fmt::Debug for WasmMeter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmMeter")
-            .field("limits", &self.limits)
+            .field("limits", &self.runner.limits)
             .finish()
     }
 }
@@ -314,170 +215,41 @@ impl WasmMeter {
     /// Instantiates the module. Fails with [`Error::MemoryCap`] if the module's initial memory
     /// is above the cap.
     pub fn new(module: &MeterModule, limits: Limits) -> Result<WasmMeter, Error> {
-        let mut store = Store::new(
-            &module.engine,
-            Cap {
-                limit: limits.memory_bytes,
-                refused: None,
-            },
-        );
-        store.limiter(|cap| cap);
-        store
-            .set_fuel(limits.fuel_per_operation)
-            .map_err(|e| Error::Module(format!("{e:#}")))?;
-        let instance = match Instance::new(&mut store, &module.module, &[]) {
-            Ok(instance) => instance,
-            Err(e) => {
-                return Err(match store.data().refused {
-                    Some(needed) => Error::MemoryCap {
-                        limit: limits.memory_bytes,
-                        needed,
-                    },
-                    None => Error::Module(format!("{e:#}")),
-                });
-            }
-        };
-        let func = |store: &mut Store<Cap>, name: &str| {
-            instance
-                .get_typed_func::<(), i32>(&mut *store, name)
-                .map_err(|e| Error::Module(format!("export `{name}`: {e:#}")))
-        };
-        let keygen = func(&mut store, "bcami_keygen")?;
-        let registration = func(&mut store, "bcami_registration")?;
-        let reading = func(&mut store, "bcami_reading")?;
-        let rotation = func(&mut store, "bcami_rotation")?;
-        let heap_high_water = instance
-            .get_typed_func::<(), u32>(&mut store, "bcami_heap_high_water")
-            .map_err(|e| Error::Module(format!("export `bcami_heap_high_water`: {e:#}")))?;
-        let io = instance
-            .get_typed_func::<(), u32>(&mut store, "bcami_io")
-            .map_err(|e| Error::Module(format!("export `bcami_io`: {e:#}")))?
-            .call(&mut store, ())
-            .map_err(|e| Error::Trap(format!("{e:#}")))?;
-        let global = |store: &mut Store<Cap>, name: &str| -> Result<usize, Error> {
-            instance
-                .get_global(&mut *store, name)
-                .and_then(|g| g.get(&mut *store).i32())
-                .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| Error::Module(format!("`{name}` is not an i32 global")))
-        };
-        // The module is linked with the stack first: it grows down from `__stack_pointer` to 0,
-        // then static data up to `__heap_base`.
-        let stack_top = global(&mut store, "__stack_pointer")?;
-        let stack_pointer = instance
-            .get_global(&mut store, "__stack_pointer")
-            .ok_or_else(|| Error::Module("export `__stack_pointer` is missing".into()))?;
-        let heap_base = global(&mut store, "__heap_base")?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| Error::Module("export `memory` is not a memory".into()))?;
-        let io = usize::try_from(io).map_err(|e| Error::Module(e.to_string()))?;
-        if heap_base < stack_top || io + IO_LEN > memory.data_size(&store) {
-            return Err(Error::Module(
-                "the memory layout is not stack first, data, heap".into(),
-            ));
-        }
+        let mut runner = Runner::new(&module.0, limits, IO_LEN)?;
         Ok(WasmMeter {
-            store,
-            memory,
-            io,
-            stack_pointer,
-            stack_top,
-            data_bytes: heap_base - stack_top,
-            heap_high_water,
-            keygen,
-            registration,
-            reading,
-            rotation,
-            limits,
+            keygen: runner.operation("bcami_keygen")?,
+            registration: runner.operation("bcami_registration")?,
+            reading: runner.operation("bcami_reading")?,
+            rotation: runner.operation("bcami_rotation")?,
+            runner,
         })
     }
 
     /// Changes the fuel budget of each following operation.
     pub fn set_fuel_per_operation(&mut self, fuel: u64) {
-        self.limits.fuel_per_operation = fuel;
+        self.runner.limits.fuel_per_operation = fuel;
     }
 
     /// Runs one export on raw `input` laid out as `bcami_sdk_wasm::abi` says; returns the
     /// output bytes and the cost. The typed methods below are this plus encoding and decoding.
     pub fn call(&mut self, operation: Operation, input: &[u8]) -> Result<Metered<Vec<u8>>, Error> {
-        if input.len() > IO_LEN {
-            return Err(Error::Input { len: input.len() });
-        }
         let func = match operation {
             Operation::Keygen => self.keygen.clone(),
             Operation::Registration => self.registration.clone(),
             Operation::Reading => self.reading.clone(),
             Operation::Rotation => self.rotation.clone(),
         };
-        {
-            let memory = self.memory.data_mut(&mut self.store);
-            memory[self.io..self.io + input.len()].copy_from_slice(input);
-            memory[..self.stack_top].fill(STACK_PAINT);
+        let (returned, cost) = self.runner.call(&func, input)?;
+        match returned {
+            Ok(output) => Ok(Metered {
+                value: output,
+                cost,
+            }),
+            Err(code) => Err(match Status::from_return(code) {
+                Some(status) => Error::Meter(status),
+                None => Error::Output(format!("unknown status {code}")),
+            }),
         }
-        self.store.data_mut().refused = None;
-        self.store
-            .set_fuel(self.limits.fuel_per_operation)
-            .map_err(|e| Error::Trap(format!("{e:#}")))?;
-        let result = func.call(&mut self.store, ());
-        if result.is_err() {
-            // A trap leaves the shadow stack pointer where the trapping frame had moved it: put
-            // it back, so the meter's next operation has its whole stack.
-            let top = i32::try_from(self.stack_top).map_err(|e| Error::Trap(e.to_string()))?;
-            self.stack_pointer
-                .set(&mut self.store, Val::I32(top))
-                .map_err(|e| Error::Trap(format!("{e:#}")))?;
-        }
-        let fuel_left = self.store.get_fuel().unwrap_or(0);
-        let returned = match result {
-            Ok(value) => value,
-            Err(e) => {
-                if let Some(needed) = self.store.data().refused {
-                    return Err(Error::MemoryCap {
-                        limit: self.limits.memory_bytes,
-                        needed,
-                    });
-                }
-                return Err(match e.downcast_ref::<Trap>() {
-                    Some(Trap::OutOfFuel) => Error::OutOfFuel {
-                        budget: self.limits.fuel_per_operation,
-                    },
-                    _ => Error::Trap(format!("{e:#}")),
-                });
-            }
-        };
-        let fuel = self.limits.fuel_per_operation - fuel_left;
-        let memory = self.memory.data(&self.store);
-        let untouched = memory[..self.stack_top]
-            .iter()
-            .position(|&b| b != STACK_PAINT)
-            .unwrap_or(self.stack_top);
-        let stack_bytes = self.stack_top - untouched;
-        let memory_bytes = memory.len();
-        let output = match usize::try_from(returned) {
-            Ok(len) if len <= IO_LEN => memory[self.io..self.io + len].to_vec(),
-            Ok(len) => return Err(Error::Output(format!("output length {len} > {IO_LEN}"))),
-            Err(_) => {
-                return Err(match Status::from_return(returned) {
-                    Some(status) => Error::Meter(status),
-                    None => Error::Output(format!("unknown status {returned}")),
-                });
-            }
-        };
-        let heap = self
-            .heap_high_water
-            .call(&mut self.store, ())
-            .map_err(|e| Error::Trap(format!("{e:#}")))?;
-        Ok(Metered {
-            value: output,
-            cost: Cost {
-                fuel,
-                stack_bytes,
-                heap_bytes: heap as usize,
-                data_bytes: self.data_bytes,
-                memory_bytes,
-            },
-        })
     }
 
     /// A new meter key from 32 bytes of caller entropy (`MeterSecretKey::from_entropy`).
@@ -572,10 +344,6 @@ impl WasmMeter {
     }
 }
 
-/// Written over the stack region before each call; the lowest byte that no longer holds it is
-/// the deepest the stack went.
-const STACK_PAINT: u8 = 0xA5;
-
 /// The module's operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -609,7 +377,7 @@ impl Operation {
     }
 }
 
-fn expect_len(bytes: &[u8], len: usize) -> Result<(), Error> {
+pub(crate) fn expect_len(bytes: &[u8], len: usize) -> Result<(), Error> {
     if bytes.len() == len {
         Ok(())
     } else {

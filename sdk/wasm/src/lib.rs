@@ -2,12 +2,12 @@
 #![no_std]
 #![warn(missing_docs)]
 // `unsafe` only where a target needs it: the wasm exports and the I/O buffer they share
-// (`wasm`), and the allocator (`heap`). Each use has a SAFETY comment. `abi` is safe code.
+// (`wasm`). Each use has a SAFETY comment. `abi` is safe code. The allocator is bcami-wasm-rt's.
 
 extern crate alloc;
 
 pub mod abi;
 #[cfg(any(target_arch = "wasm32", target_os = "none"))]
-pub mod heap;
+pub use bcami_wasm_rt::heap;
 #[cfg(target_arch = "wasm32")]
 mod wasm;

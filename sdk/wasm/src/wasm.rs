@@ -6,7 +6,7 @@
 //! no WASI: entropy and time come from the host as input bytes.
 #![allow(unsafe_code)]
 
-use core::cell::UnsafeCell;
+use bcami_wasm_rt::Static;
 
 use crate::abi::{self, IO_LEN, Status};
 use crate::heap::Heap;
@@ -14,12 +14,7 @@ use crate::heap::Heap;
 #[global_allocator]
 static HEAP: Heap = Heap::new();
 
-struct Io(UnsafeCell<[u8; IO_LEN]>);
-
-// SAFETY: wasm32-unknown-unknown runs one thread; see `with_io` for the aliasing argument.
-unsafe impl Sync for Io {}
-
-static IO: Io = Io(UnsafeCell::new([0; IO_LEN]));
+static IO: Static<[u8; IO_LEN]> = Static::new([0; IO_LEN]);
 
 /// Runs one operation on the I/O buffer with a fresh heap.
 fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
@@ -28,7 +23,7 @@ fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
     // call each other, the module has one thread and no imports through which the host could
     // re-enter it, and the reference ends when the operation returns. The host writes the buffer
     // only between calls.
-    let io = unsafe { &mut *IO.0.get() };
+    let io = unsafe { IO.get() };
     match operation(io) {
         // The output is at most IO_LEN (256) bytes, so it fits an i32.
         Ok(len) => len as i32,
@@ -39,7 +34,7 @@ fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
 /// Address of the I/O buffer in linear memory.
 #[unsafe(no_mangle)]
 pub extern "C" fn bcami_io() -> *mut u8 {
-    IO.0.get().cast()
+    IO.as_ptr().cast()
 }
 
 /// Length of the I/O buffer.

@@ -1,7 +1,10 @@
 //! A bump allocator for one operation at a time, with a high-water mark.
 //!
-//! Every operation (`crate::abi`) copies its output into the I/O buffer before it returns, so no
-//! allocation outlives it: [`Heap::reset`] at the start of each operation reclaims everything.
+//! Every operation of a meter module copies its output into the I/O buffer before it returns, so
+//! no allocation outlives it: [`Heap::reset`] at the start of each operation reclaims everything.
+//! A module that keeps state between operations (the anonymous meter's issuer key) builds it in
+//! an operation that starts with [`Heap::clear`] and ends with [`Heap::keep`]: what was
+//! allocated until then stays, below the mark `reset` returns to.
 //! Freeing the most recent allocation gives its bytes back at once (the common `Vec` growth
 //! pattern). On wasm32 the heap starts at `__heap_base` and grows linear memory with
 //! `memory.grow`, so a host's memory cap is what stops it; on a microcontroller it is a fixed
@@ -13,6 +16,8 @@ use core::cell::Cell;
 
 /// The allocator. One per program, as `#[global_allocator]`.
 pub struct Heap {
+    /// Where `reset` returns to: 0 (the heap's start), or the end of what `keep` kept.
+    mark: Cell<usize>,
     /// First free byte; 0 until the first allocation after a reset.
     next: Cell<usize>,
     /// Highest `next` since the last reset.
@@ -33,6 +38,7 @@ impl Heap {
     /// An empty heap.
     pub const fn new() -> Heap {
         Heap {
+            mark: Cell::new(0),
             next: Cell::new(0),
             high: Cell::new(0),
             #[cfg(target_os = "none")]
@@ -40,16 +46,34 @@ impl Heap {
         }
     }
 
-    /// Forgets every allocation and the high-water mark. Only between operations, when nothing
-    /// allocated is alive.
+    /// Forgets every allocation made since the last [`Heap::keep`] (all of them if there was
+    /// none), and the high-water mark above it. Only between operations, when nothing allocated
+    /// since the keep is alive.
     pub fn reset(&self) {
-        self.next.set(0);
-        self.high.set(0);
+        self.next.set(self.mark.get());
+        self.high.set(self.mark.get());
     }
 
-    /// Bytes in use at the highest point since the last reset (including alignment padding).
+    /// Forgets every allocation, kept ones too. Only when nothing allocated is alive.
+    pub fn clear(&self) {
+        self.mark.set(0);
+        self.reset();
+    }
+
+    /// Keeps everything allocated so far: later resets return to here.
+    pub fn keep(&self) {
+        self.mark.set(self.next.get());
+    }
+
+    /// Bytes in use at the highest point since the last reset, kept bytes and alignment padding
+    /// included.
     pub fn high_water(&self) -> usize {
         self.high.get().saturating_sub(self.start())
+    }
+
+    /// Bytes kept by [`Heap::keep`].
+    pub fn kept(&self) -> usize {
+        self.mark.get().saturating_sub(self.start())
     }
 
     #[cfg(target_arch = "wasm32")]
