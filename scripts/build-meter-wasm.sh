@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the meter module: bcami-sdk-wasm as a wasm32-unknown-unknown cdylib with no imports,
-# a 16 KiB stack first in linear memory, the `meter` profile (opt-level s, LTO, stripped), and
-# path prefixes remapped so the bytes do not depend on where the repository or the cargo home
-# is. Installs the toolchain first (install-wasm-toolchain.sh picks the route).
+# a 32 KiB stack first in linear memory (finishing a head-end handshake uses 22 KiB of it), the
+# `meter` profile (opt-level s, LTO, stripped), and path prefixes remapped so the bytes do not
+# depend on where the repository or the cargo home is. Installs the toolchain first
+# (install-wasm-toolchain.sh picks the route).
 # Output: <target>/meter-wasm/bcami_sdk_wasm.wasm; prints its size and SHA-256 (last line).
 # The SHA-256 is checked against sdk/wasm/module.sha256 for this route and toolchain: a change to
 # the meter's code (sdk/core, sdk/wasm) or to a dependency changes it, so after such a change run
 #   BCAMI_PIN_MODULE=1 scripts/build-meter-wasm.sh
 # which rewrites this toolchain's line, and commit the file.
-# Environment: BCAMI_METER_STACK (bytes, default 16384), BCAMI_WASM_ROUTE (see the installer),
+# Environment: BCAMI_METER_STACK (bytes, default 32768), BCAMI_WASM_ROUTE (see the installer),
 #              BCAMI_PIN_MODULE=1 (record this build's hash instead of checking it).
 set -euo pipefail
 
@@ -16,7 +17,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 OUT=$TARGET_DIR/meter-wasm
-STACK=${BCAMI_METER_STACK:-16384}
+STACK=${BCAMI_METER_STACK:-32768}
 
 "$SCRIPT_DIR/install-wasm-toolchain.sh"
 route=$(cat "$OUT/route")

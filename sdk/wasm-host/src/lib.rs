@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use bcami_sdk::session::{HeadEndIdentity, SessionConfirm, SessionInit, SessionResponse};
 use bcami_sdk::{
     Hid, KeyRotationRequest, MdmsPublicKey, MeterPublicKey, MeterSecretKey, RegistrationRequest,
     Timestamp, Transaction, UsageReport,
@@ -142,13 +143,18 @@ fn hex32(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const EXPORTS: [&str; 6] = [
+const EXPORTS: [&str; 11] = [
     "bcami_io",
     "bcami_heap_high_water",
     "bcami_keygen",
     "bcami_registration",
     "bcami_reading",
     "bcami_rotation",
+    "bcami_session_start",
+    "bcami_session_finish",
+    "bcami_session_seal",
+    "bcami_session_open",
+    "bcami_session_end",
 ];
 
 impl MeterModule {
@@ -286,7 +292,19 @@ pub struct Rotation {
     pub request: KeyRotationRequest,
 }
 
+/// The decoded result of `session_finish`: the head-end is authenticated and the session is up
+/// inside the instance.
+#[derive(Debug, Clone)]
+pub struct Established {
+    /// The SessionConfirm to send to the head-end.
+    pub confirm: SessionConfirm,
+    /// The session id (the hash of the whole handshake transcript; the head-end has the same).
+    pub session_id: [u8; abi::SESSION_ID_LEN],
+}
+
 /// One meter: an instance of the module in its own store, with its memory cap and fuel budget.
+/// The instance keeps the meter's one head-end session (handshake state, then session keys)
+/// between calls; the host never sees those secrets.
 pub struct WasmMeter {
     store: Store<Cap>,
     memory: Memory,
@@ -299,6 +317,11 @@ pub struct WasmMeter {
     registration: TypedFunc<(), i32>,
     reading: TypedFunc<(), i32>,
     rotation: TypedFunc<(), i32>,
+    session_start: TypedFunc<(), i32>,
+    session_finish: TypedFunc<(), i32>,
+    session_seal: TypedFunc<(), i32>,
+    session_open: TypedFunc<(), i32>,
+    session_end: TypedFunc<(), i32>,
     limits: Limits,
 }
 
@@ -346,6 +369,11 @@ impl WasmMeter {
         let registration = func(&mut store, "bcami_registration")?;
         let reading = func(&mut store, "bcami_reading")?;
         let rotation = func(&mut store, "bcami_rotation")?;
+        let session_start = func(&mut store, "bcami_session_start")?;
+        let session_finish = func(&mut store, "bcami_session_finish")?;
+        let session_seal = func(&mut store, "bcami_session_seal")?;
+        let session_open = func(&mut store, "bcami_session_open")?;
+        let session_end = func(&mut store, "bcami_session_end")?;
         let heap_high_water = instance
             .get_typed_func::<(), u32>(&mut store, "bcami_heap_high_water")
             .map_err(|e| Error::Module(format!("export `bcami_heap_high_water`: {e:#}")))?;
@@ -389,6 +417,11 @@ impl WasmMeter {
             registration,
             reading,
             rotation,
+            session_start,
+            session_finish,
+            session_seal,
+            session_open,
+            session_end,
             limits,
         })
     }
@@ -409,6 +442,11 @@ impl WasmMeter {
             Operation::Registration => self.registration.clone(),
             Operation::Reading => self.reading.clone(),
             Operation::Rotation => self.rotation.clone(),
+            Operation::SessionStart => self.session_start.clone(),
+            Operation::SessionFinish => self.session_finish.clone(),
+            Operation::SessionSeal => self.session_seal.clone(),
+            Operation::SessionOpen => self.session_open.clone(),
+            Operation::SessionEnd => self.session_end.clone(),
         };
         {
             let memory = self.memory.data_mut(&mut self.store);
@@ -572,6 +610,98 @@ impl WasmMeter {
     }
 }
 
+impl WasmMeter {
+    /// Starts a handshake with `head_end` at `now` (`MeterHandshake::start_from_entropy`),
+    /// abandoning any session this meter had; returns the SessionInit to send.
+    pub fn session_start(
+        &mut self,
+        entropy: &[u8; 32],
+        key: &MeterSecretKey,
+        hid: Hid,
+        head_end: &HeadEndIdentity,
+        now: Timestamp,
+    ) -> Result<Metered<SessionInit>, Error> {
+        let input = [
+            &key.to_bytes()[..],
+            hid.as_bytes(),
+            head_end.id.as_bytes(),
+            &head_end.public_key.to_bytes(),
+            &now.to_bytes(),
+            entropy,
+        ]
+        .concat();
+        let out = self.call(Operation::SessionStart, &input)?;
+        let value = SessionInit::decode(&out.value).map_err(|e| Error::Output(e.to_string()))?;
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// Checks the head-end's response and confirms (`MeterHandshake::finish`): a refused
+    /// response is [`Error::Meter`] with [`Status::Authentication`] (or
+    /// [`Status::UnexpectedHeadEnd`]), after which the meter must start again.
+    pub fn session_finish(
+        &mut self,
+        key: &MeterSecretKey,
+        response: &SessionResponse,
+    ) -> Result<Metered<Established>, Error> {
+        let input = [&key.to_bytes()[..], &response.encode()].concat();
+        let out = self.call(Operation::SessionFinish, &input)?;
+        expect_len(&out.value, abi::SESSION_FINISH_OUTPUT_LEN)?;
+        let (confirm, id) = out.value.split_at(SessionConfirm::ENCODED_LEN);
+        let value = Established {
+            confirm: SessionConfirm::decode(confirm).map_err(|e| Error::Output(e.to_string()))?,
+            session_id: id
+                .try_into()
+                .map_err(|_| Error::Output("session id is not 32 bytes".into()))?,
+        };
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// Seals `plaintext` for the head-end, binding `aad` (`Session::seal`).
+    pub fn session_seal(
+        &mut self,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Metered<Vec<u8>>, Error> {
+        self.call(Operation::SessionSeal, &record_input(aad, plaintext)?)
+    }
+
+    /// Opens a record from the head-end sealed with `aad` (`Session::open`).
+    pub fn session_open(&mut self, aad: &[u8], sealed: &[u8]) -> Result<Metered<Vec<u8>>, Error> {
+        self.call(Operation::SessionOpen, &record_input(aad, sealed)?)
+    }
+
+    /// Ends the session (or the handshake): the instance drops its keys.
+    pub fn session_end(&mut self) -> Result<Metered<()>, Error> {
+        let out = self.call(Operation::SessionEnd, &[])?;
+        expect_len(&out.value, 0)?;
+        Ok(Metered {
+            value: (),
+            cost: out.cost,
+        })
+    }
+}
+
+/// A record operation's input: the two lengths, the associated data, the body.
+fn record_input(aad: &[u8], body: &[u8]) -> Result<Vec<u8>, Error> {
+    let len = abi::RECORD_LENGTHS_LEN + aad.len() + body.len();
+    let too_long = || Error::Input { len };
+    let aad_len = u16::try_from(aad.len()).map_err(|_| too_long())?;
+    let body_len = u16::try_from(body.len()).map_err(|_| too_long())?;
+    Ok([
+        &aad_len.to_be_bytes()[..],
+        &body_len.to_be_bytes(),
+        aad,
+        body,
+    ]
+    .concat())
+}
+
 /// Written over the stack region before each call; the lowest byte that no longer holds it is
 /// the deepest the stack went.
 const STACK_PAINT: u8 = 0xA5;
@@ -587,15 +717,30 @@ pub enum Operation {
     Reading,
     /// `bcami_rotation`.
     Rotation,
+    /// `bcami_session_start`.
+    SessionStart,
+    /// `bcami_session_finish`.
+    SessionFinish,
+    /// `bcami_session_seal`.
+    SessionSeal,
+    /// `bcami_session_open`.
+    SessionOpen,
+    /// `bcami_session_end`.
+    SessionEnd,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Keygen,
         Operation::Registration,
         Operation::Reading,
         Operation::Rotation,
+        Operation::SessionStart,
+        Operation::SessionFinish,
+        Operation::SessionSeal,
+        Operation::SessionOpen,
+        Operation::SessionEnd,
     ];
 
     /// Its name in reports.
@@ -605,6 +750,11 @@ impl Operation {
             Operation::Registration => "registration",
             Operation::Reading => "reading",
             Operation::Rotation => "rotation",
+            Operation::SessionStart => "session start",
+            Operation::SessionFinish => "session finish",
+            Operation::SessionSeal => "session seal",
+            Operation::SessionOpen => "session open",
+            Operation::SessionEnd => "session end",
         }
     }
 }
