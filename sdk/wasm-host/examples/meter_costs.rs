@@ -274,6 +274,7 @@ fn session_rows(
 
     // The session both meters (wasm and native) now hold: the same keys, from the same entropy
     // and response.
+    meter.session_start(&[6; 32], key, hid, &identity, t)?;
     let confirm = meter.session_finish(key, &response)?.value.confirm;
     let mut head_end_session = pending.finish(&confirm, &directory)?;
     let (native, _) = MeterHandshake::start_from_entropy(&[6; 32], key, hid, identity, t)?;
