@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds a meter module as a wasm32-unknown-unknown cdylib with no imports, its stack (16 KiB for
-# the meter module, 24 KiB for the anonymous one) first in linear memory, the `meter` profile
+# Builds a meter module as a wasm32-unknown-unknown cdylib with no imports, its stack (32 KiB for
+# the meter module: finishing a head-end handshake uses 22 KiB; 24 KiB for the anonymous one)
+# first in linear memory, the `meter` profile
 # (opt-level s, LTO, stripped), and path prefixes remapped so the bytes do not depend on where
 # the repository or the cargo home is. Installs the toolchain first (install-wasm-toolchain.sh
 # picks the route).
 # Usage: build-meter-wasm.sh [meter|anon]
-#   meter (default)  bcami-sdk-wasm (sdk/wasm): keys, registration, reading, rotation
+#   meter (default)  bcami-sdk-wasm (sdk/wasm): keys, registration, reading, rotation, the
+#                    meter's side of the head-end session
 #   anon             bcami-sdk-wasm-anon (sdk/wasm-anon): the anonymous reading
 # Output: <target>/meter-wasm/<lib>.wasm; prints its size and SHA-256 (last line).
 # The SHA-256 is checked against the crate's module.sha256 for this route and toolchain: a change
@@ -22,7 +24,7 @@ REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 OUT=$TARGET_DIR/meter-wasm
 case ${1:-meter} in
-meter) crate=bcami-sdk-wasm crate_dir=sdk/wasm stack=16384 ;;
+meter) crate=bcami-sdk-wasm crate_dir=sdk/wasm stack=32768 ;;
 # The pairing check of a credential needs more stack than a reading (BENCHMARKS.md).
 anon) crate=bcami-sdk-wasm-anon crate_dir=sdk/wasm-anon stack=24576 ;;
 *)

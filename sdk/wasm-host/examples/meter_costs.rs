@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use bcami_sdk::session::{HeadEnd, HeadEndPolicy, MeterHandshake, MeterRecord, MeterStatus};
+use bcami_sdk::{HeadEndSecretKey, rand_core};
 use bcami_sdk::{
     Hid, IntervalLength, KeyRotationRequest, MdmsSecretKey, MeterSecretKey, QualityFlags,
     RegistrationRequest, Timestamp, Transaction, UsageReport, WattHours,
@@ -166,9 +168,150 @@ fn main() -> Result<()> {
         );
     });
     row("rotation", cost, wasm_s, native_s);
+
+    session_rows(&mut meter, &key, hid, t, iterations, &time, &row)?;
     println!(
         "(on-CPU, best of 5 rounds of {iterations} after one warm-up; native = bcami-sdk with its default `std` \
          feature, whose precomputed base-point tables the no_std module does not have)"
     );
+    Ok(())
+}
+
+/// The head-end's randomness in these figures (splitmix64; not the meter's side, which takes
+/// entropy).
+struct Rng(u64);
+
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes()[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for Rng {}
+
+/// The meter's side of the head-end session: start, finish (timed as start + finish, minus
+/// start), and sealing and opening a 200-byte record (about a signed reading) with the head-end
+/// connection's associated data.
+fn session_rows(
+    meter: &mut WasmMeter,
+    key: &MeterSecretKey,
+    hid: Hid,
+    t: Timestamp,
+    iterations: u32,
+    time: &dyn Fn(&mut dyn FnMut()) -> f64,
+    row: &dyn Fn(&str, Cost, f64, f64),
+) -> Result<()> {
+    const AAD: &[u8] = b"BC-AMI/1 head-end connection\0";
+    let head_end = HeadEnd::new(
+        Hid::from_meter_id("AHE-1"),
+        HeadEndSecretKey::from_entropy(&[5; 32])?,
+        HeadEndPolicy::default(),
+    );
+    let identity = head_end.identity();
+    let directory = std::collections::BTreeMap::from([(
+        hid,
+        MeterRecord {
+            public_key: key.public_key(),
+            key_version: 1,
+            status: MeterStatus::Active,
+        },
+    )]);
+    let init = meter.session_start(&[6; 32], key, hid, &identity, t)?.value;
+    let (pending, response) = head_end.respond(&mut Rng(1), &init, &directory, t)?;
+
+    let mut start_cost = Cost::default();
+    let start_wasm = time(&mut || {
+        start_cost = meter
+            .session_start(black_box(&[6; 32]), key, hid, &identity, t)
+            .map(|m| m.cost)
+            .unwrap_or_default();
+    });
+    let start_native = time(&mut || {
+        black_box(
+            MeterHandshake::start_from_entropy(black_box(&[6; 32]), key, hid, identity, t).ok(),
+        );
+    });
+    row("session start", start_cost, start_wasm, start_native);
+
+    let mut finish_cost = Cost::default();
+    let pair_wasm = time(&mut || {
+        let started = meter.session_start(&[6; 32], key, hid, &identity, t);
+        finish_cost = started
+            .and_then(|_| meter.session_finish(key, &response))
+            .map(|m| m.cost)
+            .unwrap_or_default();
+    });
+    let pair_native = time(&mut || {
+        let started = MeterHandshake::start_from_entropy(&[6; 32], key, hid, identity, t);
+        black_box(
+            started
+                .ok()
+                .map(|(handshake, _)| handshake.finish(key, &response).ok()),
+        );
+    });
+    row(
+        "session finish",
+        finish_cost,
+        pair_wasm - start_wasm,
+        pair_native - start_native,
+    );
+
+    // The session both meters (wasm and native) now hold: the same keys, from the same entropy
+    // and response.
+    meter.session_start(&[6; 32], key, hid, &identity, t)?;
+    let confirm = meter.session_finish(key, &response)?.value.confirm;
+    let mut head_end_session = pending.finish(&confirm, &directory)?;
+    let (native, _) = MeterHandshake::start_from_entropy(&[6; 32], key, hid, identity, t)?;
+    let (mut native_session, _) = native.finish(key, &response)?;
+    let record = [0x5a; 200];
+    let mut seal_cost = Cost::default();
+    let seal_wasm = time(&mut || {
+        seal_cost = meter
+            .session_seal(AAD, black_box(&record))
+            .map(|m| m.cost)
+            .unwrap_or_default();
+    });
+    let seal_native = time(&mut || {
+        black_box(native_session.seal(AAD, black_box(&record)).ok());
+    });
+    row("session seal", seal_cost, seal_wasm, seal_native);
+
+    // Each record opens once: seal enough for the warm-up and the five rounds.
+    let records = (0..6 * iterations)
+        .map(|_| head_end_session.seal(AAD, &record))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut open_cost = Cost::default();
+    let mut next = records.iter();
+    let open_wasm = time(&mut || {
+        if let Some(sealed) = next.next() {
+            open_cost = meter
+                .session_open(AAD, sealed)
+                .map(|m| m.cost)
+                .unwrap_or_default();
+        }
+    });
+    let mut next = records.iter();
+    let open_native = time(&mut || {
+        if let Some(sealed) = next.next() {
+            black_box(native_session.open(AAD, sealed).ok());
+        }
+    });
+    row("session open", open_cost, open_wasm, open_native);
     Ok(())
 }

@@ -10,6 +10,7 @@ mod runner;
 pub use anon::{AnonModule, AnonOperation, WasmAnonMeter};
 use runner::{Compiled, Runner};
 
+use bcami_sdk::session::{HeadEndIdentity, SessionConfirm, SessionInit, SessionResponse};
 use bcami_sdk::{
     Hid, KeyRotationRequest, MdmsPublicKey, MeterPublicKey, MeterSecretKey, RegistrationRequest,
     Timestamp, Transaction, UsageReport,
@@ -131,11 +132,16 @@ pub struct Metered<T> {
 #[derive(Clone, Debug)]
 pub struct MeterModule(Compiled);
 
-const EXPORTS: [&str; 4] = [
+const EXPORTS: [&str; 9] = [
     "bcami_keygen",
     "bcami_registration",
     "bcami_reading",
     "bcami_rotation",
+    "bcami_session_start",
+    "bcami_session_finish",
+    "bcami_session_seal",
+    "bcami_session_open",
+    "bcami_session_end",
 ];
 
 /// The file `scripts/build-meter-wasm.sh meter` writes.
@@ -194,13 +200,30 @@ pub struct Rotation {
     pub request: KeyRotationRequest,
 }
 
+/// The decoded result of `session_finish`: the head-end is authenticated and the session is up
+/// inside the instance.
+#[derive(Debug, Clone)]
+pub struct Established {
+    /// The SessionConfirm to send to the head-end.
+    pub confirm: SessionConfirm,
+    /// The session id (the hash of the whole handshake transcript; the head-end has the same).
+    pub session_id: [u8; abi::SESSION_ID_LEN],
+}
+
 /// One meter: an instance of the module in its own store, with its memory cap and fuel budget.
+/// The instance keeps the meter's one head-end session (handshake state, then session keys)
+/// between calls; the host never sees those secrets.
 pub struct WasmMeter {
     runner: Runner,
     keygen: TypedFunc<(), i32>,
     registration: TypedFunc<(), i32>,
     reading: TypedFunc<(), i32>,
     rotation: TypedFunc<(), i32>,
+    session_start: TypedFunc<(), i32>,
+    session_finish: TypedFunc<(), i32>,
+    session_seal: TypedFunc<(), i32>,
+    session_open: TypedFunc<(), i32>,
+    session_end: TypedFunc<(), i32>,
 }
 
 impl std::fmt::Debug for WasmMeter {
@@ -221,6 +244,11 @@ impl WasmMeter {
             registration: runner.operation("bcami_registration")?,
             reading: runner.operation("bcami_reading")?,
             rotation: runner.operation("bcami_rotation")?,
+            session_start: runner.operation("bcami_session_start")?,
+            session_finish: runner.operation("bcami_session_finish")?,
+            session_seal: runner.operation("bcami_session_seal")?,
+            session_open: runner.operation("bcami_session_open")?,
+            session_end: runner.operation("bcami_session_end")?,
             runner,
         })
     }
@@ -238,6 +266,11 @@ impl WasmMeter {
             Operation::Registration => self.registration.clone(),
             Operation::Reading => self.reading.clone(),
             Operation::Rotation => self.rotation.clone(),
+            Operation::SessionStart => self.session_start.clone(),
+            Operation::SessionFinish => self.session_finish.clone(),
+            Operation::SessionSeal => self.session_seal.clone(),
+            Operation::SessionOpen => self.session_open.clone(),
+            Operation::SessionEnd => self.session_end.clone(),
         };
         let (returned, cost) = self.runner.call(&func, input)?;
         match returned {
@@ -344,6 +377,98 @@ impl WasmMeter {
     }
 }
 
+impl WasmMeter {
+    /// Starts a handshake with `head_end` at `now` (`MeterHandshake::start_from_entropy`),
+    /// abandoning any session this meter had; returns the SessionInit to send.
+    pub fn session_start(
+        &mut self,
+        entropy: &[u8; 32],
+        key: &MeterSecretKey,
+        hid: Hid,
+        head_end: &HeadEndIdentity,
+        now: Timestamp,
+    ) -> Result<Metered<SessionInit>, Error> {
+        let input = [
+            &key.to_bytes()[..],
+            hid.as_bytes(),
+            head_end.id.as_bytes(),
+            &head_end.public_key.to_bytes(),
+            &now.to_bytes(),
+            entropy,
+        ]
+        .concat();
+        let out = self.call(Operation::SessionStart, &input)?;
+        let value = SessionInit::decode(&out.value).map_err(|e| Error::Output(e.to_string()))?;
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// Checks the head-end's response and confirms (`MeterHandshake::finish`): a refused
+    /// response is [`Error::Meter`] with [`Status::Authentication`] (or
+    /// [`Status::UnexpectedHeadEnd`]), after which the meter must start again.
+    pub fn session_finish(
+        &mut self,
+        key: &MeterSecretKey,
+        response: &SessionResponse,
+    ) -> Result<Metered<Established>, Error> {
+        let input = [&key.to_bytes()[..], &response.encode()].concat();
+        let out = self.call(Operation::SessionFinish, &input)?;
+        expect_len(&out.value, abi::SESSION_FINISH_OUTPUT_LEN)?;
+        let (confirm, id) = out.value.split_at(SessionConfirm::ENCODED_LEN);
+        let value = Established {
+            confirm: SessionConfirm::decode(confirm).map_err(|e| Error::Output(e.to_string()))?,
+            session_id: id
+                .try_into()
+                .map_err(|_| Error::Output("session id is not 32 bytes".into()))?,
+        };
+        Ok(Metered {
+            value,
+            cost: out.cost,
+        })
+    }
+
+    /// Seals `plaintext` for the head-end, binding `aad` (`Session::seal`).
+    pub fn session_seal(
+        &mut self,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Metered<Vec<u8>>, Error> {
+        self.call(Operation::SessionSeal, &record_input(aad, plaintext)?)
+    }
+
+    /// Opens a record from the head-end sealed with `aad` (`Session::open`).
+    pub fn session_open(&mut self, aad: &[u8], sealed: &[u8]) -> Result<Metered<Vec<u8>>, Error> {
+        self.call(Operation::SessionOpen, &record_input(aad, sealed)?)
+    }
+
+    /// Ends the session (or the handshake): the instance drops its keys.
+    pub fn session_end(&mut self) -> Result<Metered<()>, Error> {
+        let out = self.call(Operation::SessionEnd, &[])?;
+        expect_len(&out.value, 0)?;
+        Ok(Metered {
+            value: (),
+            cost: out.cost,
+        })
+    }
+}
+
+/// A record operation's input: the two lengths, the associated data, the body.
+fn record_input(aad: &[u8], body: &[u8]) -> Result<Vec<u8>, Error> {
+    let len = abi::RECORD_LENGTHS_LEN + aad.len() + body.len();
+    let too_long = || Error::Input { len };
+    let aad_len = u16::try_from(aad.len()).map_err(|_| too_long())?;
+    let body_len = u16::try_from(body.len()).map_err(|_| too_long())?;
+    Ok([
+        &aad_len.to_be_bytes()[..],
+        &body_len.to_be_bytes(),
+        aad,
+        body,
+    ]
+    .concat())
+}
+
 /// The module's operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -355,15 +480,30 @@ pub enum Operation {
     Reading,
     /// `bcami_rotation`.
     Rotation,
+    /// `bcami_session_start`.
+    SessionStart,
+    /// `bcami_session_finish`.
+    SessionFinish,
+    /// `bcami_session_seal`.
+    SessionSeal,
+    /// `bcami_session_open`.
+    SessionOpen,
+    /// `bcami_session_end`.
+    SessionEnd,
 }
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Keygen,
         Operation::Registration,
         Operation::Reading,
         Operation::Rotation,
+        Operation::SessionStart,
+        Operation::SessionFinish,
+        Operation::SessionSeal,
+        Operation::SessionOpen,
+        Operation::SessionEnd,
     ];
 
     /// Its name in reports.
@@ -373,6 +513,11 @@ impl Operation {
             Operation::Registration => "registration",
             Operation::Reading => "reading",
             Operation::Rotation => "rotation",
+            Operation::SessionStart => "session start",
+            Operation::SessionFinish => "session finish",
+            Operation::SessionSeal => "session seal",
+            Operation::SessionOpen => "session open",
+            Operation::SessionEnd => "session end",
         }
     }
 }

@@ -10,8 +10,18 @@ use bcami_sdk::{
     Transaction, UsageReport,
 };
 
-/// Size of the I/O buffer: the largest input or output (a reading's input, 168 bytes), rounded up.
-pub const IO_LEN: usize = 256;
+mod session;
+
+pub use session::{
+    MAX_SEAL_PLAINTEXT, MeterSession, RECORD_LENGTHS_LEN, SESSION_FINISH_INPUT_LEN,
+    SESSION_FINISH_OUTPUT_LEN, SESSION_ID_LEN, SESSION_START_INPUT_LEN, end as session_end,
+    finish as session_finish, open as session_open, seal as session_seal, start as session_start,
+};
+
+/// Size of the I/O buffer: the largest input or output. A head-end session record carrying a
+/// signed reading (about 230 bytes with the connection's associated data) sets it; the other
+/// operations need at most 211 bytes (`session_finish`'s input).
+pub const IO_LEN: usize = 512;
 /// Bytes of caller entropy an operation takes.
 pub const ENTROPY_LEN: usize = 32;
 /// A meter secret key (big-endian scalar).
@@ -61,6 +71,31 @@ pub enum Status {
     Report = 4,
     /// Signing failed.
     Build = 5,
+    /// The head-end's SessionResponse does not decode (length, kind, version, point, signature
+    /// encoding). The handshake still waits for a response.
+    Response = 6,
+    /// The SessionResponse's MAC or signature does not verify under the head-end's registered
+    /// key: not the head-end, or altered. The handshake is over; start again.
+    Authentication = 7,
+    /// The SessionResponse names another head-end than the one the handshake was started with.
+    /// The handshake is over; start again.
+    UnexpectedHeadEnd = 8,
+    /// The head-end public key given to `session_start` is not a point on the curve.
+    HeadEndKey = 9,
+    /// The operation does not fit the session's state: `session_finish` without a handshake
+    /// waiting, `session_seal`/`session_open` without an established session.
+    SessionState = 10,
+    /// A record operation's lengths do not fit the I/O buffer, or the plaintext is longer than
+    /// [`MAX_SEAL_PLAINTEXT`].
+    RecordTooLong = 11,
+    /// The record does not open: malformed, altered, from another session or direction, or
+    /// another associated data. Deliberately says nothing more. The session stays up.
+    Record = 12,
+    /// The record's sequence number is not above the last one opened (a replay or reordering).
+    /// The session stays up.
+    Replayed = 13,
+    /// This direction's sequence numbers are used up: start a new session.
+    SequenceExhausted = 14,
 }
 
 impl Status {
@@ -72,6 +107,15 @@ impl Status {
             -3 => Some(Status::MdmsKey),
             -4 => Some(Status::Report),
             -5 => Some(Status::Build),
+            -6 => Some(Status::Response),
+            -7 => Some(Status::Authentication),
+            -8 => Some(Status::UnexpectedHeadEnd),
+            -9 => Some(Status::HeadEndKey),
+            -10 => Some(Status::SessionState),
+            -11 => Some(Status::RecordTooLong),
+            -12 => Some(Status::Record),
+            -13 => Some(Status::Replayed),
+            -14 => Some(Status::SequenceExhausted),
             _ => None,
         }
     }
@@ -213,12 +257,21 @@ mod tests {
             Status::MdmsKey,
             Status::Report,
             Status::Build,
+            Status::Response,
+            Status::Authentication,
+            Status::UnexpectedHeadEnd,
+            Status::HeadEndKey,
+            Status::SessionState,
+            Status::RecordTooLong,
+            Status::Record,
+            Status::Replayed,
+            Status::SequenceExhausted,
         ] {
             assert!(status.to_return() < 0);
             assert_eq!(Status::from_return(status.to_return()), Some(status));
         }
         assert_eq!(Status::from_return(0), None);
-        assert_eq!(Status::from_return(-6), None);
+        assert_eq!(Status::from_return(-15), None);
         assert_eq!(Status::from_return(188), None);
     }
 

@@ -8,7 +8,7 @@
 
 use bcami_wasm_rt::Static;
 
-use crate::abi::{self, IO_LEN, Status};
+use crate::abi::{self, IO_LEN, MeterSession, Status};
 use crate::heap::Heap;
 
 #[global_allocator]
@@ -16,8 +16,15 @@ static HEAP: Heap = Heap::new();
 
 static IO: Static<[u8; IO_LEN]> = Static::new([0; IO_LEN]);
 
+/// The meter's one head-end session (handshake state or session keys), kept across calls.
+static SESSION: Static<MeterSession> = Static::new(MeterSession::new());
+
 /// Runs one operation on the I/O buffer with a fresh heap.
 fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
+    with_io_and(operation)
+}
+
+fn with_io_and(operation: impl FnOnce(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
     HEAP.reset();
     // SAFETY: the only references to the buffer are made here, one at a time: exports do not
     // call each other, the module has one thread and no imports through which the host could
@@ -25,10 +32,24 @@ fn with_io(operation: fn(&mut [u8; IO_LEN]) -> Result<usize, Status>) -> i32 {
     // only between calls.
     let io = unsafe { IO.get() };
     match operation(io) {
-        // The output is at most IO_LEN (256) bytes, so it fits an i32.
+        // The output is at most IO_LEN (512) bytes, so it fits an i32.
         Ok(len) => len as i32,
         Err(status) => status.to_return(),
     }
+}
+
+/// Runs one session operation on the I/O buffer and the meter's session, with a fresh heap. The
+/// session holds nothing on the heap (its keys and handshake state are fixed-size values), so
+/// resetting the heap between calls leaves it intact.
+fn with_session(
+    operation: fn(&mut [u8; IO_LEN], &mut MeterSession) -> Result<usize, Status>,
+) -> i32 {
+    with_io_and(|io| {
+        // SAFETY: the only reference to the session is made here, for the duration of one
+        // operation, for the same reasons as the buffer's in `with_io`.
+        let session = unsafe { SESSION.get() };
+        operation(io, session)
+    })
 }
 
 /// Address of the I/O buffer in linear memory.
@@ -71,6 +92,36 @@ pub extern "C" fn bcami_reading() -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn bcami_rotation() -> i32 {
     with_io(abi::rotation)
+}
+
+/// [`abi::session_start`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_session_start() -> i32 {
+    with_session(abi::session_start)
+}
+
+/// [`abi::session_finish`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_session_finish() -> i32 {
+    with_session(abi::session_finish)
+}
+
+/// [`abi::session_seal`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_session_seal() -> i32 {
+    with_session(abi::session_seal)
+}
+
+/// [`abi::session_open`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_session_open() -> i32 {
+    with_session(abi::session_open)
+}
+
+/// [`abi::session_end`].
+#[unsafe(no_mangle)]
+pub extern "C" fn bcami_session_end() -> i32 {
+    with_session(abi::session_end)
 }
 
 #[panic_handler]
