@@ -1,12 +1,13 @@
 //! `meter-sim api`: the contract's interface as bcami-api owns it — every function with its
-//! roles, every per-reading rejection code, the limits — as JSON, so that scripts name them
+//! roles, every error code with its status, every per-reading rejection code, the chaincode
+//! event, the limits — as JSON, so that scripts name them
 //! through it and never spell a function or a code themselves. Keys are the Rust names in
 //! SCREAMING_SNAKE_CASE (`SUBMIT_READINGS`, `REPLAYED`): a function or code renamed in bcami-api
 //! reaches the scripts, and one removed makes them fail loudly.
 
 use std::collections::BTreeMap;
 
-use bcami_api::{Function, RejectReason};
+use bcami_api::{ErrorCode, Function, READINGS_EVENT, RejectReason};
 use serde::Serialize;
 
 /// One contract function.
@@ -20,11 +21,24 @@ pub struct FunctionEntry {
     pub query: bool,
 }
 
+/// One error code a refused call carries.
+#[derive(Debug, Serialize)]
+pub struct ErrorEntry {
+    /// The code in the refusal's message (`forbidden`, `bad_argument`).
+    pub code: &'static str,
+    /// The chaincode response status that goes with it (400, 403, 404, 409).
+    pub status: u16,
+}
+
 /// The contract's interface.
 #[derive(Debug, Serialize)]
 pub struct ApiTable {
     /// Every function, by its constant name.
     pub functions: BTreeMap<String, FunctionEntry>,
+    /// Every error code of a refused call, by its constant name.
+    pub error_codes: BTreeMap<String, ErrorEntry>,
+    /// The chaincode events the contract emits, by constant name.
+    pub events: BTreeMap<&'static str, &'static str>,
     /// Every per-reading rejection code, by its constant name.
     pub reject_reasons: BTreeMap<String, &'static str>,
     /// The limits, by constant name.
@@ -48,6 +62,16 @@ pub fn table() -> ApiTable {
             (constant_name(&format!("{f:?}")), entry)
         })
         .collect();
+    let error_codes = ErrorCode::ALL
+        .into_iter()
+        .map(|e| {
+            let entry = ErrorEntry {
+                code: e.as_str(),
+                status: e.status(),
+            };
+            (constant_name(&format!("{e:?}")), entry)
+        })
+        .collect();
     let reject_reasons = RejectReason::ALL
         .into_iter()
         .map(|r| (constant_name(&format!("{r:?}")), r.code()))
@@ -63,6 +87,8 @@ pub fn table() -> ApiTable {
     .collect();
     ApiTable {
         functions,
+        error_codes,
+        events: [("READINGS_EVENT", READINGS_EVENT)].into_iter().collect(),
         reject_reasons,
         limits,
     }
@@ -97,5 +123,10 @@ mod tests {
         assert_eq!(table.reject_reasons["REPLAYED"], "replayed");
         assert_eq!(table.reject_reasons["BAD_SIGNATURE"], "bad_signature");
         assert_eq!(table.limits["MAX_BATCH"], 1_000);
+        assert_eq!(table.error_codes.len(), ErrorCode::ALL.len());
+        assert_eq!(table.error_codes["FORBIDDEN"].code, "forbidden");
+        assert_eq!(table.error_codes["FORBIDDEN"].status, 403);
+        assert_eq!(table.error_codes["BAD_ARGUMENT"].status, 400);
+        assert_eq!(table.events["READINGS_EVENT"], "ReadingsAccepted");
     }
 }
