@@ -278,7 +278,7 @@ mod tests {
         ProposalSpec {
             channel: "ami",
             chaincode: "bcami",
-            function: "SubmitReadings",
+            function: "CreateAsset",
             args,
             transient,
             creator: b"creator-bytes",
@@ -340,7 +340,7 @@ mod tests {
         let input = cs.input.expect("input");
         assert_eq!(
             input.args,
-            vec![b"SubmitReadings".to_vec(), b"one".to_vec(), b"two".to_vec()]
+            vec![b"CreateAsset".to_vec(), b"one".to_vec(), b"two".to_vec()]
         );
         assert!(!input.is_init);
     }

@@ -487,7 +487,7 @@ async fn evaluate_sends_a_well_formed_signed_proposal() {
     let h = start_mock(false).await;
     let contract = h.gateway().await.network("ami").contract("bcami");
     let out = contract
-        .proposal("GetCounts")
+        .proposal("ReadAsset")
         .arg("a")
         .transient("k", b"v".to_vec())
         .organizations(["UtilityMSP"])
@@ -525,7 +525,7 @@ async fn evaluate_sends_a_well_formed_signed_proposal() {
     );
     let spec = ChaincodeInvocationSpec::decode(cpp.input.as_slice()).unwrap();
     let args = spec.chaincode_spec.unwrap().input.unwrap().args;
-    assert_eq!(args, vec![b"GetCounts".to_vec(), b"a".to_vec()]);
+    assert_eq!(args, vec![b"ReadAsset".to_vec(), b"a".to_vec()]);
 }
 
 #[tokio::test]
@@ -1323,7 +1323,7 @@ async fn per_call_deadlines_override_the_gateways() {
         ..Deadlines::default()
     };
     let err = contract
-        .proposal("GetCounts")
+        .proposal("ReadAsset")
         .deadlines(short)
         .evaluate()
         .await
@@ -1335,7 +1335,7 @@ async fn per_call_deadlines_override_the_gateways() {
     );
     // The gateway's own deadline (5 s) lets the same call finish.
     assert_eq!(
-        contract.evaluate("GetCounts", ["x"]).await.unwrap(),
+        contract.evaluate("ReadAsset", ["x"]).await.unwrap(),
         b"evaluated"
     );
 }
@@ -1345,7 +1345,7 @@ async fn endorsing_organizations_reach_the_gateway() {
     let h = start_mock(false).await;
     let contract = h.gateway().await.network("ami").contract("bcami");
     let proposal = contract
-        .proposal("RegisterMeter")
+        .proposal("CreateAsset")
         .arg("x")
         .endorsing_organizations(["OperatorMSP"])
         .build()
@@ -1387,7 +1387,7 @@ async fn a_signer_in_another_process_signs_a_whole_transaction() {
     let err = missing
         .network("ami")
         .contract("bcami")
-        .evaluate("GetCounts", ["x"])
+        .evaluate("ReadAsset", ["x"])
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Sign { .. }), "{err:?}");
