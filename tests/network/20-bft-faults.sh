@@ -15,6 +15,8 @@ TEST_NAME=bft-faults
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 net_setup 7300
 NO_QUORUM_BOUND=${NO_QUORUM_BOUND:-45}
+# Seconds the restarted network may sit idle before traffic resumes (see "Converge" below).
+IDLE_BOUND=${IDLE_BOUND:-60}
 
 net up
 envfile
@@ -75,26 +77,44 @@ sleep 30
 log "30 s later, views $(views)"
 net start-node "orderer$next"
 log "restarted orderer$next; views $(views)"
-# Converge: all 6 nodes at the same height, above h (the pending tx committed).
-start=$SECONDS
-while true; do
+# Converge: all 6 nodes at the same height, above h (the pending tx committed). An orderer that
+# returns having missed exactly the last decision may wait for the next one before it syncs: seen
+# once in CI under load (heights 4 4 4 3 4 4 for 300 s, the returning orderer idle one block
+# behind; RELIABILITY.md Findings 8). So if the nodes have not converged after IDLE_BOUND s
+# idle, the pending transaction must be on both peers, then traffic resumes (the post-recovery
+# transaction), and every node must converge after it.
+converged() { # HEIGHT: sets heights; true when all 6 nodes agree above HEIGHT
   heights=()
   for n in orderer1 orderer2 orderer3 orderer4; do heights+=("$(orderer_height "$n")"); done
   heights+=("$(peer_height utility || echo -)" "$(peer_height operator || echo -)")
-  uniq_count=$(printf '%s\n' "${heights[@]}" | sort -u | wc -l)
-  if [[ $uniq_count == 1 && "${heights[0]}" =~ ^[0-9]+$ ]] && ((heights[0] > h)); then
-    break
+  [[ $(printf '%s\n' "${heights[@]}" | sort -u | wc -l) == 1 && "${heights[0]}" =~ ^[0-9]+$ ]] &&
+    ((heights[0] > $1))
+}
+pending_committed() {
+  assert_eq "$(approved_version utility)" v3-pending "the transaction submitted without quorum was committed after the restart"
+}
+start=$SECONDS
+resumed=""
+until converged "$h"; do
+  if [[ -z $resumed ]] && ((SECONDS - start >= IDLE_BOUND)); then
+    log "not converged after $IDLE_BOUND s idle (heights ${heights[*]}): traffic resumes"
+    wait_peer_heights $((h + 1)) 60 || fail "the pending transaction did not reach both peers within $((IDLE_BOUND + 60)) s of the restarts"
+    pending_committed
+    submit_tx utility "$o1" v4 240 || fail "transaction after recovery did not commit"
+    pass "transaction after recovery committed"
+    resumed=yes
   fi
   ((SECONDS - start < 300)) || fail "heights did not converge above $h within 300 s: ${heights[*]}"
   sleep 2
 done
-pass "all 6 nodes converged at height ${heights[0]} (> $h) in $((SECONDS - start)) s; views $(views)"
+pass "all 6 nodes converged at height ${heights[0]} (> $h) in $((SECONDS - start)) s${resumed:+, after traffic resumed}; views $(views)"
 panics=$(orderer_panics)
 [[ -z "$panics" ]] || fail "an orderer panicked: $panics"
 pass "no orderer panicked"
-assert_eq "$(approved_version utility)" v3-pending "the transaction submitted without quorum was committed after the restart"
-
-submit_tx utility "$o1" v4 240 || fail "transaction after recovery did not commit"
-pass "transaction after recovery committed"
+if [[ -z $resumed ]]; then
+  pending_committed
+  submit_tx utility "$o1" v4 240 || fail "transaction after recovery did not commit"
+  pass "transaction after recovery committed"
+fi
 
 net down
