@@ -109,14 +109,19 @@ async function submitted(caller, transaction) {
         if (!delivered) {
             throw err;
         }
-        const request = new gatewayProtos.CommitStatusRequest();
-        request.setChannelId(CHANNEL);
-        request.setTransactionId(transaction.getTransactionId());
-        request.setIdentity(caller.creator);
-        const signed = new gatewayProtos.SignedCommitStatusRequest();
-        signed.setRequest(request.serializeBinary());
-        return caller.gw.newCommit(signed.serializeBinary());
+        return commitOf(caller, transaction.getTransactionId());
     }
+}
+
+/** The Commit of transaction TX_ID as seen by CALLER's peer. */
+function commitOf(caller, txId) {
+    const request = new gatewayProtos.CommitStatusRequest();
+    request.setChannelId(CHANNEL);
+    request.setTransactionId(txId);
+    request.setIdentity(caller.creator);
+    const signed = new gatewayProtos.SignedCommitStatusRequest();
+    signed.setRequest(request.serializeBinary());
+    return caller.gw.newCommit(signed.serializeBinary());
 }
 
 /** Endorse, submit and await the commit of NAME(ARGS) as CALLER; the contract's result. */
@@ -124,6 +129,13 @@ async function submit(caller, name, ...args) {
     const transaction = await caller.contract.newProposal(name, { arguments: args }).endorse();
     const status = await (await submitted(caller, transaction)).getStatus();
     assert.ok(status.successful, `${name}: commit status ${status.code}`);
+    // As our Rust client does: return once every organisation's peer has committed, so that the
+    // next call, endorsed or evaluated at the other organisation's peer, sees this write.
+    for (const other of [admin, dc]) {
+        if (other !== caller) {
+            await commitOf(other, transaction.getTransactionId()).getStatus();
+        }
+    }
     return transaction.getResult();
 }
 
